@@ -1,0 +1,76 @@
+#include "wire/error.hpp"
+
+#include <string>
+
+namespace bb::wire {
+namespace {
+
+class WireCategory final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "bb.wire"; }
+
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::varint_truncated: return "unsigned varint is truncated (more bytes needed)";
+      case errc::varint_non_minimal: return "unsigned varint is not minimally encoded";
+      case errc::varint_too_long: return "unsigned varint is longer than 9 bytes (63 bits)";
+      case errc::base58_invalid_character: return "character outside the base58btc alphabet";
+      case errc::base32_invalid_character: return "character outside the lowercase base32 alphabet";
+      case errc::base32_invalid_length: return "base32 text has an impossible length";
+      case errc::hex_invalid: return "hex text has an odd length or a non-hex character";
+      case errc::text_too_long: return "text is longer than any valid value of its kind";
+      case errc::multihash_truncated: return "multihash is shorter than its declared digest length";
+      case errc::multihash_digest_too_long: return "multihash digest is longer than 64 bytes";
+      case errc::multihash_trailing_bytes: return "multihash has bytes after its digest";
+      case errc::key_malformed: return "key is not a valid libp2p protobuf key encoding";
+      case errc::key_unsupported_type: return "key type is not supported (only Ed25519)";
+      case errc::key_wrong_length: return "Ed25519 key material has the wrong length";
+      case errc::key_halves_disagree:
+        return "Ed25519 private key's public half does not match its seed";
+      case errc::key_file_io: return "key file could not be read or written";
+      case errc::signature_invalid: return "signature does not verify with the given public key";
+      case errc::crypto_failure: return "libsodium could not be initialised";
+      case errc::peer_id_empty: return "PeerId text is empty";
+      case errc::peer_id_invalid_multibase:
+        return "PeerId text is neither base58btc nor a base32 ('b') CID";
+      case errc::peer_id_invalid_cid: return "CID is not a CIDv1 with the libp2p-key codec (0x72)";
+      case errc::peer_id_not_u64: return "PeerId is not an identity multihash of 8 bytes";
+      case errc::multiaddr_empty_string: return "multiaddr text is empty";
+      case errc::multiaddr_missing_leading_slash: return "multiaddr text must start with '/'";
+      case errc::multiaddr_unknown_protocol: return "multiaddr names an unknown protocol";
+      case errc::multiaddr_missing_value: return "multiaddr protocol is missing its value";
+      case errc::multiaddr_invalid_value: return "multiaddr protocol value is invalid";
+      case errc::multiaddr_truncated: return "binary multiaddr ends inside a component";
+      case errc::multiaddr_unknown_code: return "binary multiaddr has an unknown protocol code";
+      case errc::multiaddr_too_long: return "multiaddr is longer than the 1024-byte limit";
+      case errc::frame_too_large: return "frame length exceeds the configured maximum";
+      case errc::envelope_too_large: return "envelope exceeds max_total_bytes";
+      case errc::envelope_malformed: return "envelope is not a valid WireEnvelope protobuf";
+      case errc::envelope_version_mismatch:
+        return "envelope schema_version is not 0 or 1 (sender speaks a newer schema)";
+      case errc::envelope_too_many_fills: return "envelope has more slot fills than max_slot_fills";
+      case errc::envelope_fill_payload_too_large:
+        return "a slot fill's payload exceeds max_per_fill_bytes";
+      case errc::envelope_fill_suffix_too_large:
+        return "a slot fill's dest_suffix exceeds max_dest_suffix_bytes";
+      case errc::envelope_too_many_src_addresses:
+        return "envelope has more src_peer_addresses than max_src_peer_addresses";
+      case errc::envelope_src_address_too_large:
+        return "a src_peer_address exceeds max_src_peer_address_bytes";
+      case errc::envelope_too_many_dest_addresses:
+        return "envelope has more dest_peer_addresses than max_dest_peer_addresses";
+      case errc::envelope_too_many_rtt_reports:
+        return "envelope has more edge_rtt_reports than max_edge_rtt_reports";
+    }
+    return "unknown bb.wire error " + std::to_string(ev);
+  }
+};
+
+}  // namespace
+
+const boost::system::error_category& wire_category() noexcept {
+  static const WireCategory category;
+  return category;
+}
+
+}  // namespace bb::wire

@@ -1,0 +1,77 @@
+// Error codes of bb::wire. Decoders of remote input return these as values
+// (boost::system::result / error_code); nothing in wire/ aborts or throws on bad input. Callers
+// at a connection boundary close only the offending stream or connection.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+
+#include <type_traits>
+
+namespace bb::wire {
+
+enum class errc {
+  // 1..: unsigned varint
+  varint_truncated = 1,
+  varint_non_minimal,
+  varint_too_long,
+  // base58 / base32 / hex
+  base58_invalid_character,
+  base32_invalid_character,
+  base32_invalid_length,
+  hex_invalid,
+  text_too_long,
+  // multihash
+  multihash_truncated,
+  multihash_digest_too_long,
+  multihash_trailing_bytes,
+  // keys
+  key_malformed,
+  key_unsupported_type,
+  key_wrong_length,
+  key_halves_disagree,
+  key_file_io,
+  signature_invalid,
+  crypto_failure,
+  // PeerId
+  peer_id_empty,
+  peer_id_invalid_multibase,
+  peer_id_invalid_cid,
+  peer_id_not_u64,
+  // multiaddr
+  multiaddr_empty_string,
+  multiaddr_missing_leading_slash,
+  multiaddr_unknown_protocol,
+  multiaddr_missing_value,
+  multiaddr_invalid_value,
+  multiaddr_truncated,
+  multiaddr_unknown_code,
+  multiaddr_too_long,
+  // framing
+  frame_too_large,
+  // envelope
+  envelope_too_large,
+  envelope_malformed,
+  envelope_version_mismatch,
+  envelope_too_many_fills,
+  envelope_fill_payload_too_large,
+  envelope_fill_suffix_too_large,
+  envelope_too_many_src_addresses,
+  envelope_src_address_too_large,
+  envelope_too_many_dest_addresses,
+  envelope_too_many_rtt_reports,
+};
+
+const boost::system::error_category& wire_category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), wire_category()};
+}
+
+template <class T>
+using result = boost::system::result<T>;
+
+}  // namespace bb::wire
+
+template <>
+struct boost::system::is_error_code_enum<bb::wire::errc> : std::true_type {};
