@@ -1,0 +1,197 @@
+#include "wire/envelope.hpp"
+
+#include "proto/bb_core.pb.h"
+#include "wire/frame.hpp"
+#include "wire/peer_id.hpp"
+
+#include <gtest/gtest.h>
+
+namespace bb::wire {
+namespace {
+
+core::WireEnvelope sample() {
+  core::WireEnvelope env;
+  env.add_dest_peer_addresses("/p2p/x");
+  auto* fill = env.add_fills();
+  fill->set_dest_suffix("\xe2\x01\x00\x00\x00\x00\x00\x00\x00\x11", 10);
+  fill->set_payload("hello");
+  fill->set_type_hash(0x1234);
+  auto* trig = env.add_fills();
+  trig->set_trigger_only(true);
+  env.mutable_correlation()->set_kind(core::CORRELATION_KIND_REQUEST);
+  env.mutable_correlation()->set_wire_req_id(7);
+  env.set_remaining_deadline_ns(100'000'000);
+  auto* rtt = env.add_edge_rtt_reports();
+  rtt->set_srtt_ns(5);
+  rtt->set_sample_count(3);
+  const auto id = PeerId::from_u64(1);
+  env.set_src_peer_bytes(std::string(as_chars(id.bytes())));
+  env.add_src_peer_addresses("addr");
+  return env;
+}
+
+core::WireEnvelope decode_ok(ByteView bytes, const EnvelopeCaps& caps = {}) {
+  core::WireEnvelope out;
+  const auto ec = decode_envelope(bytes, caps, out);
+  EXPECT_FALSE(ec) << ec.message();
+  return out;
+}
+
+boost::system::error_code decode_err(const core::WireEnvelope& env, const EnvelopeCaps& caps) {
+  Bytes bytes;
+  encode_envelope(env, bytes);
+  core::WireEnvelope out;
+  return decode_envelope(bytes, caps, out);
+}
+
+TEST(Envelope, FieldNumbersMatchTheRustSchema) {
+  core::WireEnvelope env;
+  env.set_remaining_deadline_ns(1);
+  env.set_src_peer_bytes("p");
+  env.add_src_peer_addresses("a");
+  Bytes bytes;
+  encode_envelope(env, bytes);
+  // field 4 varint 1, field 6 "p", field 8 "a", then field 7 = 1 appended by the stamp
+  EXPECT_EQ(to_hex(bytes), "2001320170" "420161" "3801");
+}
+
+TEST(Envelope, RoundTripsEveryField) {
+  const auto env = sample();
+  Bytes bytes;
+  encode_envelope(env, bytes);
+  const auto back = decode_ok(bytes);
+  EXPECT_EQ(back.schema_version(), kEnvelopeSchemaVersion);
+  auto expected = env;
+  expected.set_schema_version(kEnvelopeSchemaVersion);
+  EXPECT_EQ(back.SerializeAsString(), expected.SerializeAsString());
+  EXPECT_EQ(back.fills(0).payload(), "hello");
+  EXPECT_TRUE(back.fills(1).trigger_only());
+  EXPECT_EQ(back.correlation().wire_req_id(), 7u);
+  EXPECT_EQ(back.edge_rtt_reports(0).sample_count(), 3u);
+}
+
+TEST(Envelope, StampsVersionOneWhateverTheInputHolds) {
+  for (std::uint32_t v : {0u, 1u, 9u}) {
+    auto env = sample();
+    env.set_schema_version(v);
+    Bytes bytes;
+    encode_envelope(env, bytes);
+    EXPECT_EQ(decode_ok(bytes).schema_version(), 1u) << v;
+  }
+}
+
+TEST(Envelope, FramedEncodingIsAFrameOfTheEncoding) {
+  const auto env = sample();
+  Bytes plain, framed;
+  encode_envelope(env, plain);
+  encode_envelope_frame(env, framed);
+  auto frame = decode_frame(framed, kDefaultMaxFrameBytes).value();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->consumed, framed.size());
+  EXPECT_TRUE(std::equal(frame->body.begin(), frame->body.end(), plain.begin(), plain.end()));
+}
+
+TEST(Envelope, AcceptsLegacyVersionZero) {
+  auto env = sample();
+  const std::string raw = env.SerializeAsString();  // version 0: field 7 absent
+  EXPECT_EQ(decode_ok(as_bytes(raw)).schema_version(), 0u);
+}
+
+TEST(Envelope, RejectsNewerSchemaVersion) {
+  auto env = sample();
+  env.set_schema_version(2);
+  const std::string raw = env.SerializeAsString();
+  core::WireEnvelope out;
+  EXPECT_EQ(decode_envelope(as_bytes(raw), {}, out), errc::envelope_version_mismatch);
+}
+
+TEST(Envelope, RejectsMalformedProtobuf) {
+  core::WireEnvelope out;
+  EXPECT_EQ(decode_envelope(from_hex("12ff").value(), {}, out), errc::envelope_malformed);
+  EXPECT_EQ(decode_envelope(from_hex("0a05ab").value(), {}, out), errc::envelope_malformed);
+  EXPECT_EQ(decode_envelope(from_hex("00").value(), {}, out), errc::envelope_malformed);
+  EXPECT_EQ(decode_envelope(from_hex("ff").value(), {}, out), errc::envelope_malformed);
+  // A fill whose body is not a SlotFill.
+  EXPECT_EQ(decode_envelope(from_hex("1202ffff").value(), {}, out), errc::envelope_malformed);
+  EXPECT_FALSE(decode_envelope({}, {}, out));  // the empty envelope is valid
+}
+
+TEST(Envelope, EnforcesCapsInTheOriginalsOrder) {
+  EnvelopeCaps caps;
+  caps.max_total_bytes = 10;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_too_large);
+
+  auto env = sample();
+  env.set_schema_version(3);
+  caps = EnvelopeCaps::edge();
+  caps.max_slot_fills = 1;
+  Bytes bytes;
+  bytes.clear();
+  const std::string raw = env.SerializeAsString();
+  core::WireEnvelope out;
+  // Version is checked before the fill count.
+  EXPECT_EQ(decode_envelope(as_bytes(raw), caps, out), errc::envelope_version_mismatch);
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_too_many_fills);
+
+  caps = {};
+  caps.max_per_fill_bytes = 4;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_fill_payload_too_large);
+  caps = {};
+  caps.max_dest_suffix_bytes = 9;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_fill_suffix_too_large);
+  caps = {};
+  caps.max_src_peer_addresses = 0;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_too_many_src_addresses);
+  caps = {};
+  caps.max_src_peer_address_bytes = 3;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_src_address_too_large);
+  caps = {};
+  caps.max_dest_peer_addresses = 0;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_too_many_dest_addresses);
+  caps = {};
+  caps.max_edge_rtt_reports = 0;
+  EXPECT_EQ(decode_err(sample(), caps), errc::envelope_too_many_rtt_reports);
+}
+
+TEST(Envelope, CapsAreInclusiveLimits) {
+  auto env = sample();
+  EnvelopeCaps caps;
+  caps.max_per_fill_bytes = 5;      // "hello"
+  caps.max_dest_suffix_bytes = 10;  // /site/17
+  caps.max_slot_fills = 2;
+  caps.max_src_peer_addresses = 1;
+  caps.max_src_peer_address_bytes = 4;
+  EXPECT_FALSE(decode_err(env, caps));
+}
+
+TEST(Envelope, EdgePresetMatchesTheOriginal) {
+  constexpr auto edge = EnvelopeCaps::edge();
+  EXPECT_EQ(edge.max_total_bytes, 256u * 1024);
+  EXPECT_EQ(edge.max_slot_fills, 16u);
+  EXPECT_EQ(edge.max_per_fill_bytes, 64u * 1024);
+  EXPECT_EQ(edge.max_dest_suffix_bytes, 512u);
+  EXPECT_EQ(edge.max_src_peer_addresses, 4u);
+  EXPECT_EQ(edge.max_src_peer_address_bytes, 256u);
+  const EnvelopeCaps defaults;
+  EXPECT_EQ(defaults.max_total_bytes, 16u << 20);
+  EXPECT_EQ(defaults.max_slot_fills, 256u);
+  EXPECT_EQ(defaults.max_per_fill_bytes, 4u << 20);
+  EXPECT_EQ(defaults.max_dest_suffix_bytes, 4096u);
+  EXPECT_EQ(defaults.max_src_peer_addresses, 8u);
+  EXPECT_EQ(defaults.max_src_peer_address_bytes, 256u);
+}
+
+TEST(Envelope, ManyTinyFillsAreRejectedBeforeParsing) {
+  // 1 MiB of empty fills (2 bytes each) would be half a million SlotFill objects.
+  Bytes bytes;
+  for (int i = 0; i < (1 << 19); ++i) {
+    bytes.push_back(0x12);
+    bytes.push_back(0x00);
+  }
+  core::WireEnvelope out;
+  EXPECT_EQ(decode_envelope(bytes, {}, out), errc::envelope_too_many_fills);
+  EXPECT_EQ(out.fills_size(), 0);
+}
+
+}  // namespace
+}  // namespace bb::wire
