@@ -54,16 +54,26 @@ result<PeerId> PeerId::parse(std::string_view text) {
     return from_bytes(*bytes);
   }
   const char base = text.front();
-  text.remove_prefix(1);
+  const std::string_view body = text.substr(1);
   if (base == 'b') {
-    auto bytes = base32_decode(text);
-    if (!bytes) return bytes.error();
-    return from_cid_bytes(*bytes);
+    if (auto bytes = base32_decode(body)) {
+      if (auto id = from_cid_bytes(*bytes)) return id;
+    }
+  } else if (base == 'z') {
+    if (auto bytes = base58_decode(body)) {
+      if (auto id = from_cid_bytes(*bytes)) return id;
+    }
   }
-  if (base == 'z') {
-    auto bytes = base58_decode(text);
+  // Not a CID: a bare base58 multihash with a code other than identity or sha2-256 (which the
+  // original accepts) prints without the '1'/"Qm" prefix, so accept it here rather than fail.
+  if (auto bytes = base58_decode(text)) {
+    if (auto id = from_bytes(*bytes)) return id;
+  }
+  if (base == 'b' || base == 'z') {
+    // Report why the CID reading failed: that is what the text most likely meant to be.
+    auto bytes = base == 'b' ? base32_decode(body) : base58_decode(body);
     if (!bytes) return bytes.error();
-    return from_cid_bytes(*bytes);
+    return from_cid_bytes(*bytes).error();
   }
   return errc::peer_id_invalid_multibase;
 }
