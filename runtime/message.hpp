@@ -1,0 +1,73 @@
+// What flows through a pipeline, and how a stage says no.
+#pragma once
+
+#include "wire/bytes.hpp"
+#include "wire/peer_id.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bb::runtime {
+
+enum class Direction : std::uint8_t { tx, rx };
+
+// One message on its way out to one destination peer (tx) or one delivered fill on its way in
+// (rx). The payload is a view: the caller that runs the pipeline owns the bytes and keeps them
+// alive until the run completes. Gates never change the payload; they pass it through.
+struct Message {
+  Direction direction = Direction::tx;
+  // tx: the destination; rx: the authenticated remote that delivered it.
+  wire::PeerId peer = wire::PeerId::from_u64(0);
+  // The author (rx: the envelope's src_peer_bytes when present, else `peer`; tx: ourselves).
+  // Relays keep it, so dedup recognises a message that arrives by two paths.
+  wire::PeerId origin = wire::PeerId::from_u64(0);
+  // Per-origin message id (the envelope's correlation token; minted from 1, never 0 from bb).
+  std::uint64_t message_id = 0;
+  std::uint32_t fill_index = 0;
+  // Where it goes inside the receiver: `/site/<id>` or `/component/<c>/op/<name>` bytes.
+  wire::ByteView dest_suffix;
+  wire::ByteView payload;
+  bool trigger_only = false;
+  std::uint64_t type_hash = 0;
+  // Relative deadlines: the budget counts from `start_ns` (dispatch for tx, arrival for rx).
+  // 0 means no budget.
+  std::uint64_t start_ns = 0;
+  std::uint64_t budget_ns = 0;
+};
+
+// The kinds of the original's OpError, for callers that branch on the class of a denial.
+enum class DenyKind : std::uint8_t {
+  blocked,           // blocklisted, not_allowlisted
+  cooldown,          // backoff window still open
+  unhealthy,         // peer marked down or suspected by the failure detector
+  duplicate,         // already delivered
+  timeout,           // deadline_exceeded
+  bad_input,         // the message cannot be processed as given
+  execution_failed,  // the stage failed (e.g. the transport could not send)
+  other,
+};
+
+// Stable reason labels: part of bb's interface (events, logs, metrics, tests match on them).
+namespace reason {
+inline constexpr std::string_view blocklisted = "blocklisted";
+inline constexpr std::string_view not_allowlisted = "not_allowlisted";
+inline constexpr std::string_view cooldown = "cooldown";
+inline constexpr std::string_view peer_down = "peer_down";
+inline constexpr std::string_view duplicate = "duplicate";
+inline constexpr std::string_view deadline_exceeded = "deadline_exceeded";
+}  // namespace reason
+
+// Why a stage stopped a message. Downstream stages do not run; the caller is told.
+struct Denial {
+  DenyKind kind = DenyKind::other;
+  std::string_view reason;  // a stable label (static storage)
+  std::string detail;       // for people: which peer, how long, which stage
+  std::string_view stage;   // filled in by the pipeline: the stage's name
+};
+
+// nullopt: the stage let the message through.
+using Verdict = std::optional<Denial>;
+
+}  // namespace bb::runtime

@@ -1,0 +1,76 @@
+#include "runtime/pipeline.hpp"
+
+#include "proto/onnx.pb.h"
+#include "runtime/attributes.hpp"
+#include "runtime/error.hpp"
+
+#include <boost/system/system_error.hpp>
+
+namespace bb::runtime {
+namespace {
+
+[[noreturn]] void throw_unknown(const onnx::NodeProto& node, std::size_t index,
+                                const OpRegistry& registry) {
+  std::string known;
+  for (const auto& op : registry.ops()) {
+    if (op.domain != node.domain()) continue;
+    known += known.empty() ? "" : ", ";
+    known += op.op_type;
+  }
+  throw boost::system::system_error(
+      make_error_code(errc::unknown_op),
+      "pipeline node " + std::to_string(index) + ", " + describe(node) +
+          ": no op registered under this (domain, op_type)" +
+          (known.empty() ? "; nothing is registered in that domain" : "; registered there: " + known));
+}
+
+}  // namespace
+
+Pipeline::~Pipeline() = default;
+
+Pipeline Pipeline::build(const std::vector<onnx::NodeProto>& nodes, const StageContext& ctx,
+                         const OpRegistry& registry) {
+  if (nodes.empty()) {
+    throw boost::system::system_error(make_error_code(errc::empty_pipeline),
+                                      "a pipeline needs at least one node");
+  }
+  Pipeline pipeline;
+  pipeline.stages_.reserve(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const auto& node = nodes[i];
+    if (auto conflict = registry.conflict_for(node.domain(), node.op_type()); !conflict.empty()) {
+      throw boost::system::system_error(make_error_code(errc::duplicate_op),
+                                        "pipeline node " + std::to_string(i) + ": " + conflict);
+    }
+    const OpInfo* op = registry.find(node.domain(), node.op_type());
+    if (op == nullptr) throw_unknown(node, i, registry);
+    pipeline.stages_.push_back(op->factory(node, ctx));
+  }
+  return pipeline;
+}
+
+Pipeline Pipeline::build(const onnx::GraphProto& graph, const StageContext& ctx,
+                         const OpRegistry& registry) {
+  return build(std::vector<onnx::NodeProto>(graph.node().begin(), graph.node().end()), ctx,
+               registry);
+}
+
+boost::asio::awaitable<Verdict> Pipeline::run(Message& msg) const {
+  for (const auto& stage : stages_) {
+    Verdict verdict = co_await stage->invoke(msg);
+    if (verdict) {
+      verdict->stage = stage->name();
+      co_return verdict;
+    }
+  }
+  co_return std::nullopt;
+}
+
+std::vector<std::string_view> Pipeline::stage_names() const {
+  std::vector<std::string_view> names;
+  names.reserve(stages_.size());
+  for (const auto& s : stages_) names.push_back(s->name());
+  return names;
+}
+
+}  // namespace bb::runtime

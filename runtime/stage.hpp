@@ -1,0 +1,34 @@
+// A compiled pipeline stage: one op instance with its attributes already parsed.
+#pragma once
+
+#include "runtime/message.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace bb::runtime {
+
+// invoke() is a coroutine. On the fast path it completes without suspending (a table lookup);
+// it may also suspend on a timer, a queue or I/O. Stages run on their Node's executor and are
+// used by one pipeline run at a time per message, but one Stage object serves every message of
+// its pipeline concurrently, so per-message state belongs in the Message or the coroutine frame.
+// Cancellation: a cancelled run ends at the stage's next suspension point.
+class Stage {
+ public:
+  explicit Stage(std::string name) : name_(std::move(name)) {}
+  virtual ~Stage() = default;
+  Stage(const Stage&) = delete;
+  Stage& operator=(const Stage&) = delete;
+
+  virtual boost::asio::awaitable<Verdict> invoke(Message& msg) = 0;
+
+  // The NodeProto's name, or "<op_type>" when it has none.
+  std::string_view name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace bb::runtime

@@ -1,0 +1,17 @@
+#include "runtime/node_builder.hpp"
+#include "syscalls/ops.hpp"
+
+namespace bb::syscalls {
+
+std::vector<onnx::NodeProto> default_tx_gates() {
+  return {runtime::make_node(kPeerHealthGateTx.domain, kPeerHealthGateTx.op_type),
+          runtime::make_node(kBackoffGateTx.domain, kBackoffGateTx.op_type)};
+}
+
+std::vector<onnx::NodeProto> default_rx_gates() {
+  return {runtime::make_node(kDedupGateRx.domain, kDedupGateRx.op_type),
+          runtime::make_node(kPeerHealthGateRx.domain, kPeerHealthGateRx.op_type),
+          runtime::make_node(kBackoffGateRx.domain, kBackoffGateRx.op_type)};
+}
+
+}  // namespace bb::syscalls
