@@ -54,6 +54,13 @@ void PeerTables::on_backoff_notice(const wire::PeerId& peer, std::uint64_t min_b
   apply(peer, governor_.record_failure(peer, now), "backoff_notices");
 }
 
+void PeerTables::on_connected(const wire::PeerId& peer) {
+  const auto now = now_ns();
+  backoff_.record_success(peer);
+  phi_.heartbeat(peer, now);
+  apply(peer, governor_.record_success(peer, now), {});
+}
+
 void PeerTables::on_connection_lost(const wire::PeerId& peer) {
   apply(peer, governor_.mark_down(peer, now_ns()), "connection_lost");
 }

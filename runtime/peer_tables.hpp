@@ -64,6 +64,9 @@ class PeerTables {
   void on_round_trip(const wire::PeerId& peer, std::uint64_t rtt_ns);
   // The peer told us to back off (BackoffNotice): remote advisory and a health failure.
   void on_backoff_notice(const wire::PeerId& peer, std::uint64_t min_backoff_ns);
+  // A connection to the peer was established (dialed or accepted, handshake verified): the
+  // peer is reachable, so backoff clears and health recovers (PeerUp if it was down).
+  void on_connected(const wire::PeerId& peer);
   // The connection to the peer is gone: PeerDown now, without waiting for the detector.
   void on_connection_lost(const wire::PeerId& peer);
   // A message was dropped from an outbound queue (count messages, reason label).

@@ -147,18 +147,20 @@ bool valid_name(ByteView v, bool host) noexcept {
   });
 }
 
-// PeerId::parse reads only '1…' and 'Qm…' as bare base58 (peer-ids spec) and anything else as
-// a multibase CID, so a multihash whose base58 form starts otherwise prints as a CID.
+// PeerId::parse tries a 'b…' or 'z…' text as a CID first, so the base58 form of a multihash
+// other than identity or sha2-256 ('1…', "Qm…") can read back as a different PeerId; such
+// rare ids print as a CID, which always reads back.
 std::string peer_text(const PeerId& peer) {
   std::string text = peer.to_base58();
   if (text.starts_with('1') || text.starts_with("Qm")) return text;
+  if (auto back = PeerId::parse(text); back && *back == peer) return text;
   return peer.to_cid();
 }
 
 struct RawComponent {
   const Protocol* protocol;
-  ByteView value;     // payload without the length prefix
-  std::size_t size;   // bytes taken from the input, code and length prefix included
+  ByteView value;    // payload without the length prefix
+  std::size_t size;  // bytes taken from the input, code and length prefix included
 };
 
 // Splits the first component off `in`, checking its code and framing but not its value.
@@ -192,8 +194,7 @@ result<void> validate_value(const Protocol& p, ByteView value) {
       if (!peer) return peer.error();
       return {};
     }
-    default:
-      return {};  // fixed-size values: every bit pattern is meaningful
+    default: return {};  // fixed-size values: every bit pattern is meaningful
   }
 }
 
@@ -269,13 +270,9 @@ void append_text(std::string& out, const Protocol& p, ByteView value) {
     }
     case Kind::port:
     case Kind::u32:
-    case Kind::u64:
-      out += std::to_string(read_be(value));
-      return;
+    case Kind::u64: out += std::to_string(read_be(value)); return;
     case Kind::host:
-    case Kind::name:
-      out += as_chars(value);
-      return;
+    case Kind::name: out += as_chars(value); return;
     case Kind::peer:
       if (auto peer = PeerId::from_bytes(value)) out += peer_text(*peer);
       return;
@@ -380,8 +377,7 @@ Multiaddr Multiaddr::decapsulate(const Multiaddr& suffix) const {
   // covers whole components.
   for_each_component(bytes_, [&](std::size_t pos, const RawComponent&) {
     const ByteView rest = bytes().subspan(pos);
-    if (rest.size() >= needle.size() &&
-        std::equal(needle.begin(), needle.end(), rest.begin())) {
+    if (rest.size() >= needle.size() && std::equal(needle.begin(), needle.end(), rest.begin())) {
       found = pos;
     }
   });

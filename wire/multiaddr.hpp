@@ -56,8 +56,9 @@ class Multiaddr {
   static result<Multiaddr> from_bytes(ByteView bytes);
   static Multiaddr from_peer_id(const PeerId& peer);  // "/p2p/<peer>"
 
-  // Canonical text. /p2p/ values print in base58; a PeerId whose base58 form PeerId::parse
-  // would not read back (a multihash other than identity or sha2-256) prints as a CID instead.
+  // Canonical text. /p2p/ values print in base58, except a PeerId whose base58 form
+  // PeerId::parse would read back as another id (possible only for multihash codes other than
+  // identity and sha2-256): that one prints as a CID, so the text always round-trips.
   std::string to_string() const;
   ByteView bytes() const noexcept { return bytes_; }
   bool empty() const noexcept { return bytes_.empty(); }
