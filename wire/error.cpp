@@ -61,6 +61,39 @@ class WireCategory final : public boost::system::error_category {
         return "envelope has more dest_peer_addresses than max_dest_peer_addresses";
       case errc::envelope_too_many_rtt_reports:
         return "envelope has more edge_rtt_reports than max_edge_rtt_reports";
+      case errc::mss_message_too_long:
+        return "multistream-select message is longer than the limit";
+      case errc::mss_malformed_message:
+        return "multistream-select message is not a newline-terminated line";
+      case errc::mss_bad_header: return "peer did not open with /multistream/1.0.0";
+      case errc::mss_protocol_not_supported: return "peer does not support the requested protocol";
+      case errc::mss_unexpected_message: return "unexpected multistream-select message";
+      case errc::noise_frame_too_large: return "Noise message is longer than 65535 bytes";
+      case errc::noise_truncated: return "Noise message is shorter than its contents require";
+      case errc::noise_decrypt_failed:
+        return "Noise message failed authentication (corrupt, or the wrong key)";
+      case errc::noise_unexpected_message: return "Noise message arrived out of turn";
+      case errc::noise_nonce_exhausted:
+        return "Noise nonce space exhausted: the connection must be closed";
+      case errc::noise_payload_invalid: return "Noise handshake payload is not a valid libp2p payload";
+      case errc::noise_peer_id_mismatch:
+        return "remote proved a different PeerId than the one dialed";
+      case errc::noise_bad_public_key: return "Noise static or ephemeral key is invalid";
+      case errc::yamux_bad_version: return "yamux frame has an unsupported version";
+      case errc::yamux_bad_type: return "yamux frame has an unknown type";
+      case errc::yamux_bad_flags: return "yamux frame has flags invalid for its type";
+      case errc::yamux_unknown_stream: return "yamux frame names a stream that does not exist";
+      case errc::yamux_duplicate_stream: return "yamux SYN for a stream id already in use";
+      case errc::yamux_window_exceeded: return "yamux peer sent more data than the window allows";
+      case errc::yamux_frame_too_large: return "yamux frame length exceeds the limit";
+      case errc::yamux_too_many_streams: return "yamux stream limit reached";
+      case errc::yamux_stream_closed: return "yamux stream is closed for writing";
+      case errc::yamux_stream_reset: return "yamux stream was reset";
+      case errc::yamux_session_closed: return "yamux session is closed";
+      case errc::yamux_go_away: return "yamux peer sent go-away";
+      case errc::handshake_timeout: return "connection handshake did not finish in time";
+      case errc::peer_unreachable: return "peer could not be reached at any of its addresses";
+      case errc::connection_limit: return "connection limit reached";
     }
     return "unknown bb.wire error " + std::to_string(ev);
   }

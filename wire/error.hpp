@@ -60,6 +60,38 @@ enum class errc {
   envelope_src_address_too_large,
   envelope_too_many_dest_addresses,
   envelope_too_many_rtt_reports,
+  // multistream-select
+  mss_message_too_long,
+  mss_malformed_message,
+  mss_bad_header,
+  mss_protocol_not_supported,
+  mss_unexpected_message,
+  // noise
+  noise_frame_too_large,
+  noise_truncated,
+  noise_decrypt_failed,
+  noise_unexpected_message,
+  noise_nonce_exhausted,
+  noise_payload_invalid,
+  noise_peer_id_mismatch,
+  noise_bad_public_key,
+  // yamux
+  yamux_bad_version,
+  yamux_bad_type,
+  yamux_bad_flags,
+  yamux_unknown_stream,
+  yamux_duplicate_stream,
+  yamux_window_exceeded,
+  yamux_frame_too_large,
+  yamux_too_many_streams,
+  yamux_stream_closed,
+  yamux_stream_reset,
+  yamux_session_closed,
+  yamux_go_away,
+  // connections
+  handshake_timeout,
+  peer_unreachable,
+  connection_limit,
 };
 
 const boost::system::error_category& wire_category() noexcept;
