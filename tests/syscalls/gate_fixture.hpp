@@ -1,0 +1,135 @@
+// Shared set-up of the syscalls gate tests: one Node's peer tables on a manual clock, pipelines
+// built from NodeProtos through the global op registry, and runs under the async test harness.
+// Single-threaded like the tables it drives; every run_async call uses a fresh io_context, so no
+// sleeper may be left on the clock when a run returns.
+#pragma once
+
+#include "proto/onnx.pb.h"
+#include "runtime/clock.hpp"
+#include "runtime/error.hpp"
+#include "runtime/events.hpp"
+#include "runtime/message.hpp"
+#include "runtime/node_builder.hpp"
+#include "runtime/op_registry.hpp"
+#include "runtime/peer_tables.hpp"
+#include "runtime/pipeline.hpp"
+#include "syscalls/ops.hpp"
+#include "tests/support/async_test.hpp"
+#include "wire/bytes.hpp"
+#include "wire/peer_id.hpp"
+
+#include <boost/system/system_error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bb::syscalls::gate_test {
+
+inline constexpr std::uint64_t kMs = 1'000'000;
+inline constexpr std::uint64_t kSec = 1'000 * kMs;
+// Every gate run here completes on virtual time; this real-time limit only catches hangs.
+inline constexpr std::chrono::milliseconds kRunLimit = std::chrono::seconds(5);
+
+inline wire::PeerId peer(std::uint64_t n) {
+  return wire::PeerId::from_u64(n);
+}
+
+inline onnx::NodeProto node(const OpId& op, std::string_view name = {}) {
+  return runtime::make_node(op.domain, op.op_type, name);
+}
+
+// The build error of `nodes`, or nullopt if the pipeline built.
+inline std::optional<boost::system::system_error> build_error(
+    const std::vector<onnx::NodeProto>& nodes, const runtime::StageContext& ctx) {
+  try {
+    (void)runtime::Pipeline::build(nodes, ctx);
+  } catch (const boost::system::system_error& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+class GateTest : public ::testing::Test {
+ protected:
+  runtime::Pipeline build(const std::vector<onnx::NodeProto>& nodes) {
+    return runtime::Pipeline::build(nodes, ctx_);
+  }
+  runtime::Pipeline build(const onnx::NodeProto& single) {
+    return build(std::vector<onnx::NodeProto>{single});
+  }
+  runtime::Pipeline build(const OpId& op) { return build(node(op)); }
+
+  // Runs `msg` through `pipeline` to completion; fails the test if the run would need the
+  // clock to move (nothing advances it here).
+  runtime::Verdict run(const runtime::Pipeline& pipeline, runtime::Message& msg) {
+    return bb::test::run_async(pipeline.run(msg), kRunLimit);
+  }
+
+  // An outbound message to peer `to`, carrying payload_.
+  runtime::Message tx(std::uint64_t to) {
+    runtime::Message msg;
+    msg.direction = runtime::Direction::tx;
+    msg.peer = peer(to);
+    msg.origin = peer(0);
+    msg.message_id = 1;
+    msg.payload = payload_;
+    return msg;
+  }
+
+  // Fill `fill` of message `id` authored by `origin`, delivered by `from`, carrying `payload`.
+  runtime::Message rx(std::uint64_t from, std::uint64_t origin, std::uint64_t id,
+                      std::uint32_t fill = 0, std::string_view payload = "hello") {
+    runtime::Message msg;
+    msg.direction = runtime::Direction::rx;
+    msg.peer = peer(from);
+    msg.origin = peer(origin);
+    msg.message_id = id;
+    msg.fill_index = fill;
+    msg.payload = wire::as_bytes(payload);
+    return msg;
+  }
+
+  // A passing gate hands the caller's bytes on untouched: same view, same contents.
+  void expect_payload_is(const runtime::Message& msg, wire::ByteView original,
+                         std::string_view contents) {
+    EXPECT_EQ(msg.payload.data(), original.data());
+    EXPECT_EQ(msg.payload.size(), original.size());
+    EXPECT_EQ(wire::as_chars(msg.payload), contents);
+  }
+
+  // ASSERT-style check usable as `ASSERT_NO_FATAL_FAILURE(expect_denied(...))`.
+  static void expect_denied(const runtime::Verdict& verdict, runtime::DenyKind kind,
+                            std::string_view reason, std::string_view stage) {
+    ASSERT_TRUE(verdict.has_value()) << "expected a `" << reason << "` denial, got a pass";
+    EXPECT_EQ(verdict->reason, reason) << verdict->detail;
+    EXPECT_EQ(verdict->kind, kind) << verdict->detail;
+    EXPECT_EQ(verdict->stage, stage) << verdict->detail;
+  }
+  static void expect_allowed(const runtime::Verdict& verdict) {
+    EXPECT_FALSE(verdict.has_value())
+        << "denied `" << verdict->reason << "` by " << verdict->stage << ": " << verdict->detail;
+  }
+
+  std::vector<runtime::Event> drain_events() {
+    std::vector<runtime::Event> out;
+    while (auto e = events_.try_next()) out.push_back(std::move(*e));
+    return out;
+  }
+
+  static constexpr std::string_view kPayloadText = "payload bytes";
+  const wire::ByteView payload_ = wire::as_bytes(kPayloadText);
+
+  runtime::ManualClock clock_;
+  runtime::EventQueue events_;
+  runtime::PeerTables tables_{clock_, events_};
+  runtime::StageContext ctx_{clock_, tables_, nullptr};
+};
+
+}  // namespace bb::syscalls::gate_test
