@@ -111,14 +111,18 @@ InboundDedup::InboundDedup(const InboundDedupConfig& config)
 
 bool InboundDedup::record(const DedupKey& key) {
   if (seen_.contains(key)) return true;
+  const Slot slot{key, ++generation_};
   if (order_.size() < window_) {
-    order_.push_back(key);
+    order_.push_back(slot);
   } else {
-    seen_.erase(order_[head_]);
-    order_[head_] = key;
+    const Slot& oldest = order_[head_];
+    if (auto it = seen_.find(oldest.key); it != seen_.end() && it->second == oldest.generation) {
+      seen_.erase(it);
+    }
+    order_[head_] = slot;
     head_ = head_ + 1 == window_ ? 0 : head_ + 1;
   }
-  seen_.insert(key);
+  seen_.emplace(key, slot.generation);
   return false;
 }
 

@@ -5,7 +5,7 @@
 #include "wire/bytes.hpp"
 #include "wire/peer_id.hpp"
 
-#include <boost/unordered/unordered_flat_set.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -60,6 +60,10 @@ class InboundDedup {
   // True if `key` is already in the window (a duplicate; its age is not refreshed); otherwise
   // records it, evicting the oldest key when the window is full.
   bool record(const DedupKey& key);
+  // Takes back a record() whose message was then refused further down the pipeline, so that a
+  // retry of the same message is not mistaken for a duplicate. Its slot in the FIFO stays until
+  // it ages out, but no longer evicts the key if the key is recorded again meanwhile.
+  void forget(const DedupKey& key) { seen_.erase(key); }
   bool contains(const DedupKey& key) const { return seen_.contains(key); }
   void clear();
   std::size_t size() const noexcept { return seen_.size(); }
@@ -67,8 +71,15 @@ class InboundDedup {
 
  private:
   std::size_t window_;
-  boost::unordered_flat_set<DedupKey, DedupKeyHash> seen_;
-  std::vector<DedupKey> order_;  // FIFO ring: grows to window_, then order_[head_] is oldest
+  struct Slot {
+    DedupKey key;
+    std::uint64_t generation;
+  };
+  // key -> generation of the record() that holds it; a FIFO slot evicts its key only if the
+  // generations match, so a forgotten and re-recorded key keeps its full window.
+  boost::unordered_flat_map<DedupKey, std::uint64_t, DedupKeyHash> seen_;
+  std::vector<Slot> order_;  // FIFO ring: grows to window_, then order_[head_] is oldest
+  std::uint64_t generation_ = 0;
   std::size_t head_ = 0;
 };
 

@@ -57,6 +57,7 @@ inline constexpr std::string_view cooldown = "cooldown";
 inline constexpr std::string_view peer_down = "peer_down";
 inline constexpr std::string_view duplicate = "duplicate";
 inline constexpr std::string_view deadline_exceeded = "deadline_exceeded";
+inline constexpr std::string_view cancelled = "cancelled";
 }  // namespace reason
 
 // Why a stage stopped a message. Downstream stages do not run; the caller is told.
@@ -64,7 +65,7 @@ struct Denial {
   DenyKind kind = DenyKind::other;
   std::string_view reason;  // a stable label (static storage)
   std::string detail;       // for people: which peer, how long, which stage
-  std::string_view stage;   // filled in by the pipeline: the stage's name
+  std::string stage;        // filled in by the pipeline: the stage's name
 };
 
 // nullopt: the stage let the message through.

@@ -56,10 +56,11 @@ Pipeline Pipeline::build(const onnx::GraphProto& graph, const StageContext& ctx,
 }
 
 boost::asio::awaitable<Verdict> Pipeline::run(Message& msg) const {
-  for (const auto& stage : stages_) {
-    Verdict verdict = co_await stage->invoke(msg);
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    Verdict verdict = co_await stages_[i]->invoke(msg);
     if (verdict) {
-      verdict->stage = stage->name();
+      verdict->stage = stages_[i]->name();
+      while (i-- > 0) stages_[i]->undo(msg);
       co_return verdict;
     }
   }

@@ -35,7 +35,8 @@ class Pipeline {
   Pipeline& operator=(Pipeline&&) noexcept = default;
   ~Pipeline();
 
-  // nullopt when every stage let the message through; else the first denial, with `stage` set.
+  // nullopt when every stage let the message through; else the first denial, with `stage` set,
+  // after the stages before it were asked to undo what they recorded (Stage::undo).
   boost::asio::awaitable<Verdict> run(Message& msg) const;
 
   std::size_t size() const noexcept { return stages_.size(); }

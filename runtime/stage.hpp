@@ -24,6 +24,11 @@ class Stage {
 
   virtual boost::asio::awaitable<Verdict> invoke(Message& msg) = 0;
 
+  // Called, in reverse order, on every stage that let `msg` through when a later stage denied
+  // it: a stage that recorded something about the message (DedupGateRx) takes it back, so a
+  // retry is judged afresh. Must not fail.
+  virtual void undo(const Message& /*msg*/) noexcept {}
+
   // The NodeProto's name, or "<op_type>" when it has none.
   std::string_view name() const noexcept { return name_; }
 

@@ -29,7 +29,8 @@ class BackoffGateTx final : public Stage {
     } else if (policy != "drop") {
       throw_attribute_error(node, "policy", "must be \"drop\" or \"wait\", not \"" + policy + "\"");
     }
-    max_wait_ns_ = uint_attribute(node, "max_wait_ns").value_or(peers_.backoff().config().max_delay_ns);
+    max_wait_ns_ =
+        uint_attribute(node, "max_wait_ns").value_or(peers_.backoff().config().max_delay_ns);
   }
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
@@ -50,7 +51,7 @@ class BackoffGateTx final : public Stage {
       }
       if (retry > wait_limit) co_return cooldown(peer, now);
       if (!co_await clock_.sleep_until(retry)) {
-        co_return detail::deny(DenyKind::other, "cancelled", "wait for backoff cancelled");
+        co_return detail::deny(DenyKind::other, reason::cancelled, "wait for backoff cancelled");
       }
       now = clock_.now_ns();
     }

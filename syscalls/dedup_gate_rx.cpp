@@ -27,10 +27,7 @@ class DedupGateRx final : public Stage {
   }
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
-    const DedupKey key = by_payload_ || msg.message_id == 0
-                             ? InboundDedup::make_payload_key(msg.origin, msg.payload)
-                             : InboundDedup::make_key(msg.origin, msg.message_id, msg.fill_index);
-    if (peers_.dedup().record(key)) {
+    if (peers_.dedup().record(key_of(msg))) {
       co_return detail::deny(DenyKind::duplicate, reason::duplicate,
                              "message " + std::to_string(msg.message_id) + " fill " +
                                  std::to_string(msg.fill_index) + " from " +
@@ -39,7 +36,16 @@ class DedupGateRx final : public Stage {
     co_return std::nullopt;
   }
 
+  // A later gate refused the message: forget it, so a retry is not taken for a duplicate.
+  void undo(const Message& msg) noexcept override { peers_.dedup().forget(key_of(msg)); }
+
  private:
+  DedupKey key_of(const Message& msg) const noexcept {
+    return by_payload_ || msg.message_id == 0
+               ? InboundDedup::make_payload_key(msg.origin, msg.payload)
+               : InboundDedup::make_key(msg.origin, msg.message_id, msg.fill_index);
+  }
+
   PeerTables& peers_;
   bool by_payload_ = false;
 };

@@ -85,7 +85,8 @@ class MemoryNetwork {
   void duplicate_every(std::size_t n) { duplicate_every_ = n; }
 
   std::size_t duplicates_injected() const noexcept { return duplicates_injected_; }
-  std::size_t duplicates_absorbed() const noexcept { return duplicates_absorbed_; }
+  // Second copies that got through the receiver's RX pipeline: each is a message delivered twice.
+  std::size_t duplicates_delivered() const noexcept { return duplicates_delivered_; }
 
  private:
   friend class MemoryNode;
@@ -95,7 +96,7 @@ class MemoryNetwork {
   std::size_t duplicate_every_ = 0;
   std::size_t deliveries_ = 0;
   std::size_t duplicates_injected_ = 0;
-  std::size_t duplicates_absorbed_ = 0;
+  std::size_t duplicates_delivered_ = 0;
 };
 
 }  // namespace bb::test

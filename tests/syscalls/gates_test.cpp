@@ -339,16 +339,32 @@ TEST_F(DefaultChainTest, StageOrder) {
             (std::vector<std::string_view>{kDedupRx, kHealthRx, kBackoffRx}));
 }
 
-TEST_F(DefaultChainTest, RxDedupRunsBeforeThePeerChecks) {
+TEST_F(DefaultChainTest, RxFillRefusedDownstreamIsNotRememberedByDedup) {
   auto pipeline = build(default_rx_gates());
   tables_.block(peer(1));
   auto first = rx(1, 1, 10);
   expect_denied(run(pipeline, first), DenyKind::blocked, reason::blocklisted, kHealthRx);
-  // The same fill again is caught by DedupGateRx before the blocklist is consulted.
+  // DedupGateRx recorded the fill, then undid it when PeerHealthGateRx refused it: the same
+  // fill again meets the blocklist, not the dedup window.
+  EXPECT_FALSE(tables_.dedup().contains(runtime::InboundDedup::make_key(peer(1), 10, 0)));
   auto again = rx(1, 1, 10);
-  expect_denied(run(pipeline, again), DenyKind::duplicate, reason::duplicate, kDedupRx);
-  auto fresh = rx(1, 1, 11);
-  expect_denied(run(pipeline, fresh), DenyKind::blocked, reason::blocklisted, kHealthRx);
+  expect_denied(run(pipeline, again), DenyKind::blocked, reason::blocklisted, kHealthRx);
+  // Once unblocked, the retried message is delivered exactly once.
+  tables_.unblock(peer(1));
+  auto retry = rx(1, 1, 10);
+  expect_allowed(run(pipeline, retry));
+  auto duplicate = rx(1, 1, 10);
+  expect_denied(run(pipeline, duplicate), DenyKind::duplicate, reason::duplicate, kDedupRx);
+}
+
+TEST_F(DefaultChainTest, RxRetryAfterCooldownIsDelivered) {
+  auto pipeline = build(default_rx_gates());
+  tables_.on_send_failed(peer(2), "peer_unreachable", "dial failed");
+  auto msg = rx(2, 2, 7);
+  expect_denied(run(pipeline, msg), DenyKind::cooldown, reason::cooldown, kBackoffRx);
+  clock_.advance(10 * kMs);
+  auto retry = rx(2, 2, 7);
+  expect_allowed(run(pipeline, retry));
 }
 
 TEST_F(DefaultChainTest, RxBackoffIsTheLastCheck) {
