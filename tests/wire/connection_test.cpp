@@ -1,0 +1,240 @@
+// Secure multiplexed connections over real loopback sockets.
+#include "wire/connection.hpp"
+
+#include "tests/support/async_test.hpp"
+#include "wire/detail/timeout.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
+#include <gtest/gtest.h>
+
+namespace bb::wire {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+const std::vector<std::string> kEcho{"/echo/1.0.0"};
+
+struct Pair {
+  Connection dialer;
+  Connection listener;
+};
+
+// Dials a listener on 127.0.0.1 port 0 and upgrades both ends.
+asio::awaitable<Pair> connect_pair(const Ed25519KeyPair& a, const Ed25519KeyPair& b,
+                                   std::optional<PeerId> expected, ConnectionOptions options = {}) {
+  auto ex = co_await asio::this_coro::executor;
+  auto listener = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
+  const Multiaddr addr = listener.local_addr();
+  auto accept_side = [](TcpListener& l, const Ed25519KeyPair& id,
+                        ConnectionOptions o) -> asio::awaitable<Connection> {
+    auto socket = co_await l.accept();
+    co_return co_await Connection::upgrade(std::move(socket), Direction::inbound, id, {}, o);
+  };
+  auto dial_side = [](Multiaddr to, const Ed25519KeyPair& id, std::optional<PeerId> peer,
+                      ConnectionOptions o) -> asio::awaitable<Connection> {
+    auto socket = co_await tcp_connect(to, 2000ms);
+    co_return co_await Connection::upgrade(std::move(socket), Direction::outbound, id, peer, o);
+  };
+  auto [d, l] = co_await (dial_side(addr, a, expected, options) && accept_side(listener, b, options));
+  co_return Pair{std::move(d), std::move(l)};
+}
+
+// Runs `scenario` while both connections' loops run; closes both when it is done.
+asio::awaitable<void> scenario_then_close(asio::awaitable<void> scenario, Pair& p) {
+  try {
+    co_await std::move(scenario);
+  } catch (...) {
+    p.dialer.close();
+    p.listener.close();
+    throw;
+  }
+  p.dialer.close();
+  p.listener.close();
+}
+
+asio::awaitable<void> run_with(Pair& p, asio::awaitable<void> scenario) {
+  co_await (scenario_then_close(std::move(scenario), p) && p.dialer.run() && p.listener.run());
+}
+
+asio::awaitable<void> echo_server(Connection conn) {
+  auto stream = co_await conn.accept_stream();
+  if (!stream) co_return;
+  co_await conn.negotiate_inbound(*stream, kEcho);
+  std::vector<std::uint8_t> buf(64 * 1024);
+  while (true) {
+    const std::size_t n = co_await stream->read_some(buf);
+    if (n == 0) break;
+    co_await stream->write(ByteView(buf.data(), n));
+  }
+  stream->close_write();
+}
+
+asio::awaitable<void> echo_megabyte(Pair& p) {
+  auto client = [](Connection conn) -> asio::awaitable<void> {
+    auto stream = co_await conn.open_stream(kEcho);
+    EXPECT_EQ(stream.protocol(), "/echo/1.0.0");
+    Bytes sent(1 << 20);
+    for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<std::uint8_t>(i * 7);
+    auto writer = [](Stream& s, const Bytes& data) -> asio::awaitable<void> {
+      co_await s.write(data);
+      s.close_write();
+    };
+    auto reader = [](Stream& s, std::size_t size) -> asio::awaitable<Bytes> {
+      Bytes got(size);
+      co_await s.read_exact(got);
+      std::uint8_t extra;
+      EXPECT_EQ(co_await s.read_some(std::span(&extra, 1)), 0u);  // then end of stream
+      co_return got;
+    };
+    Bytes got = co_await (writer(stream, sent) && reader(stream, sent.size()));
+    EXPECT_EQ(got, sent);
+  };
+  co_await (client(p.dialer) && echo_server(p.listener));
+}
+
+TEST(Connection, UpgradeProvesBothPeerIdsAndEchoesAMegabyte) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    Pair p = co_await connect_pair(a, b, b.peer_id());
+    EXPECT_EQ(p.dialer.remote_peer(), b.peer_id());
+    EXPECT_EQ(p.listener.remote_peer(), a.peer_id());
+    EXPECT_EQ(p.dialer.direction(), Direction::outbound);
+    EXPECT_EQ(p.listener.remote_addr(), p.dialer.local_addr());
+    co_await run_with(p, echo_megabyte(p));
+  }(a, b));
+}
+
+TEST(Connection, DialingTheWrongPeerIdFails) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  const auto someone_else = Ed25519KeyPair::generate().peer_id();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b,
+                     PeerId x) -> asio::awaitable<void> {
+    auto outcome = co_await detail::capture(connect_pair(a, b, x));
+    EXPECT_TRUE(outcome.error);
+    if (!outcome.error) co_return;
+    try {
+      std::rethrow_exception(outcome.error);
+    } catch (const asio::multiple_exceptions& e) {  // both ends failed
+      try {
+        std::rethrow_exception(e.first_exception());
+      } catch (const boost::system::system_error& first) {
+        EXPECT_EQ(first.code(), errc::noise_peer_id_mismatch) << first.what();
+      }
+    } catch (const boost::system::system_error& e) {
+      EXPECT_EQ(e.code(), errc::noise_peer_id_mismatch) << e.what();
+    }
+  }(a, b, someone_else));
+}
+
+TEST(Connection, UnsupportedProtocolFailsThatStreamOnly) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    Pair p = co_await connect_pair(a, b, b.peer_id());
+    auto scenario = [](Pair& p) -> asio::awaitable<void> {
+      auto refuse = [](Connection conn) -> asio::awaitable<void> {
+        auto stream = co_await conn.accept_stream();
+        try {
+          co_await conn.negotiate_inbound(*stream, kEcho);
+          ADD_FAILURE() << "negotiation should fail";
+        } catch (const boost::system::system_error&) {
+        }
+      };
+      auto ask = [](Connection conn) -> asio::awaitable<void> {
+        try {
+          std::vector<std::string> unknown{"/nope/1.0.0"};
+          (void)co_await conn.open_stream(std::move(unknown));
+          ADD_FAILURE() << "expected mss_protocol_not_supported";
+        } catch (const boost::system::system_error& e) {
+          EXPECT_EQ(e.code(), errc::mss_protocol_not_supported) << e.what();
+        }
+      };
+      co_await (ask(p.dialer) && refuse(p.listener));
+      EXPECT_TRUE(p.dialer.is_open());
+      co_await echo_megabyte(p);  // the connection still works
+    };
+    co_await run_with(p, scenario(p));
+  }(a, b));
+}
+
+TEST(Connection, AReceiverThatDoesNotReadStopsTheSender) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    Pair p = co_await connect_pair(a, b, b.peer_id());
+    auto scenario = [](Pair& p) -> asio::awaitable<void> {
+      auto accept = [](Connection conn) -> asio::awaitable<Stream> {
+        auto stream = co_await conn.accept_stream();
+        co_await conn.negotiate_inbound(*stream, kEcho);
+        co_return std::move(*stream);
+      };
+      auto [sender, server] = co_await (p.dialer.open_stream(kEcho) && accept(p.listener));
+      // The window is 256 KiB (less the negotiation bytes already sent): that much is accepted
+      // without the receiver reading...
+      EXPECT_GT(sender.send_window(), 255u * 1024);
+      EXPECT_LE(sender.send_window(), 256u * 1024);
+      const Bytes chunk(sender.send_window(), 0x42);
+      co_await sender.write(chunk);
+      EXPECT_EQ(sender.send_window(), 0u);
+      // ... and no more until it reads: a further write waits.
+      auto blocked = [](Stream& s) -> asio::awaitable<void> { co_await s.write(Bytes(1024, 1)); };
+      asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
+      auto outcome = co_await (blocked(sender) || timer.async_wait(asio::use_awaitable));
+      EXPECT_EQ(outcome.index(), 1u) << "the sender was not stopped by the window";
+      EXPECT_LE(server.readable_bytes(), 256u * 1024);
+      // Reading releases it.
+      Bytes got(chunk.size());
+      co_await server.read_exact(got);
+      co_await sender.write(Bytes(1024, 1));
+    };
+    co_await run_with(p, scenario(p));
+  }(a, b));
+}
+
+TEST(Connection, AClientThatSaysNothingIsCutOffAtTheHandshakeTimeout) {
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto listener = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
+    auto silent = co_await tcp_connect(listener.local_addr(), 2000ms);
+    ConnectionOptions options;
+    options.handshake_timeout = 200ms;
+    auto socket = co_await listener.accept();
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      (void)co_await Connection::upgrade(std::move(socket), Direction::inbound, b, {}, options);
+      ADD_FAILURE() << "expected a handshake timeout";
+    } catch (const boost::system::system_error& e) {
+      EXPECT_EQ(e.code(), errc::handshake_timeout);
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  }(b));
+}
+
+TEST(Connection, GarbageInsteadOfMultistreamIsASpecificError) {
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto listener = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
+    auto client = co_await tcp_connect(listener.local_addr(), 2000ms);
+    auto socket = co_await listener.accept();
+    const std::string garbage = "\x0bGET / HTTP\n";
+    co_await asio::async_write(client, asio::buffer(garbage), asio::use_awaitable);
+    try {
+      (void)co_await Connection::upgrade(std::move(socket), Direction::inbound, b, {}, {});
+      ADD_FAILURE() << "expected an error";
+    } catch (const boost::system::system_error& e) {
+      EXPECT_EQ(e.code(), errc::mss_bad_header) << e.what();
+    }
+  }(b));
+}
+
+}  // namespace
+}  // namespace bb::wire

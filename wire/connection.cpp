@@ -1,0 +1,617 @@
+#include "wire/connection.hpp"
+
+#include "wire/detail/signal.hpp"
+#include "wire/detail/timeout.hpp"
+#include "wire/mss/negotiator.hpp"
+#include "wire/noise/session.hpp"
+#include "wire/yamux/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+
+namespace bb::wire {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+using boost::system::system_error;
+
+inline constexpr std::string_view kYamuxProtocol = "/yamux/1.0.0";
+
+namespace detail {
+
+struct StreamSlot {
+  explicit StreamSlot(const asio::any_io_executor& ex) : readable(ex), writable(ex) {}
+  Signal readable;
+  Signal writable;
+  bool reset = false;
+  bool closed_write = false;
+};
+
+struct MuxCore {
+  MuxCore(tcp::socket s, noise::Transport t, yamux::Session y, Direction d,
+          const ConnectionOptions& o)
+      : socket(std::move(s)),
+        noise(std::move(t)),
+        session(std::move(y)),
+        options(o),
+        direction(d),
+        remote(noise.remote_peer()),
+        output(socket.get_executor()),
+        inbound(socket.get_executor()),
+        keepalive_timer(socket.get_executor()) {
+    error_code ec;
+    if (auto ep = socket.remote_endpoint(ec); !ec) remote_addr = to_multiaddr(ep);
+    if (auto ep = socket.local_endpoint(ec); !ec) local_addr = to_multiaddr(ep);
+    last_received = std::chrono::steady_clock::now();
+  }
+
+  StreamSlot& slot(std::uint32_t id) {
+    auto& s = slots[id];
+    if (!s) s = std::make_unique<StreamSlot>(socket.get_executor());
+    return *s;
+  }
+
+  // Turns session events into wake-ups. Called after every receive() and by stream operations.
+  void process_events() {
+    while (auto event = session.next_event()) {
+      std::visit(
+          [this](const auto& e) {
+            using E = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<E, yamux::InboundStream>) {
+              if (inbound_ids.size() >= options.max_pending_inbound_streams) {
+                (void)session.reset(e.id);  // nobody is accepting: refuse rather than queue
+              } else {
+                inbound_ids.push_back(e.id);
+                inbound.notify();
+              }
+            } else if constexpr (std::is_same_v<E, yamux::Readable> ||
+                                 std::is_same_v<E, yamux::StreamClosedByPeer>) {
+              if (auto it = slots.find(e.id); it != slots.end()) it->second->readable.notify();
+            } else if constexpr (std::is_same_v<E, yamux::WriteWindowOpened>) {
+              if (auto it = slots.find(e.id); it != slots.end()) it->second->writable.notify();
+            } else if constexpr (std::is_same_v<E, yamux::StreamReset>) {
+              if (auto it = slots.find(e.id); it != slots.end()) {
+                it->second->reset = true;
+                it->second->readable.notify();
+                it->second->writable.notify();
+              }
+            } else if constexpr (std::is_same_v<E, yamux::GoAway>) {
+              go_away_received = true;
+            }
+          },
+          *event);
+    }
+    if (session.output_size() > 0) output.notify();
+  }
+
+  void close(error_code why) {
+    if (!open) return;
+    open = false;
+    reason = why;
+    (void)session.go_away();
+    error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    keepalive_timer.cancel();
+    output.notify();
+    inbound.notify();
+    for (auto& [id, s] : slots) {
+      s->readable.notify();
+      s->writable.notify();
+    }
+  }
+
+  [[noreturn]] void throw_closed() const {
+    throw system_error(reason ? reason : make_error_code(errc::yamux_session_closed),
+                       "connection to " + remote.to_base58() + " is closed");
+  }
+
+  tcp::socket socket;
+  noise::Transport noise;
+  yamux::Session session;
+  ConnectionOptions options;
+  Direction direction;
+  PeerId remote;
+  Multiaddr remote_addr;
+  Multiaddr local_addr;
+  Signal output;   // wakes the writer
+  Signal inbound;  // wakes accept_stream()
+  asio::steady_timer keepalive_timer;
+  std::deque<std::uint32_t> inbound_ids;
+  std::map<std::uint32_t, std::unique_ptr<StreamSlot>> slots;
+  Bytes initial_ciphertext;  // read during the upgrade, past its last message
+  bool open = true;
+  bool go_away_received = false;
+  error_code reason;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  std::chrono::steady_clock::time_point last_received;
+  std::uint32_t next_ping = 1;
+};
+
+}  // namespace detail
+
+namespace {
+
+// The raw socket during the upgrade, with bytes read ahead kept for the next reader.
+struct UpgradeIo {
+  tcp::socket& socket;
+  Bytes buffered;
+
+  asio::awaitable<void> read_more() {
+    std::uint8_t chunk[4096];
+    const std::size_t n = co_await socket.async_read_some(asio::buffer(chunk), asio::use_awaitable);
+    buffered.insert(buffered.end(), chunk, chunk + n);
+  }
+  asio::awaitable<void> write(ByteView bytes) {
+    if (!bytes.empty()) {
+      co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
+                                 asio::use_awaitable);
+    }
+  }
+  // One Noise message (the 2-byte length stripped).
+  asio::awaitable<Bytes> read_noise_message() {
+    while (true) {
+      auto frame = noise::decode_noise_frame(buffered);
+      if (!frame) throw system_error(frame.error(), "reading a Noise message");
+      if (*frame) {
+        Bytes message((*frame)->first.begin(), (*frame)->first.end());
+        buffered.erase(buffered.begin(),
+                       buffered.begin() + static_cast<std::ptrdiff_t>((*frame)->second));
+        co_return message;
+      }
+      co_await read_more();
+    }
+  }
+};
+
+void check(error_code ec, const char* what) {
+  if (ec) throw system_error(ec, what);
+}
+
+template <class T>
+T check(result<T> r, const char* what) {
+  if (!r) throw system_error(r.error(), what);
+  return std::move(*r);
+}
+
+// multistream-select on the raw socket: agree on /noise.
+asio::awaitable<void> negotiate_security(UpgradeIo& io, Direction direction) {
+  const std::vector<std::string> protocols{std::string(noise::kProtocolId)};
+  if (direction == Direction::outbound) {
+    mss::Dialer dialer(protocols);
+    co_await io.write(dialer.start());
+    while (true) {
+      co_await io.read_more();
+      auto progress = check(dialer.on_bytes(io.buffered), "negotiating /noise");
+      io.buffered = std::move(progress.leftover);
+      co_await io.write(progress.output);
+      if (progress.done()) co_return;
+    }
+  }
+  mss::Listener listener(protocols);
+  while (true) {
+    co_await io.read_more();
+    auto progress = check(listener.on_bytes(io.buffered), "negotiating /noise");
+    io.buffered = std::move(progress.leftover);
+    co_await io.write(progress.output);
+    if (progress.done()) co_return;
+  }
+}
+
+struct Secured {
+  noise::Transport transport;
+  std::vector<std::string> remote_muxers;
+};
+
+asio::awaitable<Secured> noise_handshake(UpgradeIo& io, Direction direction,
+                                                  const Ed25519KeyPair& identity,
+                                                  std::optional<PeerId> expected) {
+  const std::vector<std::string> muxers{std::string(kYamuxProtocol)};
+  auto hs = direction == Direction::outbound
+                ? noise::Handshake::initiator(identity, std::move(expected), muxers)
+                : noise::Handshake::responder(identity, muxers);
+  while (!hs.complete()) {
+    auto next = check(hs.write_next(), "Noise handshake");
+    if (next) {
+      Bytes frame;
+      check(noise::append_noise_frame(frame, *next), "Noise handshake");
+      co_await io.write(frame);
+      continue;
+    }
+    const Bytes message = co_await io.read_noise_message();
+    check(hs.read(message), "Noise handshake");
+  }
+  auto remote_muxers = hs.remote_muxers();
+  co_return Secured{std::move(hs).into_transport(), std::move(remote_muxers)};
+}
+
+// multistream-select for the muxer, inside Noise. Returns plaintext read past the negotiation.
+asio::awaitable<Bytes> negotiate_muxer(UpgradeIo& io, noise::Transport& transport,
+                                       Direction direction) {
+  const std::vector<std::string> protocols{std::string(kYamuxProtocol)};
+  std::optional<mss::Dialer> dialer;
+  std::optional<mss::Listener> listener;
+  auto send = [&](ByteView plaintext) -> Bytes {
+    Bytes out;
+    check(transport.seal(plaintext, out), "sealing");
+    return out;
+  };
+  if (direction == Direction::outbound) {
+    dialer.emplace(protocols);
+    co_await io.write(send(dialer->start()));
+  } else {
+    listener.emplace(protocols);
+  }
+  while (true) {
+    Bytes message = co_await io.read_noise_message();
+    auto plaintext = check(transport.open(message), "Noise transport");
+    auto progress = check(dialer ? dialer->on_bytes(plaintext) : listener->on_bytes(plaintext),
+                          "negotiating /yamux/1.0.0");
+    co_await io.write(send(progress.output));
+    if (progress.done()) co_return std::move(progress.leftover);
+  }
+}
+
+struct Upgraded {
+  noise::Transport transport;
+  Bytes plaintext;   // Yamux bytes that arrived with the last negotiation message
+  Bytes ciphertext;  // Noise frames read ahead
+};
+
+asio::awaitable<Upgraded> run_upgrade(tcp::socket& socket, Direction direction,
+                                      const Ed25519KeyPair& identity,
+                                      std::optional<PeerId> expected) {
+  UpgradeIo io{socket, {}};
+  co_await negotiate_security(io, direction);
+  auto secured = co_await noise_handshake(io, direction, identity, std::move(expected));
+  // Inlined muxer negotiation (libp2p connections/inlined-muxer-negotiation): both payloads
+  // listed their muxers, so the muxer is agreed without another round of multistream-select.
+  // We list only Yamux; a peer that lists muxers without it cannot talk to us.
+  if (!secured.remote_muxers.empty()) {
+    if (std::find(secured.remote_muxers.begin(), secured.remote_muxers.end(), kYamuxProtocol) ==
+        secured.remote_muxers.end()) {
+      throw system_error(make_error_code(errc::mss_protocol_not_supported),
+                         "peer offers no muxer bb supports (bb speaks /yamux/1.0.0)");
+    }
+    co_return Upgraded{std::move(secured.transport), {}, std::move(io.buffered)};
+  }
+  Bytes plaintext = co_await negotiate_muxer(io, secured.transport, direction);
+  co_return Upgraded{std::move(secured.transport), std::move(plaintext), std::move(io.buffered)};
+}
+
+asio::awaitable<void> reader(std::shared_ptr<detail::MuxCore> core) {
+  auto& c = *core;
+  // Large reads keep syscalls few under bulk transfer; one maximum Noise frame always fits.
+  constexpr std::size_t kReadChunk = 256 * 1024;
+  Bytes buf(kReadChunk + noise::kFrameHeaderBytes + noise::kMaxMessageBytes);
+  std::size_t have = 0;
+  auto consume = [&]() -> error_code {
+    std::size_t pos = 0;
+    while (true) {
+      auto frame = noise::decode_noise_frame(ByteView(buf.data() + pos, have - pos));
+      if (!frame) return frame.error();
+      if (!*frame) break;
+      const std::size_t consumed = (*frame)->second;
+      std::span<std::uint8_t> message(buf.data() + pos + noise::kFrameHeaderBytes,
+                                      consumed - noise::kFrameHeaderBytes);
+      auto plaintext = c.noise.open(message);
+      if (!plaintext) return plaintext.error();
+      if (auto ec = c.session.receive(*plaintext)) return ec;
+      pos += consumed;
+    }
+    if (pos > 0) {
+      std::memmove(buf.data(), buf.data() + pos, have - pos);
+      have -= pos;
+    }
+    c.process_events();
+    return {};
+  };
+  std::memcpy(buf.data(), c.initial_ciphertext.data(), c.initial_ciphertext.size());
+  have = c.initial_ciphertext.size();
+  Bytes().swap(c.initial_ciphertext);
+  if (auto ec = consume()) co_return c.close(ec);
+  while (c.open) {
+    auto [ec, n] = co_await c.socket.async_read_some(
+        asio::buffer(buf.data() + have, buf.size() - have), asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return c.close(ec == asio::error::eof ? error_code{} : ec);
+    have += n;
+    c.bytes_received += n;
+    c.last_received = std::chrono::steady_clock::now();
+    if (auto err = consume()) co_return c.close(err);
+  }
+}
+
+asio::awaitable<void> writer(std::shared_ptr<detail::MuxCore> core) {
+  auto& c = *core;
+  asio::steady_timer timer(c.socket.get_executor());
+  Bytes ciphertext;
+  while (c.open) {
+    if (c.session.output_size() == 0) {
+      co_await c.output.wait();
+      continue;
+    }
+    // Everything the session has queued goes out in one seal and one write.
+    const Bytes plaintext = c.session.take_output();
+    ciphertext.clear();
+    if (auto ec = c.noise.seal(plaintext, ciphertext)) co_return c.close(ec);
+    timer.expires_after(c.options.write_timeout);
+    auto outcome = co_await (
+        asio::async_write(c.socket, asio::buffer(ciphertext), asio::as_tuple(asio::use_awaitable)) ||
+        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (outcome.index() == 1) co_return c.close(make_error_code(asio::error::timed_out));
+    auto [ec, n] = std::get<0>(outcome);
+    if (ec) co_return c.close(ec);
+    c.bytes_sent += n;
+  }
+}
+
+asio::awaitable<void> keepalive(std::shared_ptr<detail::MuxCore> core) {
+  auto& c = *core;
+  while (c.open) {
+    c.keepalive_timer.expires_after(c.options.keepalive_interval);
+    (void)co_await c.keepalive_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!c.open) co_return;
+    const auto idle = std::chrono::steady_clock::now() - c.last_received;
+    if (idle >= c.options.idle_timeout) co_return c.close(make_error_code(asio::error::timed_out));
+    if (idle >= c.options.keepalive_interval && !c.session.ping(c.next_ping++)) c.output.notify();
+  }
+}
+
+}  // namespace
+
+asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction direction,
+                                                const Ed25519KeyPair& identity,
+                                                std::optional<PeerId> expected,
+                                                const ConnectionOptions& options) {
+  Upgraded up = co_await detail::with_timeout(
+      run_upgrade(socket, direction, identity, std::move(expected)), options.handshake_timeout,
+      make_error_code(errc::handshake_timeout), "connection upgrade");
+  yamux::Config config;
+  config.initial_window = options.stream_window;
+  config.max_streams = options.max_streams;
+  yamux::Session session(direction == Direction::outbound ? yamux::Role::client
+                                                           : yamux::Role::server,
+                         config);
+  check(session.receive(up.plaintext), "Yamux");
+  auto core = std::make_shared<detail::MuxCore>(std::move(socket), std::move(up.transport),
+                                                std::move(session), direction, options);
+  core->initial_ciphertext = std::move(up.ciphertext);
+  core->process_events();
+  co_return Connection(std::move(core));
+}
+
+asio::awaitable<void> Connection::run() {
+  auto core = core_;
+  co_await (reader(core) || writer(core) || keepalive(core));
+  core->close(core->reason);
+}
+
+namespace {
+
+asio::awaitable<void> negotiate_outbound(Stream& stream, std::vector<std::string> protocols,
+                                         std::string& selected, Bytes& leftover) {
+  mss::Dialer dialer(std::move(protocols));
+  co_await stream.write(dialer.start());
+  std::uint8_t buf[1024];
+  while (true) {
+    const std::size_t n = co_await stream.read_some(buf);
+    if (n == 0) throw system_error(asio::error::eof, "stream closed during negotiation");
+    auto progress = check(dialer.on_bytes(ByteView(buf, n)), "negotiating a stream protocol");
+    if (!progress.output.empty()) co_await stream.write(progress.output);
+    if (progress.done()) {
+      selected = std::move(*progress.selected);
+      leftover = std::move(progress.leftover);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> negotiate_listener(Stream& stream, const std::vector<std::string>& supported,
+                                         std::string& selected, Bytes& leftover) {
+  mss::Listener listener(supported);
+  std::uint8_t buf[1024];
+  while (true) {
+    const std::size_t n = co_await stream.read_some(buf);
+    if (n == 0) throw system_error(asio::error::eof, "stream closed during negotiation");
+    auto progress = check(listener.on_bytes(ByteView(buf, n)), "negotiating a stream protocol");
+    if (!progress.output.empty()) co_await stream.write(progress.output);
+    if (progress.done()) {
+      selected = std::move(*progress.selected);
+      leftover = std::move(progress.leftover);
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+asio::awaitable<Stream> Connection::open_stream(std::vector<std::string> protocols) {
+  auto& c = *core_;
+  if (!c.open) c.throw_closed();
+  const std::uint32_t id = check(c.session.open_stream(), "opening a stream");
+  c.slot(id);
+  c.output.notify();
+  Stream stream(core_, id);
+  std::string selected;
+  Bytes leftover;
+  co_await detail::with_timeout(
+      negotiate_outbound(stream, std::move(protocols), selected, leftover),
+      c.options.negotiation_timeout, make_error_code(errc::handshake_timeout),
+      "stream protocol negotiation");
+  stream.protocol_ = std::move(selected);
+  stream.pending_ = std::move(leftover);
+  co_return stream;
+}
+
+asio::awaitable<std::optional<Stream>> Connection::accept_stream() {
+  auto& c = *core_;
+  while (true) {
+    if (!c.inbound_ids.empty()) {
+      const std::uint32_t id = c.inbound_ids.front();
+      c.inbound_ids.pop_front();
+      c.slot(id);
+      co_return Stream(core_, id);
+    }
+    if (!c.open) co_return std::nullopt;
+    co_await c.inbound.wait();
+  }
+}
+
+asio::awaitable<void> Connection::negotiate_inbound(Stream& stream,
+                                                    const std::vector<std::string>& supported) {
+  std::string selected;
+  Bytes leftover;
+  co_await detail::with_timeout(negotiate_listener(stream, supported, selected, leftover),
+                                core_->options.negotiation_timeout,
+                                make_error_code(errc::handshake_timeout),
+                                "stream protocol negotiation");
+  stream.protocol_ = std::move(selected);
+  stream.pending_ = std::move(leftover);
+}
+
+void Connection::close(error_code reason) {
+  if (core_) core_->close(reason);
+}
+
+bool Connection::is_open() const noexcept { return core_ && core_->open; }
+Direction Connection::direction() const noexcept { return core_->direction; }
+const PeerId& Connection::remote_peer() const { return core_->remote; }
+const Multiaddr& Connection::remote_addr() const { return core_->remote_addr; }
+const Multiaddr& Connection::local_addr() const { return core_->local_addr; }
+error_code Connection::close_reason() const { return core_->reason; }
+std::size_t Connection::stream_count() const { return core_->session.stream_count(); }
+std::uint64_t Connection::bytes_sent() const noexcept { return core_->bytes_sent; }
+std::uint64_t Connection::bytes_received() const noexcept { return core_->bytes_received; }
+
+// ---- Stream ----
+
+Stream::Stream(std::shared_ptr<detail::MuxCore> core, std::uint32_t id)
+    : core_(std::move(core)), id_(id) {}
+
+Stream::Stream(Stream&&) noexcept = default;
+
+Stream& Stream::operator=(Stream&& other) noexcept {
+  if (this != &other) {
+    Stream dying(std::move(*this));
+    core_ = std::move(other.core_);
+    id_ = other.id_;
+    protocol_ = std::move(other.protocol_);
+    pending_ = std::move(other.pending_);
+    pending_at_ = other.pending_at_;
+  }
+  return *this;
+}
+
+Stream::~Stream() {
+  if (!core_) return;
+  auto& c = *core_;
+  auto it = c.slots.find(id_);
+  const bool finished = it != c.slots.end() && it->second->closed_write && c.session.remote_closed(id_);
+  if (c.open && !finished) {
+    (void)c.session.reset(id_);
+    c.output.notify();
+  }
+  if (it != c.slots.end()) c.slots.erase(it);
+}
+
+asio::awaitable<std::size_t> Stream::read_some(std::span<std::uint8_t> out) {
+  if (pending_at_ < pending_.size()) {
+    const std::size_t n = std::min(out.size(), pending_.size() - pending_at_);
+    std::memcpy(out.data(), pending_.data() + pending_at_, n);
+    pending_at_ += n;
+    if (pending_at_ == pending_.size()) {
+      Bytes().swap(pending_);
+      pending_at_ = 0;
+    }
+    co_return n;
+  }
+  auto core = core_;  // keeps the state alive across suspension
+  auto& c = *core;
+  while (true) {
+    auto n = c.session.read(id_, out);
+    if (!n) throw system_error(n.error(), "reading a stream");
+    if (*n > 0) {
+      if (c.session.output_size() > 0) c.output.notify();  // a window update is due
+      co_return *n;
+    }
+    auto& slot = c.slot(id_);
+    if (slot.reset) throw system_error(make_error_code(errc::yamux_stream_reset), "reading a stream");
+    if (c.session.remote_closed(id_)) co_return 0;
+    if (!c.open) c.throw_closed();
+    co_await slot.readable.wait();
+  }
+}
+
+asio::awaitable<void> Stream::read_exact(std::span<std::uint8_t> out) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    const std::size_t n = co_await read_some(out.subspan(got));
+    if (n == 0) throw system_error(asio::error::eof, "stream ended early");
+    got += n;
+  }
+}
+
+asio::awaitable<void> Stream::write(ByteView data) {
+  auto core = core_;
+  auto& c = *core;
+  while (!data.empty()) {
+    if (!c.open) c.throw_closed();
+    auto& slot = c.slot(id_);
+    if (slot.reset) throw system_error(make_error_code(errc::yamux_stream_reset), "writing a stream");
+    auto n = c.session.write(id_, data);
+    if (!n) throw system_error(n.error(), "writing a stream");
+    if (*n > 0) {
+      data = data.subspan(*n);
+      c.output.notify();
+      continue;
+    }
+    co_await slot.writable.wait();
+  }
+}
+
+void Stream::close_write() {
+  if (!core_) return;
+  auto& c = *core_;
+  c.slot(id_).closed_write = true;
+  (void)c.session.close_write(id_);
+  c.output.notify();
+}
+
+void Stream::reset() {
+  if (!core_) return;
+  auto& c = *core_;
+  (void)c.session.reset(id_);
+  c.slot(id_).reset = true;
+  c.output.notify();
+}
+
+bool Stream::is_open() const noexcept {
+  if (!core_ || !core_->open) return false;
+  auto it = core_->slots.find(id_);
+  return it != core_->slots.end() && !it->second->reset;
+}
+
+std::size_t Stream::send_window() const noexcept {
+  return core_ ? core_->session.send_window(id_) : 0;
+}
+
+std::size_t Stream::readable_bytes() const noexcept {
+  return (pending_.size() - pending_at_) + (core_ ? core_->session.readable_bytes(id_) : 0);
+}
+
+const PeerId& Stream::remote_peer() const { return core_->remote; }
+const Multiaddr& Stream::remote_addr() const { return core_->remote_addr; }
+
+}  // namespace bb::wire

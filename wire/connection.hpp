@@ -1,0 +1,142 @@
+// A secure, multiplexed libp2p connection: TCP → multistream-select /noise → Noise XX (the remote
+// PeerId proven by its signature) → multistream-select /yamux/1.0.0 → Yamux streams, each
+// negotiating its protocol with multistream-select.
+//
+// Each connection runs one reader coroutine and one writer coroutine (run()). The writer gathers
+// every frame waiting in the Yamux session into one Noise seal and one socket write. Streams
+// apply Yamux flow control: a reader that does not read stops its sender.
+//
+// Thread rule: a Connection, its Streams and run() live on one executor. Connection and Stream
+// are handles to shared connection state, which lives until run() has returned and the last
+// handle is gone. Cancellation: close() ends run() and fails every pending stream operation.
+#pragma once
+
+#include "wire/keys.hpp"
+#include "wire/multiaddr.hpp"
+#include "wire/tcp.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace bb::wire {
+
+namespace detail {
+struct MuxCore;
+}
+
+struct ConnectionOptions {
+  // TCP connect plus the whole upgrade (both negotiations and the Noise handshake).
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // multistream-select on a new stream.
+  std::chrono::milliseconds negotiation_timeout{10'000};
+  // One socket write; a peer that stops reading is cut off after this.
+  std::chrono::milliseconds write_timeout{30'000};
+  // A Yamux ping is sent when nothing was received for this long ...
+  std::chrono::milliseconds keepalive_interval{15'000};
+  // ... and the connection is closed when nothing at all was received for this long.
+  std::chrono::milliseconds idle_timeout{45'000};
+  std::uint32_t stream_window = 256 * 1024;  // Yamux initial window (the spec's 256 KiB)
+  std::size_t max_streams = 256;
+  std::size_t max_pending_inbound_streams = 64;  // opened by the peer, not yet accepted
+};
+
+enum class Direction : std::uint8_t { outbound, inbound };
+
+class Stream {
+ public:
+  Stream() = default;
+  Stream(Stream&&) noexcept;
+  Stream& operator=(Stream&&) noexcept;
+  ~Stream();  // resets the stream unless both sides finished cleanly
+
+  // Reads what is available (waits if nothing is); returns 0 at end of stream (the peer closed
+  // its side). Throws boost::system::system_error on reset or connection loss.
+  boost::asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> out);
+  // Reads exactly out.size() bytes; throws boost::asio::error::eof if the stream ends first.
+  boost::asio::awaitable<void> read_exact(std::span<std::uint8_t> out);
+  // Writes everything, waiting for the peer's window as needed. Throws on reset or close.
+  boost::asio::awaitable<void> write(ByteView data);
+  // Half-close: the peer reads end of stream after what was written.
+  void close_write();
+  void reset();
+
+  bool is_open() const noexcept;
+  // Bytes write() can hand to the peer now without waiting (the peer's receive window).
+  std::size_t send_window() const noexcept;
+  // Bytes received and not yet read.
+  std::size_t readable_bytes() const noexcept;
+  std::uint32_t id() const noexcept { return id_; }
+  const std::string& protocol() const noexcept { return protocol_; }
+  const PeerId& remote_peer() const;
+  // The connection's remote address, as seen by this side.
+  const Multiaddr& remote_addr() const;
+
+ private:
+  friend struct detail::MuxCore;
+  friend class Connection;
+  Stream(std::shared_ptr<detail::MuxCore> core, std::uint32_t id);
+
+  std::shared_ptr<detail::MuxCore> core_;
+  std::uint32_t id_ = 0;
+  std::string protocol_;
+  Bytes pending_;  // bytes read past the protocol negotiation, returned first
+  std::size_t pending_at_ = 0;
+};
+
+class Connection {
+ public:
+  // Runs the upgrade on a connected socket. The initiator passes the PeerId it dialed, if known:
+  // reaching anyone else fails with errc::noise_peer_id_mismatch. Throws
+  // boost::system::system_error (errc::handshake_timeout, mss/noise/yamux errors, socket errors).
+  static boost::asio::awaitable<Connection> upgrade(tcp::socket socket, Direction direction,
+                                                    const Ed25519KeyPair& identity,
+                                                    std::optional<PeerId> expected,
+                                                    const ConnectionOptions& options);
+
+  Connection() = default;
+
+  // The reader, writer and keep-alive loops; returns when the connection is closed (by either
+  // side, an error, or the idle timeout). Never throws; see close_reason().
+  boost::asio::awaitable<void> run();
+
+  // Opens a stream and negotiates the first protocol of `protocols` the peer supports.
+  // Throws errc::mss_protocol_not_supported if none, errc::handshake_timeout on timeout.
+  boost::asio::awaitable<Stream> open_stream(std::vector<std::string> protocols);
+  // The next stream the peer opened, with its protocol not yet negotiated; nullopt once closed.
+  boost::asio::awaitable<std::optional<Stream>> accept_stream();
+  // Negotiates an inbound stream's protocol (listener side of multistream-select).
+  boost::asio::awaitable<void> negotiate_inbound(Stream& stream,
+                                                 const std::vector<std::string>& supported);
+
+  // Sends go-away, closes the socket, fails every pending stream operation. Idempotent.
+  void close(boost::system::error_code reason = {});
+
+  bool is_open() const noexcept;
+  Direction direction() const noexcept;
+  const PeerId& remote_peer() const;
+  const Multiaddr& remote_addr() const;
+  const Multiaddr& local_addr() const;
+  boost::system::error_code close_reason() const;
+  std::size_t stream_count() const;
+  // Bytes written to and read from the socket so far (ciphertext, framing included).
+  std::uint64_t bytes_sent() const noexcept;
+  std::uint64_t bytes_received() const noexcept;
+
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+  friend bool operator==(const Connection& a, const Connection& b) noexcept {
+    return a.core_ == b.core_;
+  }
+
+ private:
+  explicit Connection(std::shared_ptr<detail::MuxCore> core) : core_(std::move(core)) {}
+  std::shared_ptr<detail::MuxCore> core_;
+};
+
+}  // namespace bb::wire

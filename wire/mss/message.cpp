@@ -1,0 +1,82 @@
+#include "wire/mss/message.hpp"
+
+#include "wire/varint.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace bb::wire::mss {
+
+void append_message(Bytes& out, std::string_view line) {
+  append_varint(out, line.size() + 1);
+  const ByteView body = as_bytes(line);
+  out.insert(out.end(), body.begin(), body.end());
+  out.push_back('\n');
+}
+
+result<std::optional<std::pair<std::string_view, std::size_t>>> decode_message(ByteView in) {
+  // A prefix longer than the limit's encoding can only mean a longer message: say so without
+  // waiting for (or looking at) its remaining bytes, so the verdict does not depend on splits.
+  constexpr std::size_t kMaxPrefix = varint_size(kMaxMessageBytes);
+  const std::size_t scan = std::min(in.size(), kMaxPrefix);
+  bool terminated = false;
+  for (std::size_t i = 0; i < scan && !terminated; ++i) terminated = (in[i] & 0x80) == 0;
+  if (!terminated) {
+    if (in.size() >= kMaxPrefix) return errc::mss_message_too_long;
+    return std::nullopt;
+  }
+  const auto prefix = decode_varint(in);
+  if (!prefix) return prefix.error();
+  if (prefix->value > kMaxMessageBytes) return errc::mss_message_too_long;
+  if (prefix->value == 0) return errc::mss_malformed_message;
+  const auto length = static_cast<std::size_t>(prefix->value);
+  if (in.size() - prefix->size < length) return std::nullopt;
+
+  const ByteView body = in.subspan(prefix->size, length);
+  if (body.back() != '\n') return errc::mss_malformed_message;
+  const std::string_view line = as_chars(body.first(length - 1));
+  if (line.find('\n') != std::string_view::npos || !is_valid_utf8(line)) {
+    return errc::mss_malformed_message;
+  }
+  return std::optional{std::pair{line, prefix->size + length}};
+}
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto b0 = static_cast<std::uint8_t>(text[i]);
+    if (b0 < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t extra = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t min = 0;
+    if ((b0 & 0xe0) == 0xc0) {
+      extra = 1;
+      cp = b0 & 0x1fu;
+      min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+      extra = 2;
+      cp = b0 & 0x0fu;
+      min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+      extra = 3;
+      cp = b0 & 0x07u;
+      min = 0x10000;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto b = static_cast<std::uint8_t>(text[i + k]);
+      if ((b & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+}  // namespace bb::wire::mss
