@@ -94,12 +94,26 @@ class WireCategory final : public boost::system::error_category {
       case errc::handshake_timeout: return "connection handshake did not finish in time";
       case errc::peer_unreachable: return "peer could not be reached at any of its addresses";
       case errc::connection_limit: return "connection limit reached";
+      case errc::ping_mismatch: return "ping reply does not echo the payload sent";
+      case errc::identify_invalid: return "identify message is malformed or too large";
+      case errc::identify_key_mismatch:
+        return "identify public key does not match the connection's PeerId";
+      case errc::perf_short_transfer: return "perf transfer ended before the agreed byte count";
+      case errc::perf_request_too_large: return "perf download request exceeds the server's limit";
     }
     return "unknown bb.wire error " + std::to_string(ev);
   }
 };
 
 }  // namespace
+
+std::string error_text(const std::exception& e) {
+  std::string text = e.what();
+  if (!text.empty() && text.back() == ']') {
+    if (auto at = text.rfind(" ["); at != std::string::npos) text.resize(at);
+  }
+  return text;
+}
 
 const boost::system::error_category& wire_category() noexcept {
   static const WireCategory category;

@@ -6,6 +6,8 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include <exception>
+#include <string>
 #include <type_traits>
 
 namespace bb::wire {
@@ -92,6 +94,12 @@ enum class errc {
   handshake_timeout,
   peer_unreachable,
   connection_limit,
+  // protocols
+  ping_mismatch,
+  identify_invalid,
+  identify_key_mismatch,
+  perf_short_transfer,
+  perf_request_too_large,
 };
 
 const boost::system::error_category& wire_category() noexcept;
@@ -102,6 +110,10 @@ inline boost::system::error_code make_error_code(errc e) noexcept {
 
 template <class T>
 using result = boost::system::result<T>;
+
+// An exception's text for people: Boost's system_error appends " [category:value at
+// file:line ...]" to what(), which helps a debugger, not a user; that suffix is dropped.
+std::string error_text(const std::exception& e);
 
 }  // namespace bb::wire
 

@@ -12,5 +12,6 @@ inline constexpr int kExitFailure = 1;   // the command ran and failed (I/O, pee
 inline constexpr int kExitBadInput = 2;  // the user's input is invalid (usage, parse errors)
 
 void add_identity_commands(CLI::App& app, int& exit_code);  // keygen, id, multiaddr
+void add_network_commands(CLI::App& app, int& exit_code);   // run, ping, perf
 
 }  // namespace bb::node

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = bb::node::kExitOk;
   bb::node::add_identity_commands(app, exit_code);
+  bb::node::add_network_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

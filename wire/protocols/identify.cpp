@@ -1,0 +1,107 @@
+#include "wire/protocols/identify.hpp"
+
+#include "proto/libp2p.pb.h"
+#include "wire/detail/timeout.hpp"
+#include "wire/varint.hpp"
+
+namespace bb::wire::identify {
+
+namespace asio = boost::asio;
+
+Bytes encode(const Info& info) {
+  libp2p::Identify msg;
+  msg.set_protocolversion(info.protocol_version);
+  msg.set_agentversion(info.agent_version);
+  msg.set_publickey(to_string(info.public_key));
+  for (const auto& a : info.listen_addrs) msg.add_listenaddrs(to_string(a.bytes()));
+  if (info.observed_addr) msg.set_observedaddr(to_string(info.observed_addr->bytes()));
+  for (const auto& p : info.protocols) msg.add_protocols(p);
+  const std::string body = msg.SerializeAsString();
+  Bytes out;
+  append_varint(out, body.size());
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+result<Info> decode(ByteView bytes) {
+  Info info;
+  std::size_t messages = 0;
+  while (!bytes.empty()) {
+    if (++messages > kMaxMessages) return errc::identify_invalid;
+    auto len = decode_varint(bytes);
+    if (!len || len->value > kMaxMessageBytes || len->value > bytes.size() - len->size) {
+      return errc::identify_invalid;
+    }
+    const ByteView body = bytes.subspan(len->size, static_cast<std::size_t>(len->value));
+    bytes = bytes.subspan(len->size + static_cast<std::size_t>(len->value));
+    libp2p::Identify msg;
+    if (!msg.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+      return errc::identify_invalid;
+    }
+    // Later messages update what earlier ones said (identify push semantics).
+    if (msg.has_protocolversion()) info.protocol_version = msg.protocolversion();
+    if (msg.has_agentversion()) info.agent_version = msg.agentversion();
+    if (msg.has_publickey()) info.public_key.assign(msg.publickey().begin(), msg.publickey().end());
+    if (msg.listenaddrs_size() > 0) info.listen_addrs.clear();
+    for (const auto& a : msg.listenaddrs()) {
+      if (auto addr = Multiaddr::from_bytes(as_bytes(a))) info.listen_addrs.push_back(*addr);
+    }
+    if (msg.has_observedaddr()) {
+      if (auto addr = Multiaddr::from_bytes(as_bytes(msg.observedaddr()))) info.observed_addr = *addr;
+    }
+    if (msg.protocols_size() > 0) info.protocols.assign(msg.protocols().begin(), msg.protocols().end());
+  }
+  if (messages == 0) return errc::identify_invalid;
+  return info;
+}
+
+asio::awaitable<void> serve(Stream stream, Info ours) {
+  ours.observed_addr = stream.remote_addr();
+  co_await stream.write(encode(ours));
+  stream.close_write();
+  // Wait for the peer to finish (bounded by what it may send) so the stream ends cleanly.
+  std::uint8_t sink[256];
+  std::size_t drained = 0;
+  while (drained <= kMaxMessageBytes) {
+    const std::size_t n = co_await stream.read_some(sink);
+    if (n == 0) break;
+    drained += n;
+  }
+}
+
+namespace {
+
+asio::awaitable<Info> request_once(Connection connection) {
+  std::vector<std::string> protocols{std::string(kProtocolId)};
+  Stream stream = co_await connection.open_stream(std::move(protocols));
+  stream.close_write();
+  Bytes all;
+  std::uint8_t buf[4096];
+  while (true) {
+    const std::size_t n = co_await stream.read_some(buf);
+    if (n == 0) break;
+    if (all.size() + n > kMaxMessages * (kMaxMessageBytes + kMaxVarintBytes)) {
+      stream.reset();
+      throw boost::system::system_error(make_error_code(errc::identify_invalid),
+                                        "identify reply too large");
+    }
+    all.insert(all.end(), buf, buf + n);
+  }
+  auto info = decode(all);
+  if (!info) throw boost::system::system_error(info.error(), "identify reply");
+  if (PeerId::from_public_key_bytes(info->public_key) != connection.remote_peer()) {
+    throw boost::system::system_error(make_error_code(errc::identify_key_mismatch),
+                                      "identify reply from " + connection.remote_peer().to_base58());
+  }
+  co_return std::move(*info);
+}
+
+}  // namespace
+
+asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds timeout) {
+  co_return co_await detail::with_timeout(request_once(connection), timeout,
+                                          make_error_code(errc::handshake_timeout),
+                                          "identify " + connection.remote_peer().to_base58());
+}
+
+}  // namespace bb::wire::identify

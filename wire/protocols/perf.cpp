@@ -1,0 +1,69 @@
+#include "wire/protocols/perf.hpp"
+
+#include <array>
+#include <vector>
+
+namespace bb::wire::perf {
+
+namespace asio = boost::asio;
+
+asio::awaitable<void> serve(Stream stream) {
+  std::array<std::uint8_t, 8> header{};
+  co_await stream.read_exact(header);
+  std::uint64_t requested = 0;
+  for (std::uint8_t b : header) requested = (requested << 8) | b;
+  if (requested > kMaxDownloadBytes) {
+    stream.reset();
+    throw boost::system::system_error(make_error_code(errc::perf_request_too_large));
+  }
+  std::vector<std::uint8_t> buf(kChunkBytes);
+  while (co_await stream.read_some(buf) > 0) {
+  }
+  std::fill(buf.begin(), buf.end(), std::uint8_t{0});
+  while (requested > 0) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(requested, buf.size()));
+    co_await stream.write(ByteView(buf.data(), n));
+    requested -= n;
+  }
+  stream.close_write();
+}
+
+asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
+                            std::uint64_t download_bytes) {
+  std::vector<std::string> protocols{std::string(kProtocolId)};
+  Stream stream = co_await connection.open_stream(std::move(protocols));
+  Result result;
+  std::array<std::uint8_t, 8> header{};
+  for (int i = 0; i < 8; ++i) {
+    header[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(download_bytes >> (56 - 8 * i));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  co_await stream.write(header);
+  std::vector<std::uint8_t> buf(kChunkBytes, 0);
+  for (std::uint64_t left = upload_bytes; left > 0;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
+    co_await stream.write(ByteView(buf.data(), n));
+    left -= n;
+    result.uploaded += n;
+  }
+  stream.close_write();
+  std::chrono::steady_clock::time_point first_byte{};
+  while (true) {
+    const std::size_t n = co_await stream.read_some(buf);
+    if (n == 0) break;
+    if (result.downloaded == 0) first_byte = std::chrono::steady_clock::now();
+    result.downloaded += n;
+  }
+  const auto end = std::chrono::steady_clock::now();
+  if (result.downloaded != download_bytes) {
+    throw boost::system::system_error(make_error_code(errc::perf_short_transfer),
+                                      "perf: got " + std::to_string(result.downloaded) + " of " +
+                                          std::to_string(download_bytes) + " bytes");
+  }
+  if (download_bytes == 0) first_byte = end;
+  result.upload_time = first_byte - start;
+  result.download_time = end - first_byte;
+  co_return result;
+}
+
+}  // namespace bb::wire::perf

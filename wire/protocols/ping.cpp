@@ -1,0 +1,62 @@
+#include "wire/protocols/ping.hpp"
+
+#include "wire/detail/timeout.hpp"
+
+#include <sodium.h>
+
+#include <array>
+
+namespace bb::wire::ping {
+
+namespace asio = boost::asio;
+
+asio::awaitable<void> serve(Stream stream) {
+  std::array<std::uint8_t, kPayloadBytes> buf{};
+  while (true) {
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      const std::size_t n = co_await stream.read_some(std::span(buf).subspan(got));
+      if (n == 0) {
+        stream.close_write();
+        co_return;
+      }
+      got += n;
+    }
+    co_await stream.write(buf);
+  }
+}
+
+namespace {
+
+asio::awaitable<std::chrono::nanoseconds> ping_once(Connection connection) {
+  std::vector<std::string> protocols{std::string(kProtocolId)};
+  Stream stream = co_await connection.open_stream(std::move(protocols));
+  std::array<std::uint8_t, kPayloadBytes> sent{};
+  randombytes_buf(sent.data(), sent.size());
+  const auto start = std::chrono::steady_clock::now();
+  co_await stream.write(sent);
+  std::array<std::uint8_t, kPayloadBytes> echo{};
+  co_await stream.read_exact(echo);
+  const auto rtt = std::chrono::steady_clock::now() - start;
+  if (echo != sent) {
+    throw boost::system::system_error(make_error_code(errc::ping_mismatch),
+                                      "ping to " + connection.remote_peer().to_base58());
+  }
+  // Finish both directions, so neither side sees a reset.
+  stream.close_write();
+  std::uint8_t rest[kPayloadBytes];
+  while (co_await stream.read_some(rest) > 0) {
+  }
+  co_return std::chrono::duration_cast<std::chrono::nanoseconds>(rtt);
+}
+
+}  // namespace
+
+asio::awaitable<std::chrono::nanoseconds> ping(Connection connection,
+                                               std::chrono::milliseconds timeout) {
+  co_return co_await detail::with_timeout(ping_once(connection), timeout,
+                                          make_error_code(errc::handshake_timeout),
+                                          "ping " + connection.remote_peer().to_base58());
+}
+
+}  // namespace bb::wire::ping
