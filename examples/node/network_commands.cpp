@@ -98,7 +98,8 @@ class Printer {
 
 std::string payload_text(const std::string& bytes) {
   // Printable UTF-8 is shown as is, anything else as hex.
-  for (unsigned char c : bytes) {
+  for (const char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 && c != '\t') return "0x" + wire::to_hex(wire::as_bytes(bytes));
   }
   return bytes;
@@ -165,7 +166,7 @@ asio::awaitable<void> wait_for_signal(asio::signal_set& signals) {
 }
 
 asio::awaitable<void> run_node(wire::Host& host, asio::signal_set& signals,
-                               std::vector<wire::Multiaddr> connect, const Printer& printer) {
+                               std::vector<wire::Multiaddr> connect) {
   co_await dial_all(host, std::move(connect));
   co_await wait_for_signal(signals);
   co_await host.stop();
@@ -199,7 +200,7 @@ int run(const RunOptions& opts) {
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   int exit_code = kExitOk;
-  asio::co_spawn(io, print_events(host, printer) && run_node(host, signals, connect, printer),
+  asio::co_spawn(io, print_events(host, printer) && run_node(host, signals, connect),
                  [&](std::exception_ptr e) {
                    if (!e) return;
                    try {
