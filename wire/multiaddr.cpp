@@ -1,5 +1,6 @@
 #include "wire/multiaddr.hpp"
 
+#include "wire/utf8.hpp"
 #include "wire/varint.hpp"
 
 #include <arpa/inet.h>
@@ -99,49 +100,10 @@ std::optional<std::array<std::uint8_t, 4>> parse_ip4(std::string_view text) noex
   return out;
 }
 
-bool valid_utf8(ByteView s) noexcept {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const std::uint8_t lead = s[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t more = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((lead & 0xE0) == 0xC0) {
-      more = 1;
-      cp = lead & 0x1Fu;
-      min = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      more = 2;
-      cp = lead & 0x0Fu;
-      min = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      more = 3;
-      cp = lead & 0x07u;
-      min = 0x10000;
-    } else {
-      return false;
-    }
-    if (s.size() - i - 1 < more) return false;
-    for (std::size_t k = 1; k <= more; ++k) {
-      const std::uint8_t c = s[i + k];
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3Fu);
-    }
-    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += more + 1;
-  }
-  return true;
-}
-
 // dns and op values sit between '/' in the text form, so they can never contain one; host
 // names also exclude ASCII control characters.
 bool valid_name(ByteView v, bool host) noexcept {
-  if (v.empty() || v.size() > kMaxNameBytes || !valid_utf8(v)) return false;
+  if (v.empty() || v.size() > kMaxNameBytes || !is_valid_utf8(v)) return false;
   return std::none_of(v.begin(), v.end(), [host](std::uint8_t b) {
     return b == '/' || (host && (b < 0x20 || b == 0x7F));
   });

@@ -1,5 +1,7 @@
 #include "wire/mss/message.hpp"
 
+#include "wire/utf8.hpp"
+
 #include "wire/varint.hpp"
 
 #include <algorithm>
@@ -39,44 +41,6 @@ result<std::optional<std::pair<std::string_view, std::size_t>>> decode_message(B
     return errc::mss_malformed_message;
   }
   return std::optional{std::pair{line, prefix->size + length}};
-}
-
-bool is_valid_utf8(std::string_view text) noexcept {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto b0 = static_cast<std::uint8_t>(text[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t extra = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((b0 & 0xe0) == 0xc0) {
-      extra = 1;
-      cp = b0 & 0x1fu;
-      min = 0x80;
-    } else if ((b0 & 0xf0) == 0xe0) {
-      extra = 2;
-      cp = b0 & 0x0fu;
-      min = 0x800;
-    } else if ((b0 & 0xf8) == 0xf0) {
-      extra = 3;
-      cp = b0 & 0x07u;
-      min = 0x10000;
-    } else {
-      return false;
-    }
-    if (text.size() - i <= extra) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto b = static_cast<std::uint8_t>(text[i + k]);
-      if ((b & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (b & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += extra + 1;
-  }
-  return true;
 }
 
 }  // namespace bb::wire::mss

@@ -28,8 +28,4 @@ void append_message(Bytes& out, std::string_view line);
 // for an empty message, a last byte that is not '\n', a '\n' inside the line or invalid UTF-8.
 result<std::optional<std::pair<std::string_view, std::size_t>>> decode_message(ByteView in);
 
-// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points above
-// U+10FFFF).
-bool is_valid_utf8(std::string_view text) noexcept;
-
 }  // namespace bb::wire::mss
