@@ -238,3 +238,84 @@ TEST(Connection, GarbageInsteadOfMultistreamIsASpecificError) {
 
 }  // namespace
 }  // namespace bb::wire
+
+namespace bb::wire {
+namespace {
+
+asio::awaitable<Multiaddr> accept_and_report(TcpListener& listener) {
+  auto socket = co_await listener.accept();
+  co_return to_multiaddr(socket.remote_endpoint());
+}
+
+TEST(Tcp, DialsDns4AndIp6AndReportsTheRealPort) {
+  test::run_async([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto v4 = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
+    const auto port = v4.local_addr().tcp_port().value();
+    EXPECT_NE(port, 0);
+    auto dns = Multiaddr::parse("/dns4/localhost/tcp/" + std::to_string(port)).value();
+    auto dial_dns = [](Multiaddr a) -> asio::awaitable<void> { (void)co_await tcp_connect(a, 2s); };
+    auto from = co_await (dial_dns(dns) && accept_and_report(v4));
+    EXPECT_EQ(from.components()[0].name, "ip4");
+
+    // IPv6 loopback, where the machine has it.
+    std::optional<TcpListener> v6;
+    try {
+      v6.emplace(TcpListener::listen(ex, Multiaddr::parse("/ip6/::1/tcp/0").value()));
+    } catch (const boost::system::system_error&) {
+      co_return;  // no IPv6 here
+    }
+    auto dial_v6 = [](Multiaddr a) -> asio::awaitable<void> { (void)co_await tcp_connect(a, 2s); };
+    auto from6 = co_await (dial_v6(v6->local_addr()) && accept_and_report(*v6));
+    EXPECT_EQ(from6.components()[0].name, "ip6");
+  }());
+}
+
+TEST(Tcp, RefusesAddressesItCannotDial) {
+  EXPECT_FALSE(is_tcp_dialable(Multiaddr::parse("/ip4/127.0.0.1/udp/1").value()));
+  EXPECT_FALSE(is_tcp_dialable(Multiaddr::parse("/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq").value()));
+  EXPECT_TRUE(is_tcp_dialable(Multiaddr::parse("/dns6/example/tcp/1").value()));
+  EXPECT_EQ(tcp_endpoint(Multiaddr::parse("/dns4/x/tcp/1").value()).error(),
+            errc::multiaddr_invalid_value);
+}
+
+TEST(Connection, KeepAlivePingsHoldAnIdleConnectionOpen) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    ConnectionOptions options;
+    options.keepalive_interval = 50ms;
+    options.idle_timeout = 200ms;
+    Pair p = co_await connect_pair(a, b, b.peer_id(), options);
+    auto scenario = [](Pair& p) -> asio::awaitable<void> {
+      // Four idle timeouts with no application traffic: the pings keep both ends alive.
+      asio::steady_timer quiet(co_await asio::this_coro::executor, 800ms);
+      co_await quiet.async_wait(asio::use_awaitable);
+      EXPECT_TRUE(p.dialer.is_open());
+      EXPECT_TRUE(p.listener.is_open());
+    };
+    co_await run_with(p, scenario(p));
+  }(a, b));
+}
+
+TEST(Connection, ASilentPeerIsCutOffAtTheIdleTimeout) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    ConnectionOptions options;
+    options.keepalive_interval = 50ms;
+    options.idle_timeout = 200ms;
+    Pair p = co_await connect_pair(a, b, b.peer_id(), options);
+    // Only the listener runs: the dialer never reads, writes or answers pings.
+    const auto started = std::chrono::steady_clock::now();
+    co_await p.listener.run();
+    const auto lasted = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(p.listener.close_reason(), asio::error::timed_out);
+    EXPECT_GE(lasted, 200ms);
+    EXPECT_LT(lasted, 2s);
+    p.dialer.close();
+  }(a, b));
+}
+
+}  // namespace
+}  // namespace bb::wire
