@@ -1,5 +1,6 @@
 #include "wire/connection.hpp"
 
+#include "wire/detail/condition.hpp"
 #include "wire/detail/signal.hpp"
 #include "wire/detail/timeout.hpp"
 #include "wire/mss/negotiator.hpp"
@@ -48,6 +49,7 @@ struct MuxCore {
         direction(d),
         remote(noise.remote_peer()),
         output(socket.get_executor()),
+        drained(socket.get_executor()),
         inbound(socket.get_executor()),
         keepalive_timer(socket.get_executor()) {
     error_code ec;
@@ -105,6 +107,7 @@ struct MuxCore {
     socket.close(ignored);
     keepalive_timer.cancel();
     output.notify();
+    drained.notify_all();
     inbound.notify();
     for (auto& [id, s] : slots) {
       s->readable.notify();
@@ -125,8 +128,9 @@ struct MuxCore {
   PeerId remote;
   Multiaddr remote_addr;
   Multiaddr local_addr;
-  Signal output;   // wakes the writer
-  Signal inbound;  // wakes accept_stream()
+  Signal output;      // wakes the writer
+  Condition drained;  // the writer took the queued output: stream writes may queue more
+  Signal inbound;     // wakes accept_stream()
   asio::steady_timer keepalive_timer;
   std::deque<std::uint32_t> inbound_ids;
   std::map<std::uint32_t, std::unique_ptr<StreamSlot>> slots;
@@ -342,8 +346,10 @@ asio::awaitable<void> writer(std::shared_ptr<detail::MuxCore> core) {
       co_await c.output.wait();
       continue;
     }
-    // Everything the session has queued goes out in one seal and one write.
+    // Everything the session has queued (bounded by max_pending_output plus control frames)
+    // goes out in one seal and one write.
     const Bytes plaintext = c.session.take_output();
+    c.drained.notify_all();
     ciphertext.clear();
     if (auto ec = c.noise.seal(plaintext, ciphertext)) co_return c.close(ec);
     timer.expires_after(c.options.write_timeout);
@@ -570,7 +576,13 @@ asio::awaitable<void> Stream::write(ByteView data) {
     if (!c.open) c.throw_closed();
     auto& slot = c.slot(id_);
     if (slot.reset) throw system_error(make_error_code(errc::yamux_stream_reset), "writing a stream");
-    auto n = c.session.write(id_, data);
+    const std::size_t queued = c.session.output_size();
+    if (queued >= c.options.max_pending_output) {
+      co_await c.drained.wait();
+      continue;
+    }
+    const std::size_t room = c.options.max_pending_output - queued;
+    auto n = c.session.write(id_, data.first(std::min(data.size(), room)));
     if (!n) throw system_error(n.error(), "writing a stream");
     if (*n > 0) {
       data = data.subspan(*n);

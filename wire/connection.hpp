@@ -45,6 +45,9 @@ struct ConnectionOptions {
   std::uint32_t stream_window = 256 * 1024;  // Yamux initial window (the spec's 256 KiB)
   std::size_t max_streams = 256;
   std::size_t max_pending_inbound_streams = 64;  // opened by the peer, not yet accepted
+  // Bytes queued for the writer across all streams. A stream write waits while more is queued,
+  // so memory stays bounded however much window a peer grants and however slowly it reads.
+  std::size_t max_pending_output = std::size_t{1} << 20;
 };
 
 enum class Direction : std::uint8_t { outbound, inbound };

@@ -133,9 +133,10 @@ struct Host::Impl {
       };
       if (dialer(conn) < dialer(it->second)) {
         Connection old = std::exchange(it->second, conn);
-        old.close();
+        old.close();  // its identify exchange, if any, dies with it: ask again on the new one
         wire_out.erase(peer);
         tasks.spawn(serve_connection(conn), "connection " + peer.to_base58());
+        if (options.identify_peers) tasks.spawn(identify_peer(conn), "identify " + peer.to_base58());
         return conn;
       }
       conn.close();
@@ -320,7 +321,9 @@ asio::awaitable<Connection> Host::connect(const Multiaddr& addr) {
   const std::optional<PeerId> peer = addr.peer_id();
   if (!peer) co_return co_await impl.dial(addr, std::nullopt);
   if (*peer == impl.self) {
-    throw system_error(make_error_code(errc::peer_unreachable), "refusing to dial ourselves");
+    const auto ec = make_error_code(errc::peer_unreachable);
+    impl.emit(DialFailed{addr, ec, "refusing to dial ourselves"});
+    throw system_error(ec, "refusing to dial ourselves");
   }
   if (auto existing = connection(*peer)) co_return *existing;
   if (auto it = impl.dials.find(*peer); it != impl.dials.end()) {
