@@ -6,11 +6,11 @@
 #include "wire/protocols/perf.hpp"
 
 #include <benchmark/benchmark.h>
+#include <sodium.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
-#include <sodium.h>
 
 #include <vector>
 
@@ -97,7 +97,8 @@ asio::awaitable<void> perf_bench(benchmark::State& state, std::uint64_t up, std:
   const auto b = Ed25519KeyPair::generate();
   auto listener = TcpListener::listen(co_await asio::this_coro::executor,
                                       Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
-  auto [d, l] = co_await (dial_one(listener.local_addr(), a, b.peer_id()) && accept_one(listener, b));
+  auto [d, l] =
+      co_await (dial_one(listener.local_addr(), a, b.peer_id()) && accept_one(listener, b));
   Pair p{d, l};
   co_await (perf_runs(state, p, up, down) && p.dialer.run() && p.listener.run() &&
             serve_perf(p.listener));

@@ -12,10 +12,10 @@
 #include "runtime/pipeline.hpp"
 #include "syscalls/ops.hpp"
 
+#include <benchmark/benchmark.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -30,8 +30,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 
@@ -70,8 +74,8 @@ asio::awaitable<void> run_messages(benchmark::State& state, const runtime::Pipel
     if (co_await pipeline.run(msg)) ++denied;
   }
   const auto allocations = g_allocations.load(std::memory_order_relaxed) - before;
-  state.counters["allocs_per_msg"] = benchmark::Counter(
-      static_cast<double>(allocations), benchmark::Counter::kAvgIterations);
+  state.counters["allocs_per_msg"] =
+      benchmark::Counter(static_cast<double>(allocations), benchmark::Counter::kAvgIterations);
   state.counters["denied"] = static_cast<double>(denied);
 }
 
@@ -93,7 +97,9 @@ void run_chain(benchmark::State& state, std::vector<onnx::NodeProto> nodes) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
-void BM_NullSendOnly(benchmark::State& state) { run_chain(state, {}); }
+void BM_NullSendOnly(benchmark::State& state) {
+  run_chain(state, {});
+}
 BENCHMARK(BM_NullSendOnly);
 
 void BM_PeerHealthGateTx(benchmark::State& state) {
@@ -103,13 +109,15 @@ void BM_PeerHealthGateTx(benchmark::State& state) {
 BENCHMARK(BM_PeerHealthGateTx);
 
 void BM_BackoffGateTx(benchmark::State& state) {
-  run_chain(state,
-            {runtime::make_node(syscalls::kBackoffGateTx.domain, syscalls::kBackoffGateTx.op_type)});
+  run_chain(state, {runtime::make_node(syscalls::kBackoffGateTx.domain,
+                                       syscalls::kBackoffGateTx.op_type)});
 }
 BENCHMARK(BM_BackoffGateTx);
 
 // The default TX chain: PeerHealthGateTx -> BackoffGateTx -> (null send).
-void BM_DefaultTxChain(benchmark::State& state) { run_chain(state, syscalls::default_tx_gates()); }
+void BM_DefaultTxChain(benchmark::State& state) {
+  run_chain(state, syscalls::default_tx_gates());
+}
 BENCHMARK(BM_DefaultTxChain);
 
 void BM_DefaultRxChain(benchmark::State& state) {

@@ -43,7 +43,8 @@ std::optional<std::string> string_attribute(const onnx::NodeProto& node, std::st
 std::optional<std::int64_t> int_attribute(const onnx::NodeProto& node, std::string_view name) {
   const auto* attr = find(node, name);
   if (attr == nullptr) return std::nullopt;
-  if (attr->type() != onnx::AttributeProto::INT) throw_attribute_error(node, name, "must be an INT");
+  if (attr->type() != onnx::AttributeProto::INT)
+    throw_attribute_error(node, name, "must be an INT");
   return attr->i();
 }
 

@@ -15,7 +15,8 @@ class RuntimeCategory final : public boost::system::error_category {
       case errc::missing_attribute: return "a required op attribute is missing";
       case errc::bad_attribute: return "an op attribute has the wrong type or an invalid value";
       case errc::empty_pipeline: return "a pipeline needs at least one stage";
-      case errc::missing_peer: return "the stage has no peer: no `peer` attribute and none on the message";
+      case errc::missing_peer:
+        return "the stage has no peer: no `peer` attribute and none on the message";
     }
     return "unknown bb.runtime error " + std::to_string(ev);
   }

@@ -10,12 +10,12 @@
 namespace bb::runtime {
 
 enum class errc {
-  unknown_op = 1,      // no op registered under (domain, op_type)
-  duplicate_op,        // a second registration of the same (domain, op_type)
-  missing_attribute,   // a required attribute is absent
-  bad_attribute,       // an attribute has the wrong type or an invalid value
-  empty_pipeline,      // a pipeline with no stages
-  missing_peer,        // a stage needs a peer and neither attribute nor message has one
+  unknown_op = 1,     // no op registered under (domain, op_type)
+  duplicate_op,       // a second registration of the same (domain, op_type)
+  missing_attribute,  // a required attribute is absent
+  bad_attribute,      // an attribute has the wrong type or an invalid value
+  empty_pipeline,     // a pipeline with no stages
+  missing_peer,       // a stage needs a peer and neither attribute nor message has one
 };
 
 const boost::system::error_category& runtime_category() noexcept;

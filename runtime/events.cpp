@@ -100,7 +100,7 @@ asio::awaitable<std::optional<Event>> EventQueue::next() {
     try {
       co_await asio::async_initiate<const asio::use_awaitable_t<>&,
                                     void(boost::system::error_code)>(initiation,
-                                                                      asio::use_awaitable);
+                                                                     asio::use_awaitable);
     } catch (const boost::system::system_error& e) {
       ec = e.code();
     }

@@ -48,7 +48,7 @@ struct OpInfo {
   std::string_view domain;   // static storage
   std::string_view op_type;  // static storage
   StageFactory factory = nullptr;
-  std::string_view source;   // file that registered it, for error messages
+  std::string_view source;  // file that registered it, for error messages
 };
 
 class OpRegistry {
@@ -77,7 +77,9 @@ struct OpRegistrar {
 
 }  // namespace bb::runtime
 
-#define BB_REGISTER_OP(id, domain, op_type, factory)                                  \
-  [[maybe_unused]] static const ::bb::runtime::OpRegistrar bb_op_registrar_##id {     \
-    ::bb::runtime::OpInfo { domain, op_type, factory, __FILE__ }                      \
+#define BB_REGISTER_OP(id, domain, op_type, factory)                              \
+  [[maybe_unused]] static const ::bb::runtime::OpRegistrar bb_op_registrar_##id { \
+    ::bb::runtime::OpInfo {                                                       \
+      domain, op_type, factory, __FILE__                                          \
+    }                                                                             \
   }

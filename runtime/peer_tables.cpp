@@ -40,7 +40,9 @@ void PeerTables::on_send_succeeded(const wire::PeerId& peer) {
   apply(peer, governor_.record_success(peer, now_ns()), {});
 }
 
-void PeerTables::on_heartbeat(const wire::PeerId& peer) { phi_.heartbeat(peer, now_ns()); }
+void PeerTables::on_heartbeat(const wire::PeerId& peer) {
+  phi_.heartbeat(peer, now_ns());
+}
 
 void PeerTables::on_round_trip(const wire::PeerId& peer, std::uint64_t rtt_ns) {
   const auto now = now_ns();
@@ -75,7 +77,9 @@ void PeerTables::block(const wire::PeerId& peer) {
   if (governor_.block(peer)) events_.emit(PeerBlocked{peer});
 }
 
-void PeerTables::unblock(const wire::PeerId& peer) { governor_.unblock(peer); }
+void PeerTables::unblock(const wire::PeerId& peer) {
+  governor_.unblock(peer);
+}
 
 void PeerTables::tick() {
   const auto now = now_ns();

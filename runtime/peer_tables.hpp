@@ -54,8 +54,7 @@ class PeerTables {
   void on_send_failed(const wire::PeerId& peer, std::string_view reason, std::string detail,
                       std::uint64_t message_id = 0);
   // A gate denied a send: nothing is wrong with the peer, but the sender is told (SendFailed).
-  void on_send_denied(const wire::PeerId& peer, const Denial& denial,
-                      std::uint64_t message_id = 0);
+  void on_send_denied(const wire::PeerId& peer, const Denial& denial, std::uint64_t message_id = 0);
   // A write or a reply succeeded: backoff clears, health recovers (PeerUp if it was down).
   void on_send_succeeded(const wire::PeerId& peer);
   // Inbound traffic or a ping: a heartbeat for the failure detector.

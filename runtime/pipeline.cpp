@@ -17,11 +17,12 @@ namespace {
     known += known.empty() ? "" : ", ";
     known += op.op_type;
   }
-  throw boost::system::system_error(
-      make_error_code(errc::unknown_op),
-      "pipeline node " + std::to_string(index) + ", " + describe(node) +
-          ": no op registered under this (domain, op_type)" +
-          (known.empty() ? "; nothing is registered in that domain" : "; registered there: " + known));
+  throw boost::system::system_error(make_error_code(errc::unknown_op),
+                                    "pipeline node " + std::to_string(index) + ", " +
+                                        describe(node) +
+                                        ": no op registered under this (domain, op_type)" +
+                                        (known.empty() ? "; nothing is registered in that domain"
+                                                       : "; registered there: " + known));
 }
 
 }  // namespace

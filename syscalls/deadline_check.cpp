@@ -27,9 +27,9 @@ class DeadlineCheck final : public Stage {
     const auto now = peers_.now_ns();
     const auto elapsed = now > msg.start_ns ? now - msg.start_ns : 0;
     if (elapsed >= budget) {
-      co_return detail::deny(DenyKind::timeout, reason::deadline_exceeded,
-                             detail::ms(elapsed) + " elapsed of a " + detail::ms(budget) +
-                                 " budget");
+      co_return detail::deny(
+          DenyKind::timeout, reason::deadline_exceeded,
+          detail::ms(elapsed) + " elapsed of a " + detail::ms(budget) + " budget");
     }
     co_return std::nullopt;
   }

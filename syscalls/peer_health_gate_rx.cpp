@@ -18,9 +18,9 @@ class PeerHealthGateRx final : public Stage {
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     const wire::PeerId& peer = peer_(msg);
     if (auto d = peers_.governor().check_inbound(peer); !d.allowed()) {
-      co_return detail::deny(DenyKind::blocked, label(*d.deny),
-                             "message from " + peer.to_base58() + " denied: " +
-                                 std::string(label(*d.deny)));
+      co_return detail::deny(
+          DenyKind::blocked, label(*d.deny),
+          "message from " + peer.to_base58() + " denied: " + std::string(label(*d.deny)));
     }
     co_return std::nullopt;
   }

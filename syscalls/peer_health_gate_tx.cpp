@@ -20,9 +20,9 @@ class PeerHealthGateTx final : public Stage {
     const wire::PeerId& peer = peer_(msg);
     const auto& governor = peers_.governor();
     if (auto d = governor.check_inbound(peer); !d.allowed()) {
-      co_return detail::deny(DenyKind::blocked, label(*d.deny),
-                             "send to " + peer.to_base58() + " denied: " +
-                                 std::string(label(*d.deny)));
+      co_return detail::deny(
+          DenyKind::blocked, label(*d.deny),
+          "send to " + peer.to_base58() + " denied: " + std::string(label(*d.deny)));
     }
     const auto now = peers_.now_ns();
     if (governor.is_down(peer)) {
@@ -31,14 +31,16 @@ class PeerHealthGateTx final : public Stage {
     }
     if (peers_.phi().state(peer, now) != PhiState::live) {
       co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
-                             "peer " + peer.to_base58() + " is suspected by the failure detector"
-                             " (phi " + std::to_string(peers_.phi().phi(peer, now)) + ")");
+                             "peer " + peer.to_base58() +
+                                 " is suspected by the failure detector"
+                                 " (phi " +
+                                 std::to_string(peers_.phi().phi(peer, now)) + ")");
     }
     if (!peers_.backoff().should_retry(peer, now)) {
       const auto retry = peers_.backoff().retry_at(peer).value_or(now);
-      co_return detail::deny(DenyKind::cooldown, reason::cooldown,
-                             "peer " + peer.to_base58() + " is backing off for another " +
-                                 detail::ms(retry - now));
+      co_return detail::deny(
+          DenyKind::cooldown, reason::cooldown,
+          "peer " + peer.to_base58() + " is backing off for another " + detail::ms(retry - now));
     }
     co_return std::nullopt;
   }

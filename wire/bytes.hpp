@@ -22,7 +22,9 @@ inline ByteView as_bytes(std::string_view s) noexcept {
 inline std::string_view as_chars(ByteView b) noexcept {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
-inline std::string to_string(ByteView b) { return std::string(as_chars(b)); }
+inline std::string to_string(ByteView b) {
+  return std::string(as_chars(b));
+}
 
 // Lowercase hex. `from_hex` accepts either case and an optional "0x" prefix.
 std::string to_hex(ByteView bytes);

@@ -220,8 +220,8 @@ struct Secured {
 };
 
 asio::awaitable<Secured> noise_handshake(UpgradeIo& io, Direction direction,
-                                                  const Ed25519KeyPair& identity,
-                                                  std::optional<PeerId> expected) {
+                                         const Ed25519KeyPair& identity,
+                                         std::optional<PeerId> expected) {
   const std::vector<std::string> muxers{std::string(kYamuxProtocol)};
   auto hs = direction == Direction::outbound
                 ? noise::Handshake::initiator(identity, std::move(expected), muxers)
@@ -353,9 +353,9 @@ asio::awaitable<void> writer(std::shared_ptr<detail::MuxCore> core) {
     ciphertext.clear();
     if (auto ec = c.noise.seal(plaintext, ciphertext)) co_return c.close(ec);
     timer.expires_after(c.options.write_timeout);
-    auto outcome = co_await (
-        asio::async_write(c.socket, asio::buffer(ciphertext), asio::as_tuple(asio::use_awaitable)) ||
-        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto outcome = co_await (asio::async_write(c.socket, asio::buffer(ciphertext),
+                                               asio::as_tuple(asio::use_awaitable)) ||
+                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (outcome.index() == 1) co_return c.close(make_error_code(asio::error::timed_out));
     auto [ec, n] = std::get<0>(outcome);
     if (ec) co_return c.close(ec);
@@ -387,9 +387,8 @@ asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction di
   yamux::Config config;
   config.initial_window = options.stream_window;
   config.max_streams = options.max_streams;
-  yamux::Session session(direction == Direction::outbound ? yamux::Role::client
-                                                           : yamux::Role::server,
-                         config);
+  yamux::Session session(
+      direction == Direction::outbound ? yamux::Role::client : yamux::Role::server, config);
   check(session.receive(up.plaintext), "Yamux");
   auto core = std::make_shared<detail::MuxCore>(std::move(socket), std::move(up.transport),
                                                 std::move(session), direction, options);
@@ -479,10 +478,9 @@ asio::awaitable<void> Connection::negotiate_inbound(Stream& stream,
                                                     const std::vector<std::string>& supported) {
   std::string selected;
   Bytes leftover;
-  co_await detail::with_timeout(negotiate_listener(stream, supported, selected, leftover),
-                                core_->options.negotiation_timeout,
-                                make_error_code(errc::handshake_timeout),
-                                "stream protocol negotiation");
+  co_await detail::with_timeout(
+      negotiate_listener(stream, supported, selected, leftover), core_->options.negotiation_timeout,
+      make_error_code(errc::handshake_timeout), "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
   stream.pending_ = std::move(leftover);
 }
@@ -491,15 +489,33 @@ void Connection::close(error_code reason) {
   if (core_) core_->close(reason);
 }
 
-bool Connection::is_open() const noexcept { return core_ && core_->open; }
-Direction Connection::direction() const noexcept { return core_->direction; }
-const PeerId& Connection::remote_peer() const { return core_->remote; }
-const Multiaddr& Connection::remote_addr() const { return core_->remote_addr; }
-const Multiaddr& Connection::local_addr() const { return core_->local_addr; }
-error_code Connection::close_reason() const { return core_->reason; }
-std::size_t Connection::stream_count() const { return core_->session.stream_count(); }
-std::uint64_t Connection::bytes_sent() const noexcept { return core_->bytes_sent; }
-std::uint64_t Connection::bytes_received() const noexcept { return core_->bytes_received; }
+bool Connection::is_open() const noexcept {
+  return core_ && core_->open;
+}
+Direction Connection::direction() const noexcept {
+  return core_->direction;
+}
+const PeerId& Connection::remote_peer() const {
+  return core_->remote;
+}
+const Multiaddr& Connection::remote_addr() const {
+  return core_->remote_addr;
+}
+const Multiaddr& Connection::local_addr() const {
+  return core_->local_addr;
+}
+error_code Connection::close_reason() const {
+  return core_->reason;
+}
+std::size_t Connection::stream_count() const {
+  return core_->session.stream_count();
+}
+std::uint64_t Connection::bytes_sent() const noexcept {
+  return core_->bytes_sent;
+}
+std::uint64_t Connection::bytes_received() const noexcept {
+  return core_->bytes_received;
+}
 
 // ---- Stream ----
 
@@ -524,7 +540,8 @@ Stream::~Stream() {
   if (!core_) return;
   auto& c = *core_;
   auto it = c.slots.find(id_);
-  const bool finished = it != c.slots.end() && it->second->closed_write && c.session.remote_closed(id_);
+  const bool finished =
+      it != c.slots.end() && it->second->closed_write && c.session.remote_closed(id_);
   if (c.open && !finished) {
     (void)c.session.reset(id_);
     c.output.notify();
@@ -553,7 +570,8 @@ asio::awaitable<std::size_t> Stream::read_some(std::span<std::uint8_t> out) {
       co_return *n;
     }
     auto& slot = c.slot(id_);
-    if (slot.reset) throw system_error(make_error_code(errc::yamux_stream_reset), "reading a stream");
+    if (slot.reset)
+      throw system_error(make_error_code(errc::yamux_stream_reset), "reading a stream");
     if (c.session.remote_closed(id_)) co_return 0;
     if (!c.open) c.throw_closed();
     co_await slot.readable.wait();
@@ -575,7 +593,8 @@ asio::awaitable<void> Stream::write(ByteView data) {
   while (!data.empty()) {
     if (!c.open) c.throw_closed();
     auto& slot = c.slot(id_);
-    if (slot.reset) throw system_error(make_error_code(errc::yamux_stream_reset), "writing a stream");
+    if (slot.reset)
+      throw system_error(make_error_code(errc::yamux_stream_reset), "writing a stream");
     const std::size_t queued = c.session.output_size();
     if (queued >= c.options.max_pending_output) {
       co_await c.drained.wait();
@@ -623,7 +642,11 @@ std::size_t Stream::readable_bytes() const noexcept {
   return (pending_.size() - pending_at_) + (core_ ? core_->session.readable_bytes(id_) : 0);
 }
 
-const PeerId& Stream::remote_peer() const { return core_->remote; }
-const Multiaddr& Stream::remote_addr() const { return core_->remote_addr; }
+const PeerId& Stream::remote_peer() const {
+  return core_->remote;
+}
+const Multiaddr& Stream::remote_addr() const {
+  return core_->remote_addr;
+}
 
 }  // namespace bb::wire

@@ -61,8 +61,7 @@ class WireCategory final : public boost::system::error_category {
         return "envelope has more dest_peer_addresses than max_dest_peer_addresses";
       case errc::envelope_too_many_rtt_reports:
         return "envelope has more edge_rtt_reports than max_edge_rtt_reports";
-      case errc::mss_message_too_long:
-        return "multistream-select message is longer than the limit";
+      case errc::mss_message_too_long: return "multistream-select message is longer than the limit";
       case errc::mss_malformed_message:
         return "multistream-select message is not a newline-terminated line";
       case errc::mss_bad_header: return "peer did not open with /multistream/1.0.0";
@@ -75,7 +74,8 @@ class WireCategory final : public boost::system::error_category {
       case errc::noise_unexpected_message: return "Noise message arrived out of turn";
       case errc::noise_nonce_exhausted:
         return "Noise nonce space exhausted: the connection must be closed";
-      case errc::noise_payload_invalid: return "Noise handshake payload is not a valid libp2p payload";
+      case errc::noise_payload_invalid:
+        return "Noise handshake payload is not a valid libp2p payload";
       case errc::noise_peer_id_mismatch:
         return "remote proved a different PeerId than the one dialed";
       case errc::noise_bad_public_key: return "Noise static or ephemeral key is invalid";

@@ -14,7 +14,8 @@ result<std::optional<FrameView>> decode_frame(ByteView in, std::size_t max_body)
   if (len->value > max_body) return errc::frame_too_large;
   const auto body_size = static_cast<std::size_t>(len->value);
   if (in.size() - len->size < body_size) return std::optional<FrameView>{};
-  return std::optional<FrameView>{FrameView{in.subspan(len->size, body_size), len->size + body_size}};
+  return std::optional<FrameView>{
+      FrameView{in.subspan(len->size, body_size), len->size + body_size}};
 }
 
 std::span<std::uint8_t> FrameReader::prepare(std::size_t min_size) {

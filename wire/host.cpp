@@ -9,11 +9,11 @@
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
-#include <spdlog/spdlog.h>
 
 #include <deque>
 #include <list>
@@ -26,7 +26,9 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
 using boost::system::system_error;
 
-std::string_view bb_version() noexcept { return "0.1.0"; }
+std::string_view bb_version() noexcept {
+  return "0.1.0";
+}
 
 namespace detail {
 
@@ -66,7 +68,9 @@ using LockChannel = asio::experimental::channel<void(error_code)>;
 
 struct LockGuard {
   LockChannel& channel;
-  ~LockGuard() { channel.try_receive([](error_code) {}); }
+  ~LockGuard() {
+    channel.try_receive([](error_code) {});
+  }
 };
 
 }  // namespace
@@ -136,7 +140,8 @@ struct Host::Impl {
         old.close();  // its identify exchange, if any, dies with it: ask again on the new one
         wire_out.erase(peer);
         tasks.spawn(serve_connection(conn), "connection " + peer.to_base58());
-        if (options.identify_peers) tasks.spawn(identify_peer(conn), "identify " + peer.to_base58());
+        if (options.identify_peers)
+          tasks.spawn(identify_peer(conn), "identify " + peer.to_base58());
         return conn;
       }
       conn.close();
@@ -269,7 +274,8 @@ struct Host::Impl {
     if (failure) {
       error_code code;
       std::string detail = describe(failure, code);
-      if (code != asio::error::operation_aborted) emit(InboundFailed{from, code, std::move(detail)});
+      if (code != asio::error::operation_aborted)
+        emit(InboundFailed{from, code, std::move(detail)});
     }
   }
 
@@ -403,11 +409,23 @@ asio::awaitable<void> Host::stop() {
   impl.event_signal.notify();
 }
 
-const PeerId& Host::peer_id() const noexcept { return impl_->self; }
-const Ed25519KeyPair& Host::identity() const noexcept { return impl_->identity; }
-std::vector<Multiaddr> Host::listen_addrs() const { return impl_->listen_addrs; }
-std::vector<std::string> Host::protocols() const { return impl_->supported(); }
-std::size_t Host::connection_count() const noexcept { return impl_->connections.size(); }
-identify::Info Host::local_info() const { return impl_->local_info(); }
+const PeerId& Host::peer_id() const noexcept {
+  return impl_->self;
+}
+const Ed25519KeyPair& Host::identity() const noexcept {
+  return impl_->identity;
+}
+std::vector<Multiaddr> Host::listen_addrs() const {
+  return impl_->listen_addrs;
+}
+std::vector<std::string> Host::protocols() const {
+  return impl_->supported();
+}
+std::size_t Host::connection_count() const noexcept {
+  return impl_->connections.size();
+}
+identify::Info Host::local_info() const {
+  return impl_->local_info();
+}
 
 }  // namespace bb::wire

@@ -34,9 +34,9 @@ std::string_view bb_version() noexcept;  // "0.1.0"
 struct HostOptions {
   ConnectionOptions connection;
   std::size_t max_connections = 1024;
-  std::size_t max_pending_inbound = 64;  // TCP accepted, handshake not finished
+  std::size_t max_pending_inbound = 64;                // TCP accepted, handshake not finished
   std::chrono::milliseconds protocol_timeout{10'000};  // ping and identify exchanges
-  bool serve_perf = true;  // /perf/1.0.0 is for tests and benchmarks
+  bool serve_perf = true;                              // /perf/1.0.0 is for tests and benchmarks
   bool identify_peers = true;  // ask every new peer who it is (PeerIdentified)
   EnvelopeCaps envelope_caps;
   std::string agent_version;  // default "bb/<version>"

@@ -2,14 +2,14 @@
 
 #include "proto/libp2p.pb.h"
 
-#include <boost/system/system_error.hpp>
 #include <sodium.h>
+#include <boost/system/system_error.hpp>
 
-#include <cerrno>
-#include <cstdio>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstdio>
 
 namespace bb::wire {
 namespace {
@@ -62,9 +62,13 @@ Bytes Ed25519PublicKey::to_protobuf() const {
   return out;
 }
 
-PeerId Ed25519PublicKey::peer_id() const { return PeerId::from_public_key_bytes(to_protobuf()); }
+PeerId Ed25519PublicKey::peer_id() const {
+  return PeerId::from_public_key_bytes(to_protobuf());
+}
 
-Ed25519KeyPair::~Ed25519KeyPair() { sodium_memzero(secret_.data(), secret_.size()); }
+Ed25519KeyPair::~Ed25519KeyPair() {
+  sodium_memzero(secret_.data(), secret_.size());
+}
 
 Ed25519KeyPair Ed25519KeyPair::generate() {
   ensure_sodium();

@@ -42,7 +42,9 @@ result<PeerId> PeerId::from_bytes(ByteView multihash_bytes) {
   return PeerId(*mh);
 }
 
-PeerId PeerId::from_multihash(const Multihash& mh) noexcept { return PeerId(mh); }
+PeerId PeerId::from_multihash(const Multihash& mh) noexcept {
+  return PeerId(mh);
+}
 
 result<PeerId> PeerId::parse(std::string_view text) {
   if (text.empty()) return errc::peer_id_empty;
@@ -96,7 +98,9 @@ ByteView PeerId::inlined_public_key() const noexcept {
   return mh_.code() == multicodec::identity ? mh_.digest() : ByteView{};
 }
 
-std::string PeerId::to_base58() const { return base58_encode(bytes()); }
+std::string PeerId::to_base58() const {
+  return base58_encode(bytes());
+}
 
 std::string PeerId::to_cid() const {
   Bytes cid;

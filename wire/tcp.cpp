@@ -56,8 +56,8 @@ asio::awaitable<void> resolve_and_connect(tcp::socket& socket, const HostPort& h
   if (hp.host_code == protocol::ip4 || hp.host_code == protocol::ip6) {
     flags |= tcp::resolver::numeric_host;
   }
-  auto results = co_await resolver.async_resolve(hp.host, std::to_string(hp.port), flags,
-                                                 asio::use_awaitable);
+  auto results =
+      co_await resolver.async_resolve(hp.host, std::to_string(hp.port), flags, asio::use_awaitable);
   std::vector<tcp::endpoint> endpoints;
   for (const auto& r : results) {
     const auto a = r.endpoint().address();
@@ -93,7 +93,9 @@ Multiaddr to_multiaddr(const tcp::endpoint& endpoint) {
   return Multiaddr::parse(text).value();
 }
 
-bool is_tcp_dialable(const Multiaddr& addr) { return host_port(addr).has_value(); }
+bool is_tcp_dialable(const Multiaddr& addr) {
+  return host_port(addr).has_value();
+}
 
 asio::awaitable<tcp::socket> tcp_connect(const Multiaddr& addr, std::chrono::milliseconds timeout) {
   auto hp = host_port(addr);
@@ -112,9 +114,9 @@ TcpListener TcpListener::listen(const asio::any_io_executor& executor, const Mul
                                 int backlog) {
   auto endpoint = tcp_endpoint(addr);
   if (!endpoint) {
-    throw boost::system::system_error(endpoint.error(),
-                                      "cannot listen on " + addr.to_string() +
-                                          ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>");
+    throw boost::system::system_error(
+        endpoint.error(), "cannot listen on " + addr.to_string() +
+                              ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>");
   }
   tcp::acceptor acceptor(executor);
   acceptor.open(endpoint->protocol());
@@ -124,7 +126,9 @@ TcpListener TcpListener::listen(const asio::any_io_executor& executor, const Mul
   return TcpListener(std::move(acceptor));
 }
 
-Multiaddr TcpListener::local_addr() const { return to_multiaddr(acceptor_.local_endpoint()); }
+Multiaddr TcpListener::local_addr() const {
+  return to_multiaddr(acceptor_.local_endpoint());
+}
 
 asio::awaitable<tcp::socket> TcpListener::accept() {
   tcp::socket socket = co_await acceptor_.async_accept(asio::use_awaitable);

@@ -8,6 +8,8 @@ namespace bb::wire {
 // True when `text` is well-formed UTF-8: no overlong forms, no UTF-16 surrogates, nothing past
 // U+10FFFF.
 bool is_valid_utf8(ByteView text) noexcept;
-inline bool is_valid_utf8(std::string_view text) noexcept { return is_valid_utf8(as_bytes(text)); }
+inline bool is_valid_utf8(std::string_view text) noexcept {
+  return is_valid_utf8(as_bytes(text));
+}
 
 }  // namespace bb::wire

@@ -38,10 +38,11 @@ class MaxPayload final : public runtime::Stage {
 
   asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override {
     if (msg.payload.size() > max_bytes_) {
-      co_return runtime::Denial{runtime::DenyKind::bad_input, "payload_too_large",
-                                std::to_string(msg.payload.size()) + " bytes > " +
-                                    std::to_string(max_bytes_),
-                                {}};
+      co_return runtime::Denial{
+          runtime::DenyKind::bad_input,
+          "payload_too_large",
+          std::to_string(msg.payload.size()) + " bytes > " + std::to_string(max_bytes_),
+          {}};
     }
     co_return std::nullopt;  // the fast path: no suspension
   }
@@ -66,8 +67,7 @@ class Print final : public runtime::Stage {
  public:
   using Stage::Stage;
   asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override {
-    std::cout << "send " << msg.peer.to_base58() << " \"" << wire::as_chars(msg.payload)
-              << "\"\n";
+    std::cout << "send " << msg.peer.to_base58() << " \"" << wire::as_chars(msg.payload) << "\"\n";
     co_return std::nullopt;
   }
 };
@@ -86,14 +86,14 @@ asio::awaitable<void> send_all(const runtime::Pipeline& tx, runtime::PeerTables&
     wire::PeerId to;
     std::string text;
   };
-  for (const auto& [to, text] : {Send{alice, "hello"}, Send{alice, "a rather long message"},
-                                 Send{bob, "hi bob"}}) {
+  for (const auto& [to, text] :
+       {Send{alice, "hello"}, Send{alice, "a rather long message"}, Send{bob, "hi bob"}}) {
     runtime::Message msg;
     msg.peer = to;
     msg.payload = wire::as_bytes(text);
     if (auto denial = co_await tx.run(msg)) {
-      std::cout << "denied by " << denial->stage << ": " << denial->reason << " ("
-                << denial->detail << ")\n";
+      std::cout << "denied by " << denial->stage << ": " << denial->reason << " (" << denial->detail
+                << ")\n";
     }
   }
 }

@@ -25,8 +25,7 @@ struct IdOptions {
 int run_keygen(const KeygenOptions& opts) {
   const auto key = wire::Ed25519KeyPair::generate();
   if (auto written = wire::write_key_file(opts.out, key, opts.force); !written) {
-    std::cerr << "bb-node keygen: cannot write " << opts.out << ": "
-              << written.error().message()
+    std::cerr << "bb-node keygen: cannot write " << opts.out << ": " << written.error().message()
               << (written.error() == boost::system::errc::file_exists
                       ? " (use --force to replace it)"
                       : "")
@@ -47,8 +46,8 @@ int run_id(const IdOptions& opts) {
     }
     key = wire::Ed25519KeyPair::from_protobuf(*bytes);
     if (!key) {
-      std::cerr << "bb-node id: --key-hex is not a libp2p private key: "
-                << key.error().message() << "\n";
+      std::cerr << "bb-node id: --key-hex is not a libp2p private key: " << key.error().message()
+                << "\n";
       return kExitBadInput;
     }
   } else {
@@ -72,8 +71,8 @@ int run_multiaddr(const std::string& text) {
     }
     auto addr = wire::Multiaddr::from_bytes(*bytes);
     if (!addr) {
-      std::cerr << "bb-node multiaddr: '" << text << "' is not a binary multiaddr: "
-                << addr.error().message() << "\n";
+      std::cerr << "bb-node multiaddr: '" << text
+                << "' is not a binary multiaddr: " << addr.error().message() << "\n";
       return kExitBadInput;
     }
     std::cout << addr->to_string() << "\n";
@@ -81,8 +80,8 @@ int run_multiaddr(const std::string& text) {
   }
   auto addr = wire::Multiaddr::parse(text);
   if (!addr) {
-    std::cerr << "bb-node multiaddr: '" << text << "' is not a multiaddr: "
-              << addr.error().message() << "\n";
+    std::cerr << "bb-node multiaddr: '" << text
+              << "' is not a multiaddr: " << addr.error().message() << "\n";
     return kExitBadInput;
   }
   std::cout << wire::to_hex(addr->bytes()) << "\n";
@@ -93,8 +92,9 @@ int run_multiaddr(const std::string& text) {
 
 void add_identity_commands(CLI::App& app, int& exit_code) {
   auto keygen_opts = std::make_shared<KeygenOptions>();
-  auto* keygen = app.add_subcommand("keygen", "Create a new Ed25519 identity key file (mode 0600) "
-                                              "and print its PeerId");
+  auto* keygen = app.add_subcommand("keygen",
+                                    "Create a new Ed25519 identity key file (mode 0600) "
+                                    "and print its PeerId");
   keygen->add_option("--out", keygen_opts->out, "Key file to create")->required();
   keygen->add_flag("--force", keygen_opts->force, "Replace the file if it exists");
   keygen->callback([keygen_opts, &exit_code] { exit_code = run_keygen(*keygen_opts); });
@@ -102,8 +102,8 @@ void add_identity_commands(CLI::App& app, int& exit_code) {
   auto id_opts = std::make_shared<IdOptions>();
   auto* id = app.add_subcommand("id", "Print the PeerId (base58btc) of a private key");
   auto* key_file = id->add_option("--key", id_opts->key_file, "Key file (libp2p protobuf)");
-  auto* key_hex = id->add_option("--key-hex", id_opts->key_hex,
-                                 "Hex of a libp2p protobuf PrivateKey");
+  auto* key_hex =
+      id->add_option("--key-hex", id_opts->key_hex, "Hex of a libp2p protobuf PrivateKey");
   key_file->excludes(key_hex);
   id->require_option(1);
   id->callback([id_opts, &exit_code] { exit_code = run_id(*id_opts); });

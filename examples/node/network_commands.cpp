@@ -119,14 +119,21 @@ nlohmann::json to_json(const wire::HostEvent& event) {
                   {"peer", e.peer.to_base58()},
                   {"reason", e.reason ? e.reason.message() : "closed"}};
         } else if constexpr (std::is_same_v<E, wire::DialFailed>) {
-          return {{"event", "error"}, {"kind", "dial"}, {"addr", e.addr.to_string()},
-                  {"error", e.error.message()}, {"detail", e.detail}};
+          return {{"event", "error"},
+                  {"kind", "dial"},
+                  {"addr", e.addr.to_string()},
+                  {"error", e.error.message()},
+                  {"detail", e.detail}};
         } else if constexpr (std::is_same_v<E, wire::InboundFailed>) {
-          return {{"event", "error"}, {"kind", "inbound"}, {"addr", e.from.to_string()},
-                  {"error", e.error.message()}, {"detail", e.detail}};
+          return {{"event", "error"},
+                  {"kind", "inbound"},
+                  {"addr", e.from.to_string()},
+                  {"error", e.error.message()},
+                  {"detail", e.detail}};
         } else if constexpr (std::is_same_v<E, wire::StreamFailed>) {
-          return {{"event", "error"},    {"kind", "stream"},  {"peer", e.peer.to_base58()},
-                  {"protocol", e.protocol}, {"error", e.error.message()}, {"detail", e.detail}};
+          return {{"event", "error"},           {"kind", "stream"},
+                  {"peer", e.peer.to_base58()}, {"protocol", e.protocol},
+                  {"error", e.error.message()}, {"detail", e.detail}};
         } else if constexpr (std::is_same_v<E, wire::PeerIdentified>) {
           return {{"event", "identified"},
                   {"peer", e.peer.to_base58()},
@@ -135,8 +142,9 @@ nlohmann::json to_json(const wire::HostEvent& event) {
         } else {
           nlohmann::json fills = nlohmann::json::array();
           for (const auto& fill : e.envelope->fills()) {
-            fills.push_back({{"dest_suffix", "0x" + wire::to_hex(wire::as_bytes(fill.dest_suffix()))},
-                             {"payload", payload_text(fill.payload())}});
+            fills.push_back(
+                {{"dest_suffix", "0x" + wire::to_hex(wire::as_bytes(fill.dest_suffix()))},
+                 {"payload", payload_text(fill.payload())}});
           }
           return {{"event", "message"},
                   {"peer", e.peer.to_base58()},
@@ -193,8 +201,8 @@ int run(const RunOptions& opts) {
     try {
       printer.listening(host.listen(addr).with_peer_id(host.peer_id()));
     } catch (const system_error& e) {
-      std::cerr << "bb-node run: cannot listen on " << addr.to_string() << ": " << wire::error_text(e)
-                << "\n";
+      std::cerr << "bb-node run: cannot listen on " << addr.to_string() << ": "
+                << wire::error_text(e) << "\n";
       return kExitFailure;
     }
   }
@@ -253,8 +261,8 @@ asio::awaitable<void> ping_task(wire::Host& host, wire::Multiaddr addr, int coun
   auto conn = co_await reach(host, addr);
   for (int i = 0; i < count; ++i) {
     const auto rtt = co_await wire::ping::ping(conn, std::chrono::seconds(10));
-    std::cout << "ping " << conn.remote_peer().to_base58() << " rtt_ms="
-              << static_cast<double>(rtt.count()) / 1e6 << std::endl;
+    std::cout << "ping " << conn.remote_peer().to_base58()
+              << " rtt_ms=" << static_cast<double>(rtt.count()) / 1e6 << std::endl;
   }
   co_await host.stop();
 }
@@ -281,8 +289,7 @@ void add_network_commands(CLI::App& app, int& exit_code) {
   auto* run_cmd = app.add_subcommand(
       "run", "Run a node: serve ping, identify, perf and /bb/wire/1.0.0; print events");
   run_cmd->add_option("--key", run_opts->key_file, "Key file (default: an ephemeral identity)");
-  run_cmd->add_option("--listen", run_opts->listen, "Listen multiaddr(s)")
-      ->capture_default_str();
+  run_cmd->add_option("--listen", run_opts->listen, "Listen multiaddr(s)")->capture_default_str();
   run_cmd->add_option("--connect", run_opts->connect, "Peer multiaddr(s) to dial at start");
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
   run_cmd->callback([run_opts, &exit_code] { exit_code = run(*run_opts); });
@@ -301,9 +308,8 @@ void add_network_commands(CLI::App& app, int& exit_code) {
       return;
     }
     const int count = ping_opts->count;
-    exit_code = with_client("ping", [addr = *addr, count](wire::Host& host) {
-      return ping_task(host, addr, count);
-    });
+    exit_code = with_client(
+        "ping", [addr = *addr, count](wire::Host& host) { return ping_task(host, addr, count); });
   });
 
   auto perf_opts = std::make_shared<PerfOptions>();

@@ -6,7 +6,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace bb::wire;
   auto info = identify::decode(ByteView(data, size));
   if (!info) return 0;
-  if (info->listen_addrs.size() > identify::kMaxMessages * identify::kMaxMessageBytes) __builtin_trap();
+  if (info->listen_addrs.size() > identify::kMaxMessages * identify::kMaxMessageBytes)
+    __builtin_trap();
   auto again = identify::decode(identify::encode(*info));
   if (!again) __builtin_trap();
   if (again->agent_version != info->agent_version || again->protocols != info->protocols ||

@@ -9,8 +9,8 @@
 #include "runtime/pipeline.hpp"
 #include "tests/support/async_test.hpp"
 
-#include <boost/system/system_error.hpp>
 #include <gtest/gtest.h>
+#include <boost/system/system_error.hpp>
 
 namespace bb::runtime {
 namespace {
@@ -123,8 +123,8 @@ TEST(Pipeline, CustomOpInsertedIntoAPipelineDeniesAndStopsDownstream) {
   Fixture f;
   auto limit = make_node("example.user", "SizeLimit", "limit-4");
   set_attribute(limit, "max_bytes", std::int64_t{4});
-  auto pipeline = Pipeline::build({limit, make_node("example.user", "Count", "count")}, f.ctx,
-                                  f.registry);
+  auto pipeline =
+      Pipeline::build({limit, make_node("example.user", "Count", "count")}, f.ctx, f.registry);
   EXPECT_EQ(pipeline.size(), 2u);
   EXPECT_EQ(pipeline.stage_names(), (std::vector<std::string_view>{"limit-4", "count"}));
 

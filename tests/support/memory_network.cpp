@@ -72,8 +72,8 @@ boost::asio::awaitable<Verdict> MemoryNode::send(const Message& msg) {
   auto it = net_.unreachable_.find(msg.peer);
   MemoryNode* dest = net_.find(msg.peer);
   if (dest == nullptr || (it != net_.unreachable_.end() && it->second)) {
-    co_return Denial{DenyKind::execution_failed, "peer_unreachable",
-                     "no route to " + msg.peer.to_base58(), {}};
+    co_return Denial{
+        DenyKind::execution_failed, "peer_unreachable", "no route to " + msg.peer.to_base58(), {}};
   }
   Message in = msg;
   in.direction = Direction::rx;
@@ -93,8 +93,8 @@ boost::asio::awaitable<Verdict> MemoryNode::receive(const Message& msg) {
   Message in = msg;
   Verdict verdict = co_await rx_->run(in);
   if (!verdict) {
-    inbox_.push_back(Delivered{in.peer, in.origin, in.message_id,
-                               std::string(wire::as_chars(in.payload))});
+    inbox_.push_back(
+        Delivered{in.peer, in.origin, in.message_id, std::string(wire::as_chars(in.payload))});
     tables_.on_heartbeat(in.peer);
   }
   co_return verdict;

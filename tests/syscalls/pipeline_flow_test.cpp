@@ -20,7 +20,7 @@ using wire::PeerId;
 
 struct Outcome {
   std::size_t sent = 0;
-  std::size_t delivered_ok = 0;  // sender told "delivered"
+  std::size_t delivered_ok = 0;               // sender told "delivered"
   std::map<std::string, std::size_t> denied;  // reason -> count
 };
 
@@ -53,7 +53,8 @@ TEST(PipelineFlow, EveryMessageIsDeliveredOnceOrReportedWithItsReason) {
   test::MemoryNetwork net(clock);
   std::vector<PeerId> ids;
   for (std::uint64_t i = 1; i <= 8; ++i) ids.push_back(PeerId::from_u64(i));
-  for (const auto& id : ids) net.add(id).build(syscalls::default_tx_gates(), syscalls::default_rx_gates());
+  for (const auto& id : ids)
+    net.add(id).build(syscalls::default_tx_gates(), syscalls::default_rx_gates());
 
   // Node 1 blocks node 2 (its sends to 2 are denied on the way out, and 2's messages to it on
   // the way in); node 8 is unreachable for the first half of the run; every 7th delivery is
@@ -75,7 +76,8 @@ TEST(PipelineFlow, EveryMessageIsDeliveredOnceOrReportedWithItsReason) {
   for (const auto& id : ids) {
     for (const auto& d : net.find(id)->inbox()) {
       ++delivered;
-      EXPECT_TRUE(seen.insert({d.origin, d.message_id}).second) << "delivered twice: " << d.message_id;
+      EXPECT_TRUE(seen.insert({d.origin, d.message_id}).second)
+          << "delivered twice: " << d.message_id;
       EXPECT_EQ(d.payload, "m" + std::to_string(d.message_id));
     }
   }

@@ -9,7 +9,9 @@
 namespace bb::wire {
 namespace {
 
-Bytes hex(std::string_view h) { return from_hex(h).value(); }
+Bytes hex(std::string_view h) {
+  return from_hex(h).value();
+}
 
 std::string encode_hex(std::uint64_t v) {
   Bytes b;
@@ -32,9 +34,9 @@ TEST(Varint, EncodesSpecVectors) {
 }
 
 TEST(Varint, RoundTripsBoundaries) {
-  for (std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127},
-                          std::uint64_t{128}, std::uint64_t{16383}, std::uint64_t{16384},
-                          std::uint64_t{0xffffffff}, kMaxVarintValue}) {
+  for (std::uint64_t v :
+       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127}, std::uint64_t{128},
+        std::uint64_t{16383}, std::uint64_t{16384}, std::uint64_t{0xffffffff}, kMaxVarintValue}) {
     Bytes b;
     append_varint(b, v);
     auto d = decode_varint(b);
@@ -78,8 +80,9 @@ TEST(Hex, RoundTripsAndRejects) {
 
 TEST(Base58, EncodesMultihashVector) {
   // multiformats/multihash README: sha2-256("multihash").
-  EXPECT_EQ(base58_encode(hex("12209cbc07c3f991725836a3aa2a581ca2029198aa420b9d99bc0e131d9f3e2cbe47")),
-            "QmYtUc4iTCbbfVSDNKvtQqrfyezPPnFvE33wFmutw9PBBk");
+  EXPECT_EQ(
+      base58_encode(hex("12209cbc07c3f991725836a3aa2a581ca2029198aa420b9d99bc0e131d9f3e2cbe47")),
+      "QmYtUc4iTCbbfVSDNKvtQqrfyezPPnFvE33wFmutw9PBBk");
 }
 
 TEST(Base58, KeepsLeadingZeros) {

@@ -4,11 +4,11 @@
 #include "tests/support/async_test.hpp"
 #include "wire/detail/timeout.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
-#include <gtest/gtest.h>
 
 namespace bb::wire {
 namespace {
@@ -40,7 +40,8 @@ asio::awaitable<Pair> connect_pair(const Ed25519KeyPair& a, const Ed25519KeyPair
     auto socket = co_await tcp_connect(to, 2000ms);
     co_return co_await Connection::upgrade(std::move(socket), Direction::outbound, id, peer, o);
   };
-  auto [d, l] = co_await (dial_side(addr, a, expected, options) && accept_side(listener, b, options));
+  auto [d, l] =
+      co_await (dial_side(addr, a, expected, options) && accept_side(listener, b, options));
   co_return Pair{std::move(d), std::move(l)};
 }
 
@@ -114,23 +115,23 @@ TEST(Connection, DialingTheWrongPeerIdFails) {
   const auto a = Ed25519KeyPair::generate();
   const auto b = Ed25519KeyPair::generate();
   const auto someone_else = Ed25519KeyPair::generate().peer_id();
-  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b,
-                     PeerId x) -> asio::awaitable<void> {
-    auto outcome = co_await detail::capture(connect_pair(a, b, x));
-    EXPECT_TRUE(outcome.error);
-    if (!outcome.error) co_return;
-    try {
-      std::rethrow_exception(outcome.error);
-    } catch (const asio::multiple_exceptions& e) {  // both ends failed
-      try {
-        std::rethrow_exception(e.first_exception());
-      } catch (const boost::system::system_error& first) {
-        EXPECT_EQ(first.code(), errc::noise_peer_id_mismatch) << first.what();
-      }
-    } catch (const boost::system::system_error& e) {
-      EXPECT_EQ(e.code(), errc::noise_peer_id_mismatch) << e.what();
-    }
-  }(a, b, someone_else));
+  test::run_async(
+      [](const Ed25519KeyPair& a, const Ed25519KeyPair& b, PeerId x) -> asio::awaitable<void> {
+        auto outcome = co_await detail::capture(connect_pair(a, b, x));
+        EXPECT_TRUE(outcome.error);
+        if (!outcome.error) co_return;
+        try {
+          std::rethrow_exception(outcome.error);
+        } catch (const asio::multiple_exceptions& e) {  // both ends failed
+          try {
+            std::rethrow_exception(e.first_exception());
+          } catch (const boost::system::system_error& first) {
+            EXPECT_EQ(first.code(), errc::noise_peer_id_mismatch) << first.what();
+          }
+        } catch (const boost::system::system_error& e) {
+          EXPECT_EQ(e.code(), errc::noise_peer_id_mismatch) << e.what();
+        }
+      }(a, b, someone_else));
 }
 
 TEST(Connection, UnsupportedProtocolFailsThatStreamOnly) {
@@ -273,7 +274,8 @@ TEST(Tcp, DialsDns4AndIp6AndReportsTheRealPort) {
 
 TEST(Tcp, RefusesAddressesItCannotDial) {
   EXPECT_FALSE(is_tcp_dialable(Multiaddr::parse("/ip4/127.0.0.1/udp/1").value()));
-  EXPECT_FALSE(is_tcp_dialable(Multiaddr::parse("/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq").value()));
+  EXPECT_FALSE(is_tcp_dialable(
+      Multiaddr::parse("/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq").value()));
   EXPECT_TRUE(is_tcp_dialable(Multiaddr::parse("/dns6/example/tcp/1").value()));
   EXPECT_EQ(tcp_endpoint(Multiaddr::parse("/dns4/x/tcp/1").value()).error(),
             errc::multiaddr_invalid_value);

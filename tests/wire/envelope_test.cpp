@@ -52,7 +52,10 @@ TEST(Envelope, FieldNumbersMatchTheRustSchema) {
   Bytes bytes;
   encode_envelope(env, bytes);
   // field 4 varint 1, field 6 "p", field 8 "a", then field 7 = 1 appended by the stamp
-  EXPECT_EQ(to_hex(bytes), "2001320170" "420161" "3801");
+  EXPECT_EQ(to_hex(bytes),
+            "2001320170"
+            "420161"
+            "3801");
 }
 
 TEST(Envelope, RoundTripsEveryField) {

@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <filesystem>
+#include <fstream>
 
 namespace bb::wire {
 namespace {
@@ -19,7 +19,9 @@ constexpr std::string_view kEd25519Public =
 constexpr std::string_view kSecp256k1Public =
     "08021221037777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99";
 
-Bytes hex(std::string_view h) { return from_hex(h).value(); }
+Bytes hex(std::string_view h) {
+  return from_hex(h).value();
+}
 
 class TempDir {
  public:
@@ -91,7 +93,7 @@ TEST(Keys, RejectsCorruptPrivateKeys) {
   wrong_pub.back() ^= 1;
   EXPECT_EQ(Ed25519KeyPair::from_protobuf(wrong_pub).error(), errc::key_halves_disagree);
 
-  Bytes short_data = hex("0801121f") ;
+  Bytes short_data = hex("0801121f");
   short_data.resize(4 + 31, 1);
   EXPECT_EQ(Ed25519KeyPair::from_protobuf(short_data).error(), errc::key_wrong_length);
 
@@ -111,7 +113,7 @@ TEST(Keys, KeyFileIsWrittenWithMode0600AndReadBack) {
   const auto path = dir.path() / "node.key";
   auto pair = Ed25519KeyPair::generate();
   ASSERT_TRUE(write_key_file(path, pair));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(std::filesystem::file_size(path), 68u);

@@ -7,7 +7,9 @@
 namespace bb::wire {
 namespace {
 
-Bytes hex(std::string_view h) { return from_hex(h).value(); }
+Bytes hex(std::string_view h) {
+  return from_hex(h).value();
+}
 
 TEST(PeerId, FromEd25519PublicKeyIsIdentityMultihash) {
   auto id = PeerId::from_public_key_bytes(

@@ -47,9 +47,11 @@ result<Info> decode(ByteView bytes) {
       if (auto addr = Multiaddr::from_bytes(as_bytes(a))) info.listen_addrs.push_back(*addr);
     }
     if (msg.has_observedaddr()) {
-      if (auto addr = Multiaddr::from_bytes(as_bytes(msg.observedaddr()))) info.observed_addr = *addr;
+      if (auto addr = Multiaddr::from_bytes(as_bytes(msg.observedaddr())))
+        info.observed_addr = *addr;
     }
-    if (msg.protocols_size() > 0) info.protocols.assign(msg.protocols().begin(), msg.protocols().end());
+    if (msg.protocols_size() > 0)
+      info.protocols.assign(msg.protocols().begin(), msg.protocols().end());
   }
   if (messages == 0) return errc::identify_invalid;
   return info;
@@ -90,8 +92,9 @@ asio::awaitable<Info> request_once(Connection connection) {
   auto info = decode(all);
   if (!info) throw boost::system::system_error(info.error(), "identify reply");
   if (PeerId::from_public_key_bytes(info->public_key) != connection.remote_peer()) {
-    throw boost::system::system_error(make_error_code(errc::identify_key_mismatch),
-                                      "identify reply from " + connection.remote_peer().to_base58());
+    throw boost::system::system_error(
+        make_error_code(errc::identify_key_mismatch),
+        "identify reply from " + connection.remote_peer().to_base58());
   }
   co_return std::move(*info);
 }
