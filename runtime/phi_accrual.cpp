@@ -6,6 +6,11 @@
 #include <numbers>
 
 namespace bb::runtime {
+
+namespace {
+// φ at an elapsed time equal to the (pause-adjusted) mean: -log10(1/2).
+constexpr double kPhiAtMean = 0.30103;
+}  // namespace
 namespace {
 
 PhiAccrualConfig sanitize(PhiAccrualConfig c) noexcept {
@@ -138,7 +143,19 @@ double PhiAccrualDetector::phi(const wire::PeerId& peer, std::uint64_t now_ns) c
 }
 
 PhiState PhiAccrualDetector::state(const wire::PeerId& peer, std::uint64_t now_ns) const {
-  return classify(phi(peer, now_ns));
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return PhiState::live;
+  // The send path asks this per message. While the silence is within mean + acceptable pause,
+  // φ ≤ log10(2) ≈ 0.30 (the logistic term is ≥ 1/2), below any threshold worth having, so the
+  // logarithms are skipped.
+  const Entry& e = it->second;
+  const std::uint64_t diff = now_ns > e.last_heartbeat_ns ? now_ns - e.last_heartbeat_ns : 0;
+  const double quiet_bound =
+      e.history.mean() + static_cast<double>(config_.acceptable_heartbeat_pause_ns);
+  if (config_.suspect_phi > kPhiAtMean && static_cast<double>(diff) <= quiet_bound) {
+    return PhiState::live;
+  }
+  return classify(phi_of(e, now_ns));
 }
 
 std::vector<PhiTransition> PhiAccrualDetector::scan(std::uint64_t now_ns) {
