@@ -193,21 +193,18 @@ T check(result<T> r, const char* what) {
 // multistream-select on the raw socket: agree on /noise.
 asio::awaitable<void> negotiate_security(UpgradeIo& io, Direction direction) {
   const std::vector<std::string> protocols{std::string(noise::kProtocolId)};
+  std::optional<mss::Dialer> dialer;
+  std::optional<mss::Listener> listener;
   if (direction == Direction::outbound) {
-    mss::Dialer dialer(protocols);
-    co_await io.write(dialer.start());
-    while (true) {
-      co_await io.read_more();
-      auto progress = check(dialer.on_bytes(io.buffered), "negotiating /noise");
-      io.buffered = std::move(progress.leftover);
-      co_await io.write(progress.output);
-      if (progress.done()) co_return;
-    }
+    dialer.emplace(protocols);
+    co_await io.write(dialer->start());
+  } else {
+    listener.emplace(protocols);
   }
-  mss::Listener listener(protocols);
   while (true) {
     co_await io.read_more();
-    auto progress = check(listener.on_bytes(io.buffered), "negotiating /noise");
+    auto progress = check(dialer ? dialer->on_bytes(io.buffered) : listener->on_bytes(io.buffered),
+                          "negotiating /noise");
     io.buffered = std::move(progress.leftover);
     co_await io.write(progress.output);
     if (progress.done()) co_return;
@@ -405,32 +402,17 @@ asio::awaitable<void> Connection::run() {
 
 namespace {
 
-asio::awaitable<void> negotiate_outbound(Stream& stream, std::vector<std::string> protocols,
-                                         std::string& selected, Bytes& leftover) {
-  mss::Dialer dialer(std::move(protocols));
-  co_await stream.write(dialer.start());
+// multistream-select on a stream, either side: `negotiator` is an mss::Dialer (whose opening
+// bytes are in `first`) or an mss::Listener (nothing to send first).
+template <class Negotiator>
+asio::awaitable<void> negotiate_stream(Stream& stream, Negotiator negotiator, Bytes first,
+                                       std::string& selected, Bytes& leftover) {
+  if (!first.empty()) co_await stream.write(first);
   std::uint8_t buf[1024];
   while (true) {
     const std::size_t n = co_await stream.read_some(buf);
     if (n == 0) throw system_error(asio::error::eof, "stream closed during negotiation");
-    auto progress = check(dialer.on_bytes(ByteView(buf, n)), "negotiating a stream protocol");
-    if (!progress.output.empty()) co_await stream.write(progress.output);
-    if (progress.done()) {
-      selected = std::move(*progress.selected);
-      leftover = std::move(progress.leftover);
-      co_return;
-    }
-  }
-}
-
-asio::awaitable<void> negotiate_listener(Stream& stream, const std::vector<std::string>& supported,
-                                         std::string& selected, Bytes& leftover) {
-  mss::Listener listener(supported);
-  std::uint8_t buf[1024];
-  while (true) {
-    const std::size_t n = co_await stream.read_some(buf);
-    if (n == 0) throw system_error(asio::error::eof, "stream closed during negotiation");
-    auto progress = check(listener.on_bytes(ByteView(buf, n)), "negotiating a stream protocol");
+    auto progress = check(negotiator.on_bytes(ByteView(buf, n)), "negotiating a stream protocol");
     if (!progress.output.empty()) co_await stream.write(progress.output);
     if (progress.done()) {
       selected = std::move(*progress.selected);
@@ -451,8 +433,10 @@ asio::awaitable<Stream> Connection::open_stream(std::vector<std::string> protoco
   Stream stream(core_, id);
   std::string selected;
   Bytes leftover;
+  mss::Dialer dialer(std::move(protocols));
+  Bytes first = dialer.start();
   co_await detail::with_timeout(
-      negotiate_outbound(stream, std::move(protocols), selected, leftover),
+      negotiate_stream(stream, std::move(dialer), std::move(first), selected, leftover),
       c.options.negotiation_timeout, make_error_code(errc::handshake_timeout),
       "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
@@ -479,8 +463,9 @@ asio::awaitable<void> Connection::negotiate_inbound(Stream& stream,
   std::string selected;
   Bytes leftover;
   co_await detail::with_timeout(
-      negotiate_listener(stream, supported, selected, leftover), core_->options.negotiation_timeout,
-      make_error_code(errc::handshake_timeout), "stream protocol negotiation");
+      negotiate_stream(stream, mss::Listener(supported), Bytes{}, selected, leftover),
+      core_->options.negotiation_timeout, make_error_code(errc::handshake_timeout),
+      "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
   stream.pending_ = std::move(leftover);
 }
