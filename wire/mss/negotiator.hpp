@@ -27,9 +27,34 @@ struct Progress {
   bool done() const noexcept { return selected.has_value(); }
 };
 
+namespace detail {
+
+// What Dialer and Listener share: the byte buffer, the sticky error, the end of negotiation.
+// feed() appends bytes and hands each complete line to `on_line(line, progress)`, which returns
+// an error to fail, or sets progress.selected to finish; bytes after the final line become
+// progress.leftover.
+class NegotiatorBase {
+ public:
+  bool done() const noexcept { return done_; }
+
+ protected:
+  template <class OnLine>
+  result<Progress> feed(ByteView in, OnLine on_line);
+  result<Progress> fail(boost::system::error_code e);
+
+  bool header_seen_ = false;
+
+ private:
+  bool done_ = false;
+  Bytes buf_;  // at most one incomplete message
+  boost::system::error_code error_;
+};
+
+}  // namespace detail
+
 // The initiator. Pipelines like go/js: start() sends the header and the first proposal at once;
 // each "na" is answered with the next proposal.
-class Dialer {
+class Dialer : public detail::NegotiatorBase {
  public:
   // `protocols` in preference order; each must be a valid line (no '\n', short enough).
   explicit Dialer(std::vector<std::string> protocols);
@@ -43,24 +68,20 @@ class Dialer {
   // after done), and the decode_message() errors.
   result<Progress> on_bytes(ByteView in);
 
-  bool done() const noexcept { return done_; }
+  // done(): from NegotiatorBase.
 
  private:
-  result<Progress> fail(boost::system::error_code e);
+  boost::system::error_code on_line(std::string_view line, Progress& progress);
 
   std::vector<std::string> protocols_;
   std::size_t current_ = 0;  // index of the pending proposal
-  bool header_seen_ = false;
-  bool done_ = false;
-  Bytes buf_;  // at most one incomplete message
-  boost::system::error_code error_;
 };
 
 // The responder. Answers the header with the header and each proposal with itself (selected)
 // or "na". "ls" is answered with "na": listing is optional and nobody relies on it, and
 // answering it would reveal the protocol set to unauthenticated peers. Every message after the
 // header counts as a proposal; the one after `max_proposals` fails with mss_unexpected_message.
-class Listener {
+class Listener : public detail::NegotiatorBase {
  public:
   explicit Listener(std::vector<std::string> protocols, std::size_t max_proposals = kMaxProposals);
 
@@ -68,18 +89,39 @@ class Listener {
   // (too many proposals, or a call after done), and the decode_message() errors.
   result<Progress> on_bytes(ByteView in);
 
-  bool done() const noexcept { return done_; }
+  // done(): from NegotiatorBase.
 
  private:
-  result<Progress> fail(boost::system::error_code e);
+  boost::system::error_code on_line(std::string_view line, Progress& progress);
 
   std::vector<std::string> protocols_;
   std::size_t max_proposals_;
   std::size_t proposals_ = 0;
-  bool header_seen_ = false;
-  bool done_ = false;
-  Bytes buf_;  // at most one incomplete message
-  boost::system::error_code error_;
 };
+
+template <class OnLine>
+result<Progress> detail::NegotiatorBase::feed(ByteView in, OnLine on_line) {
+  if (error_) return error_;
+  if (done_) return fail(errc::mss_unexpected_message);
+  buf_.insert(buf_.end(), in.begin(), in.end());
+  Progress progress;
+  std::size_t pos = 0;
+  while (true) {
+    auto msg = decode_message(ByteView(buf_).subspan(pos));
+    if (!msg) return fail(msg.error());
+    if (!*msg) break;
+    const auto [line, consumed] = **msg;
+    pos += consumed;
+    if (auto ec = on_line(line, progress)) return fail(ec);
+    if (progress.done()) {
+      done_ = true;
+      progress.leftover.assign(buf_.begin() + static_cast<std::ptrdiff_t>(pos), buf_.end());
+      buf_.clear();
+      return progress;
+    }
+  }
+  buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos));
+  return progress;
+}
 
 }  // namespace bb::wire::mss
