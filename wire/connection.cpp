@@ -292,45 +292,63 @@ asio::awaitable<Upgraded> run_upgrade(tcp::socket& socket, Direction direction,
   co_return Upgraded{std::move(secured.transport), std::move(plaintext), std::move(io.buffered)};
 }
 
+// Large reads keep syscalls few under bulk transfer; one maximum Noise frame always fits after
+// the carried-over part of an incomplete one.
+constexpr std::size_t kReadChunk = 256 * 1024;
+
+// The read buffer every connection on this thread shares. A connection uses it only between a
+// readiness notification and the end of the synchronous decoding that follows, so an idle
+// connection holds no read buffer: only the bytes of an incomplete Noise frame, if any.
+Bytes& scratch_buffer() {
+  thread_local Bytes buf(noise::kFrameHeaderBytes + noise::kMaxMessageBytes + kReadChunk);
+  return buf;
+}
+
 asio::awaitable<void> reader(std::shared_ptr<detail::MuxCore> core) {
   auto& c = *core;
-  // Large reads keep syscalls few under bulk transfer; one maximum Noise frame always fits.
-  constexpr std::size_t kReadChunk = 256 * 1024;
-  Bytes buf(kReadChunk + noise::kFrameHeaderBytes + noise::kMaxMessageBytes);
-  std::size_t have = 0;
-  auto consume = [&]() -> error_code {
+  Bytes partial = std::move(c.initial_ciphertext);  // an incomplete frame, between reads
+  // Decodes every complete frame in buf[0, have) and keeps the incomplete tail.
+  auto consume = [&](std::uint8_t* buf, std::size_t have) -> error_code {
     std::size_t pos = 0;
     while (true) {
-      auto frame = noise::decode_noise_frame(ByteView(buf.data() + pos, have - pos));
+      auto frame = noise::decode_noise_frame(ByteView(buf + pos, have - pos));
       if (!frame) return frame.error();
       if (!*frame) break;
       const std::size_t consumed = (*frame)->second;
-      std::span<std::uint8_t> message(buf.data() + pos + noise::kFrameHeaderBytes,
+      std::span<std::uint8_t> message(buf + pos + noise::kFrameHeaderBytes,
                                       consumed - noise::kFrameHeaderBytes);
       auto plaintext = c.noise.open(message);
       if (!plaintext) return plaintext.error();
       if (auto ec = c.session.receive(*plaintext)) return ec;
       pos += consumed;
     }
-    if (pos > 0) {
-      std::memmove(buf.data(), buf.data() + pos, have - pos);
-      have -= pos;
-    }
+    partial.assign(buf + pos, buf + have);
+    if (partial.empty()) Bytes().swap(partial);  // idle connections keep nothing
     c.process_events();
     return {};
   };
-  std::memcpy(buf.data(), c.initial_ciphertext.data(), c.initial_ciphertext.size());
-  have = c.initial_ciphertext.size();
-  Bytes().swap(c.initial_ciphertext);
-  if (auto ec = consume()) co_return c.close(ec);
+  {
+    Bytes& buf = scratch_buffer();
+    std::memcpy(buf.data(), partial.data(), partial.size());
+    if (auto ec = consume(buf.data(), partial.size())) co_return c.close(ec);
+  }
+  error_code ec;
+  c.socket.non_blocking(true, ec);
+  if (ec) co_return c.close(ec);
   while (c.open) {
-    auto [ec, n] = co_await c.socket.async_read_some(
-        asio::buffer(buf.data() + have, buf.size() - have), asio::as_tuple(asio::use_awaitable));
+    auto [wait_ec] =
+        co_await c.socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (wait_ec) co_return c.close(wait_ec);
+    Bytes& buf = scratch_buffer();
+    const std::size_t carried = partial.size();
+    std::memcpy(buf.data(), partial.data(), carried);
+    const std::size_t n =
+        c.socket.read_some(asio::buffer(buf.data() + carried, buf.size() - carried), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec) co_return c.close(ec == asio::error::eof ? error_code{} : ec);
-    have += n;
     c.bytes_received += n;
     c.last_received = std::chrono::steady_clock::now();
-    if (auto err = consume()) co_return c.close(err);
+    if (auto err = consume(buf.data(), carried + n)) co_return c.close(err);
   }
 }
 
