@@ -329,7 +329,7 @@ asio::awaitable<void> reader(std::shared_ptr<detail::MuxCore> core) {
   };
   {
     Bytes& buf = scratch_buffer();
-    std::memcpy(buf.data(), partial.data(), partial.size());
+    if (!partial.empty()) std::memcpy(buf.data(), partial.data(), partial.size());
     if (auto ec = consume(buf.data(), partial.size())) co_return c.close(ec);
   }
   error_code ec;
@@ -341,7 +341,7 @@ asio::awaitable<void> reader(std::shared_ptr<detail::MuxCore> core) {
     if (wait_ec) co_return c.close(wait_ec);
     Bytes& buf = scratch_buffer();
     const std::size_t carried = partial.size();
-    std::memcpy(buf.data(), partial.data(), carried);
+    if (carried > 0) std::memcpy(buf.data(), partial.data(), carried);
     const std::size_t n =
         c.socket.read_some(asio::buffer(buf.data() + carried, buf.size() - carried), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
