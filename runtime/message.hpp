@@ -35,6 +35,9 @@ struct Message {
   // 0 means no budget.
   std::uint64_t start_ns = 0;
   std::uint64_t budget_ns = 0;
+  // Opaque to the stages: what the sender asks the transport to attach to this message (the
+  // Node's receipt waiter).
+  void* transport_context = nullptr;
 };
 
 // The kinds of the original's OpError, for callers that branch on the class of a denial.
@@ -58,6 +61,13 @@ inline constexpr std::string_view peer_down = "peer_down";
 inline constexpr std::string_view duplicate = "duplicate";
 inline constexpr std::string_view deadline_exceeded = "deadline_exceeded";
 inline constexpr std::string_view cancelled = "cancelled";
+// Outcomes of the wire ops and the Node.
+inline constexpr std::string_view peer_resolve_failed = "peer_resolve_failed";  // no address
+inline constexpr std::string_view peer_unreachable = "peer_unreachable";  // dial or handshake
+inline constexpr std::string_view queue_full = "queue_full";  // no room before the deadline
+inline constexpr std::string_view connection_lost = "connection_lost";  // before the receipt
+inline constexpr std::string_view no_subscriber = "no_subscriber";      // nobody takes it
+inline constexpr std::string_view stopped = "stopped";                  // the node stopped
 }  // namespace reason
 
 // Why a stage stopped a message. Downstream stages do not run; the caller is told.

@@ -30,6 +30,12 @@ void PeerTables::on_send_failed(const wire::PeerId& peer, std::string_view reaso
   apply(peer, governor_.record_failure(peer, now), "failures");
 }
 
+void PeerTables::on_unreachable(const wire::PeerId& peer) {
+  const auto now = now_ns();
+  backoff_.record_failure(peer, now);
+  apply(peer, governor_.record_failure(peer, now), "failures");
+}
+
 void PeerTables::on_send_denied(const wire::PeerId& peer, const Denial& denial,
                                 std::uint64_t message_id) {
   events_.emit(SendFailed{peer, denial.reason, denial.detail, message_id});
@@ -60,11 +66,14 @@ void PeerTables::on_connected(const wire::PeerId& peer) {
   const auto now = now_ns();
   backoff_.record_success(peer);
   phi_.heartbeat(peer, now);
-  apply(peer, governor_.record_success(peer, now), {});
+  apply(peer, governor_.record_connected(peer, now), {});
 }
 
 void PeerTables::on_connection_lost(const wire::PeerId& peer) {
-  apply(peer, governor_.mark_down(peer, now_ns()), "connection_lost");
+  const auto now = now_ns();
+  backoff_.record_failure(peer, now);  // the next dial waits out a backoff window
+  phi_.remove(peer);  // the detector watches connected peers; the loss itself is the verdict
+  apply(peer, governor_.mark_down(peer, now), "connection_lost");
 }
 
 void PeerTables::on_outbound_dropped(const wire::PeerId& peer, std::size_t count,

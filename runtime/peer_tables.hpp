@@ -53,6 +53,9 @@ class PeerTables {
   // backoff and health record a failure (PeerDown at the threshold) and SendFailed is emitted.
   void on_send_failed(const wire::PeerId& peer, std::string_view reason, std::string detail,
                       std::uint64_t message_id = 0);
+  // A dial or handshake failed: as on_send_failed, without a SendFailed event (the sends that
+  // waited for the dial report their own outcome).
+  void on_unreachable(const wire::PeerId& peer);
   // A gate denied a send: nothing is wrong with the peer, but the sender is told (SendFailed).
   void on_send_denied(const wire::PeerId& peer, const Denial& denial, std::uint64_t message_id = 0);
   // A write or a reply succeeded: backoff clears, health recovers (PeerUp if it was down).
@@ -66,7 +69,8 @@ class PeerTables {
   // A connection to the peer was established (dialed or accepted, handshake verified): the
   // peer is reachable, so backoff clears and health recovers (PeerUp if it was down).
   void on_connected(const wire::PeerId& peer);
-  // The connection to the peer is gone: PeerDown now, without waiting for the detector.
+  // The connection to the peer is gone: PeerDown now, without waiting for the detector; a
+  // backoff failure, so redials wait out a window; the failure detector forgets the peer.
   void on_connection_lost(const wire::PeerId& peer);
   // A message was dropped from an outbound queue (count messages, reason label).
   void on_outbound_dropped(const wire::PeerId& peer, std::size_t count, std::string_view reason);

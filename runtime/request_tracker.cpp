@@ -19,6 +19,7 @@ struct Later {
 
 RequestTracker::RequestTracker(const RequestTrackerConfig& config) : config_(config) {
   config_.max_in_flight = std::max<std::size_t>(config_.max_in_flight, 1);
+  next_token_ = std::max<std::uint64_t>(config_.first_token, 1);
 }
 
 std::uint64_t RequestTracker::mint() noexcept {

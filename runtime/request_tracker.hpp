@@ -17,6 +17,10 @@ inline constexpr std::size_t kDefaultMaxInFlight = 10'000;
 
 struct RequestTrackerConfig {
   std::size_t max_in_flight = kDefaultMaxInFlight;  // ≥ 1
+  // The first token mint() returns (0 is read as 1). A Node starts from its start time in
+  // microseconds, so a restarted node with the same identity does not reuse ids its peers'
+  // dedup windows still hold.
+  std::uint64_t first_token = 1;
 };
 
 struct RequestCompletion {

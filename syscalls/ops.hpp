@@ -25,6 +25,8 @@ extern const OpId kDedupGateRx;       // InboundDedup keyed by origin + message 
 extern const OpId kPeerHealthGateRx;  // blocklist -> allowlist for the source peer
 extern const OpId kBackoffGateRx;     // should_retry for the source peer
 extern const OpId kDeadlineCheck;     // relative budget from dispatch or arrival
+extern const OpId kWireSend;          // envelope for the destination peer -> WireTransport
+extern const OpId kWireRecv;          // delivered fill -> the subscriber of its dest_suffix
 
 // PeerHealthGateTx -> BackoffGateTx; the Node appends its send op (wire.Send).
 std::vector<onnx::NodeProto> default_tx_gates();

@@ -1,6 +1,9 @@
 // PeerHealthGateTx: may this message go out to this peer at all? Blocklist, then allowlist, then
-// health (a peer marked down, or whose failure detector is past the suspect threshold, is
-// denied), then the backoff cooldown.
+// health, then the backoff cooldown. A peer whose failure detector is past the suspect threshold
+// is denied (`peer_down`). A peer marked down is a circuit breaker: denied (`peer_down`) while
+// its backoff window is open; once the window has passed, messages go through as probes (their
+// dial or write outcome feeds the tables again, and a failure opens a longer window), so a peer
+// that comes back is found.
 #include "syscalls/detail/gate_common.hpp"
 
 namespace bb::syscalls {
@@ -25,7 +28,8 @@ class PeerHealthGateTx final : public Stage {
           "send to " + peer.to_base58() + " denied: " + std::string(label(*d.deny)));
     }
     const auto now = peers_.now_ns();
-    if (governor.is_down(peer)) {
+    const bool may_probe = peers_.backoff().should_retry(peer, now);
+    if (governor.is_down(peer) && !may_probe) {
       co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
                              "peer " + peer.to_base58() + " is marked down");
     }

@@ -3,6 +3,8 @@
 #include "proto/bb_core.pb.h"
 #include "wire/varint.hpp"
 
+#include <cstring>
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
@@ -116,6 +118,90 @@ boost::system::error_code decode_envelope(ByteView bytes, const EnvelopeCaps& ca
     if (addr.size() > caps.max_src_peer_address_bytes) return errc::envelope_src_address_too_large;
   }
   return {};
+}
+
+// Hand-written protobuf encoding of a one-fill WireEnvelope (see SingleFillEnvelope). Tags are
+// (field << 3 | wire type): 0 = varint, 2 = length-delimited.
+namespace {
+
+constexpr std::uint8_t tag(unsigned field, unsigned wire_type) {
+  return static_cast<std::uint8_t>(field << 3 | wire_type);
+}
+
+std::size_t bytes_field_size(std::size_t n) noexcept {
+  return 1 + varint_size(n) + n;
+}
+std::size_t varint_field_size(std::uint64_t v) noexcept {
+  return v == 0 ? 0 : 1 + varint_size(v);
+}
+
+struct Sizes {
+  std::size_t fill = 0;
+  std::size_t correlation = 0;
+  std::size_t body = 0;
+};
+
+Sizes sizes_of(const SingleFillEnvelope& env) noexcept {
+  Sizes s;
+  s.fill = (env.dest_suffix.empty() ? 0 : bytes_field_size(env.dest_suffix.size())) +
+           (env.payload.empty() ? 0 : bytes_field_size(env.payload.size())) +
+           (env.trigger_only ? 2 : 0) + varint_field_size(env.type_hash);
+  s.correlation = varint_field_size(env.correlation_kind) + varint_field_size(env.wire_req_id);
+  s.body = bytes_field_size(s.fill) + bytes_field_size(s.correlation) +
+           varint_field_size(env.remaining_deadline_ns) +
+           (env.src_peer.empty() ? 0 : bytes_field_size(env.src_peer.size())) +
+           varint_field_size(kEnvelopeSchemaVersion);
+  for (const auto& a : env.src_addresses) s.body += bytes_field_size(a.size());
+  return s;
+}
+
+void put(Bytes& out, std::size_t& at, std::uint64_t v) noexcept {
+  at += encode_varint(v, out.data() + at);
+}
+void put_bytes(Bytes& out, std::size_t& at, std::uint8_t t, ByteView b) noexcept {
+  out[at++] = t;
+  put(out, at, b.size());
+  if (!b.empty()) std::memcpy(out.data() + at, b.data(), b.size());
+  at += b.size();
+}
+void put_varint_field(Bytes& out, std::size_t& at, std::uint8_t t, std::uint64_t v) noexcept {
+  if (v == 0) return;
+  out[at++] = t;
+  put(out, at, v);
+}
+
+}  // namespace
+
+std::size_t envelope_frame_size(const SingleFillEnvelope& env) noexcept {
+  const auto s = sizes_of(env);
+  return varint_size(s.body) + s.body;
+}
+
+void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env) {
+  const auto s = sizes_of(env);
+  std::size_t at = out.size();
+  out.resize(at + varint_size(s.body) + s.body);
+  put(out, at, s.body);
+  // 2: fills
+  out[at++] = tag(2, 2);
+  put(out, at, s.fill);
+  if (!env.dest_suffix.empty()) put_bytes(out, at, tag(1, 2), env.dest_suffix);
+  if (!env.payload.empty()) put_bytes(out, at, tag(2, 2), env.payload);
+  if (env.trigger_only) {
+    out[at++] = tag(3, 0);
+    out[at++] = 1;
+  }
+  put_varint_field(out, at, tag(4, 0), env.type_hash);
+  // 3: correlation
+  out[at++] = tag(3, 2);
+  put(out, at, s.correlation);
+  put_varint_field(out, at, tag(1, 0), env.correlation_kind);
+  put_varint_field(out, at, tag(2, 0), env.wire_req_id);
+  // 4, 6, 7, 8
+  put_varint_field(out, at, tag(4, 0), env.remaining_deadline_ns);
+  if (!env.src_peer.empty()) put_bytes(out, at, tag(6, 2), env.src_peer);
+  put_varint_field(out, at, tag(7, 0), kEnvelopeSchemaVersion);
+  for (const auto& a : env.src_addresses) put_bytes(out, at, tag(8, 2), a);
 }
 
 }  // namespace bb::wire

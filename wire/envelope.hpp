@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace bb::core {
 class WireEnvelope;
@@ -47,6 +48,24 @@ struct EnvelopeCaps {
 void encode_envelope(const core::WireEnvelope& env, Bytes& out);
 // Appends varint(length) ‖ encoding: one /bb/wire/1.0.0 frame.
 void encode_envelope_frame(const core::WireEnvelope& env, Bytes& out);
+
+// A one-fill envelope as bb's wire.Send makes it, encoded straight from views: no protobuf object
+// and one copy of the payload (into `out`). The bytes are exactly what protobuf produces for
+// the same WireEnvelope (fields in number order, proto3 defaults omitted).
+struct SingleFillEnvelope {
+  ByteView dest_suffix;
+  ByteView payload;
+  bool trigger_only = false;
+  std::uint64_t type_hash = 0;
+  std::uint32_t correlation_kind = 0;  // bb.core.CorrelationKind: NONE 0, REQUEST 1, RESPONSE 2
+  std::uint64_t wire_req_id = 0;
+  std::uint64_t remaining_deadline_ns = 0;
+  ByteView src_peer;                     // the origin's PeerId bytes
+  std::span<const Bytes> src_addresses;  // binary multiaddrs
+};
+// Appends varint(length) ‖ encoding, with schema_version 1.
+void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env);
+std::size_t envelope_frame_size(const SingleFillEnvelope& env) noexcept;
 
 // Decodes `bytes` into `out` and checks it against `caps` in the original's order: total size,
 // then well-formedness, schema version, fill count, src address count (counts are taken from a

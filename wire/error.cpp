@@ -43,6 +43,9 @@ class WireCategory final : public boost::system::error_category {
       case errc::multiaddr_truncated: return "binary multiaddr ends inside a component";
       case errc::multiaddr_unknown_code: return "binary multiaddr has an unknown protocol code";
       case errc::multiaddr_too_long: return "multiaddr is longer than the 1024-byte limit";
+      case errc::receipt_malformed:
+        return "receipt is not a count of at least 1 with an optional reason label of at most 64 "
+               "characters [a-z0-9_:]";
       case errc::frame_too_large: return "frame length exceeds the configured maximum";
       case errc::envelope_too_large: return "envelope exceeds max_total_bytes";
       case errc::envelope_malformed: return "envelope is not a valid WireEnvelope protobuf";

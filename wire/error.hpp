@@ -62,6 +62,8 @@ enum class errc {
   envelope_src_address_too_large,
   envelope_too_many_dest_addresses,
   envelope_too_many_rtt_reports,
+  // receipts on /bb/wire/1.0.0
+  receipt_malformed,
   // multistream-select
   mss_message_too_long,
   mss_malformed_message,

@@ -8,10 +8,10 @@
 #include "wire/protocols/identify.hpp"
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
+#include "wire/receipt.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -63,16 +63,6 @@ std::string describe(const std::exception_ptr& error, error_code& code) {
   }
 }
 
-// A mutex for coroutines: a channel of capacity one holds the lock.
-using LockChannel = asio::experimental::channel<void(error_code)>;
-
-struct LockGuard {
-  LockChannel& channel;
-  ~LockGuard() {
-    channel.try_receive([](error_code) {});
-  }
-};
-
 }  // namespace
 
 struct Host::Impl {
@@ -82,13 +72,6 @@ struct Host::Impl {
     std::optional<Connection> connection;
     std::exception_ptr error;
   };
-  struct OutboundWire {
-    explicit OutboundWire(const asio::any_io_executor& ex) : lock(ex, 1) {}
-    LockChannel lock;
-    Connection connection;
-    std::optional<Stream> stream;
-  };
-
   Impl(const asio::any_io_executor& executor, Ed25519KeyPair id, HostOptions opts)
       : ex(executor),
         identity(std::move(id)),
@@ -138,7 +121,6 @@ struct Host::Impl {
       if (dialer(conn) < dialer(it->second)) {
         Connection old = std::exchange(it->second, conn);
         old.close();  // its identify exchange, if any, dies with it: ask again on the new one
-        wire_out.erase(peer);
         tasks.spawn(serve_connection(conn), "connection " + peer.to_base58());
         if (options.identify_peers)
           tasks.spawn(identify_peer(conn), "identify " + peer.to_base58());
@@ -164,7 +146,6 @@ struct Host::Impl {
     const PeerId peer = conn.remote_peer();
     if (auto it = connections.find(peer); it != connections.end() && it->second == conn) {
       connections.erase(it);
-      wire_out.erase(peer);
       emit(PeerDisconnected{peer, conn.close_reason()});
     }
   }
@@ -196,8 +177,13 @@ struct Host::Impl {
     }
   }
 
+  // Reads envelopes and answers each with a receipt (wire/receipt.hpp). Receipts for one read's
+  // worth of envelopes go out in one write; runs of equal outcomes share one receipt.
   asio::awaitable<void> serve_bb_wire(PeerId peer, Stream stream) {
     FrameReader reader(options.envelope_caps.max_total_bytes);
+    Bytes receipts;
+    std::uint64_t run = 0;
+    std::string_view run_reason;
     while (true) {
       const std::size_t n = co_await stream.read_some(reader.prepare(64 * 1024));
       if (n == 0) break;
@@ -209,12 +195,32 @@ struct Host::Impl {
           throw system_error(frame.error(), "bad frame on /bb/wire/1.0.0");
         }
         if (!*frame) break;
+        const std::size_t frame_bytes = varint_size((*frame)->size()) + (*frame)->size();
         auto env = std::make_shared<core::WireEnvelope>();
         if (auto ec = decode_envelope(**frame, options.envelope_caps, *env)) {
           stream.reset();
           throw system_error(ec, "bad envelope on /bb/wire/1.0.0");
         }
-        emit(EnvelopeReceived{peer, std::move(env)});
+        std::string_view reason;
+        if (envelope_handler) {
+          reason = co_await envelope_handler(peer, std::move(env), frame_bytes);
+        } else {
+          emit(EnvelopeReceived{peer, std::move(env)});
+        }
+        if (run > 0 && reason != run_reason) {
+          append_receipt(receipts, run, run_reason);
+          run = 0;
+        }
+        run_reason = reason;
+        ++run;
+      }
+      if (run > 0) {
+        append_receipt(receipts, run, run_reason);
+        run = 0;
+      }
+      if (!receipts.empty()) {
+        co_await stream.write(receipts);
+        receipts.clear();
       }
     }
     stream.close_write();
@@ -300,9 +306,9 @@ struct Host::Impl {
   std::vector<Multiaddr> listen_addrs;
   std::unordered_map<PeerId, Connection> connections;
   std::unordered_map<PeerId, std::shared_ptr<PendingDial>> dials;
-  std::unordered_map<PeerId, std::shared_ptr<OutboundWire>> wire_out;
   std::deque<HostEvent> events;
   detail::Signal event_signal;
+  EnvelopeHandler envelope_handler;
   std::size_t pending_inbound = 0;
   bool stopping = false;
   bool stopped = false;
@@ -359,26 +365,8 @@ std::optional<Connection> Host::connection(const PeerId& peer) const {
   return it->second;
 }
 
-asio::awaitable<void> Host::send_envelope(const PeerId& peer, const core::WireEnvelope& env) {
-  auto& impl = *impl_;
-  auto conn = connection(peer);
-  if (!conn) {
-    throw system_error(make_error_code(errc::peer_unreachable),
-                       "not connected to " + peer.to_base58());
-  }
-  auto& slot = impl.wire_out[peer];
-  if (!slot) slot = std::make_shared<Impl::OutboundWire>(impl.ex);
-  auto out = slot;  // keep it alive across suspension
-  co_await out->lock.async_send(error_code{}, asio::use_awaitable);
-  LockGuard unlock{out->lock};
-  if (!out->stream || !out->stream->is_open() || !(out->connection == *conn)) {
-    std::vector<std::string> protocols{std::string(kBbWireProtocol)};
-    out->stream = co_await conn->open_stream(std::move(protocols));
-    out->connection = *conn;
-  }
-  Bytes frame;
-  encode_envelope_frame(env, frame);
-  co_await out->stream->write(frame);
+void Host::set_envelope_handler(EnvelopeHandler handler) {
+  impl_->envelope_handler = std::move(handler);
 }
 
 asio::awaitable<std::optional<HostEvent>> Host::next_event() {
@@ -423,6 +411,13 @@ std::vector<std::string> Host::protocols() const {
 }
 std::size_t Host::connection_count() const noexcept {
   return impl_->connections.size();
+}
+std::vector<PeerId> Host::connected_peers() const {
+  std::vector<PeerId> out;
+  for (const auto& [peer, conn] : impl_->connections) {
+    if (conn.is_open()) out.push_back(peer);
+  }
+  return out;
 }
 identify::Info Host::local_info() const {
   return impl_->local_info();

@@ -16,6 +16,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,14 @@ struct EnvelopeReceived {
   std::shared_ptr<const core::WireEnvelope> envelope;
 };
 
+// Takes each envelope that arrives on a /bb/wire/1.0.0 stream, in order per stream, and returns
+// "" when it accepts it or a stable reason label (static storage) when it refuses it; the Host
+// writes the matching receipt back (wire/receipt.hpp). The stream is not read while the handler
+// is suspended, so a handler that waits for room pushes back on the sender through Yamux.
+using EnvelopeHandler = std::function<boost::asio::awaitable<std::string_view>(
+    const PeerId& peer, std::shared_ptr<const core::WireEnvelope> envelope,
+    std::size_t frame_bytes)>;
+
 using HostEvent = std::variant<PeerConnected, PeerDisconnected, DialFailed, InboundFailed,
                                StreamFailed, PeerIdentified, EnvelopeReceived>;
 
@@ -98,10 +107,9 @@ class Host {
   boost::asio::awaitable<Connection> connect(const Multiaddr& addr);
   std::optional<Connection> connection(const PeerId& peer) const;
 
-  // Writes one envelope to `peer` on its /bb/wire/1.0.0 stream (opened on first use). Completes
-  // once the frame is handed to the connection. Throws if the peer is not connected or the
-  // stream fails.
-  boost::asio::awaitable<void> send_envelope(const PeerId& peer, const core::WireEnvelope& env);
+  // Envelopes go to `handler` instead of coming out as EnvelopeReceived events. Set it before
+  // listen() or connect().
+  void set_envelope_handler(EnvelopeHandler handler);
 
   // The next event; nullopt once stopped. Events beyond the queue bound (4096) drop the oldest.
   boost::asio::awaitable<std::optional<HostEvent>> next_event();
@@ -114,6 +122,7 @@ class Host {
   std::vector<Multiaddr> listen_addrs() const;
   std::vector<std::string> protocols() const;
   std::size_t connection_count() const noexcept;
+  std::vector<PeerId> connected_peers() const;
   identify::Info local_info() const;
 
  private:

@@ -77,7 +77,7 @@ TEST_F(PeerHealthGateTxTest, AllowlistWithoutThePeerDeniesBeforeHealth) {
   expect_denied(run(pipeline, outsider), DenyKind::unhealthy, reason::peer_down, kHealthTx);
 }
 
-TEST_F(PeerHealthGateTxTest, MarkedDownIsPeerDownUntilASuccess) {
+TEST_F(PeerHealthGateTxTest, MarkedDownIsPeerDownUntilItsBackoffWindowPasses) {
   auto pipeline = build(kPeerHealthGateTx);
   fail_sends(tables_, peer(1), 4);
   ASSERT_FALSE(tables_.governor().is_down(peer(1)));
@@ -89,9 +89,14 @@ TEST_F(PeerHealthGateTxTest, MarkedDownIsPeerDownUntilASuccess) {
   ASSERT_TRUE(tables_.governor().is_down(peer(1)));
   // Down and backing off: health is checked before the cooldown.
   expect_denied(run(pipeline, msg), DenyKind::unhealthy, reason::peer_down, kHealthTx);
-  // Still down once the backoff window (160 ms after the fifth failure) has passed.
+  // Once the backoff window (160 ms after the fifth failure) has passed, a probe goes through,
+  // although the peer is still marked down.
   clock_.advance(kSec);
   ASSERT_TRUE(tables_.backoff().should_retry(peer(1), clock_.now_ns()));
+  expect_allowed(run(pipeline, msg));
+  ASSERT_TRUE(tables_.governor().is_down(peer(1)));
+  // The probe failed: a longer window, denied again until it passes.
+  fail_sends(tables_, peer(1), 1);
   expect_denied(run(pipeline, msg), DenyKind::unhealthy, reason::peer_down, kHealthTx);
 
   tables_.on_send_succeeded(peer(1));

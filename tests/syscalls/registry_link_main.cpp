@@ -9,13 +9,22 @@
 
 int main(int argc, char** argv) {
   const bool expect_present = argc < 2 || std::strcmp(argv[1], "--expect-absent") != 0;
-  const char* ops[] = {"PeerHealthGateTx", "BackoffGateTx", "DedupGateRx",
-                       "PeerHealthGateRx", "BackoffGateRx", "DeadlineCheck"};
+  struct Op {
+    const char* domain;
+    const char* type;
+  };
+  const Op ops[] = {{"ai.bytesandbrains.syscall", "PeerHealthGateTx"},
+                    {"ai.bytesandbrains.syscall", "BackoffGateTx"},
+                    {"ai.bytesandbrains.syscall", "DedupGateRx"},
+                    {"ai.bytesandbrains.syscall", "PeerHealthGateRx"},
+                    {"ai.bytesandbrains.syscall", "BackoffGateRx"},
+                    {"ai.bytesandbrains.syscall", "DeadlineCheck"},
+                    {"ai.bytesandbrains.wire", "Send"},
+                    {"ai.bytesandbrains.wire", "Recv"}};
   int wrong = 0;
-  for (const char* op : ops) {
-    const bool found =
-        bb::runtime::OpRegistry::global().find("ai.bytesandbrains.syscall", op) != nullptr;
-    std::printf("%-18s %s\n", op, found ? "registered" : "missing");
+  for (const Op& op : ops) {
+    const bool found = bb::runtime::OpRegistry::global().find(op.domain, op.type) != nullptr;
+    std::printf("%-18s %s\n", op.type, found ? "registered" : "missing");
     if (found != expect_present) ++wrong;
   }
   return wrong == 0 ? 0 : 1;

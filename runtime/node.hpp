@@ -1,0 +1,228 @@
+// bb::runtime::Node: the object a p2p program is written against. It owns an identity, a libp2p
+// Host (TCP + Noise + Yamux), the peer-state tables and two compiled pipelines:
+//
+//   send:    PeerHealthGateTx -> BackoffGateTx -> wire.Send      (per destination peer)
+//   receive: DedupGateRx -> PeerHealthGateRx -> BackoffGateRx -> wire.Recv  (per delivered fill)
+//
+// Messages travel as WireEnvelopes on /bb/wire/1.0.0 streams. The receiving node answers each
+// envelope with a receipt (accepted, or refused with the reason label of the stage that said
+// no), so a sender learns the outcome of every message it sent.
+//
+//   bb::runtime::Node node{io.get_executor(), config};
+//   co_await node.start();
+//   auto peer = co_await node.connect(bb::wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/4001/p2p/…"));
+//   co_await node.send(peer, "chat", bb::wire::as_bytes("hello"));
+//   std::optional<bb::runtime::Received> m = co_await node.receive("chat");
+//   std::optional<bb::runtime::Event> e = co_await node.next_event();
+//   co_await node.stop();
+//
+// Outcome accounting. Every send() ends in exactly one of:
+//   - a denial returned by send() itself (a gate said no, the peer could not be resolved or
+//     reached, its outbound queue stayed full past the deadline), counted in metrics().drops;
+//   - an accepted receipt from the peer (metrics().receipts_accepted); or
+//   - a later failure, reported as a SendFailed event carrying the message id and counted in
+//     metrics().drops: the peer refused it (its receive pipeline denied it: `blocklisted`,
+//     `duplicate`, …) or the connection was lost before its receipt came (`connection_lost`).
+// With SendOptions::await_receipt the later outcome is returned by send() instead (and no
+// SendFailed event is emitted for it). A connection lost after the peer accepted a message but
+// before its receipt arrived reports the message as failed although it was delivered: the one
+// at-least-once corner, documented rather than hidden.
+//
+// Flow control, end to end: a receiver whose channel queue is full stops reading the stream, so
+// Yamux stops the sender's writes; the sender's per-peer queue (bounded in messages and bytes)
+// then fills and send() waits for room until the message's deadline, then fails with
+// `queue_full`. Past the high-water mark the receiver also sends BackoffNotices, which put the
+// sender in `cooldown` for that peer.
+//
+// Thread rule: a Node and everything it returns live on its executor; call every member from
+// there. Lifetime: co_await stop() before destroying a started Node.
+#pragma once
+
+#include "runtime/clock.hpp"
+#include "runtime/events.hpp"
+#include "runtime/message.hpp"
+#include "runtime/peer_tables.hpp"
+#include "wire/host.hpp"
+#include "wire/keys.hpp"
+#include "wire/multiaddr.hpp"
+#include "wire/peer_id.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace onnx {
+class NodeProto;
+}
+
+namespace bb::runtime {
+
+// Where a channel lives inside a receiver: the fill's dest_suffix `/site/<id>` with
+// id = FNV-1a-64 of the channel name. Both ends derive it from the name.
+wire::Multiaddr channel_suffix(std::string_view channel);
+
+struct NodeConfig {
+  // The node's identity; a fresh key pair when empty.
+  std::optional<wire::Ed25519KeyPair> identity;
+  // Addresses to listen on when start() runs, e.g. /ip4/127.0.0.1/tcp/0.
+  std::vector<wire::Multiaddr> listen;
+  wire::HostOptions host;
+  PeerTablesConfig tables;
+  // Pipeline gates, as NodeProtos resolved through the op registry at start(). nullopt: the
+  // defaults above. The Node appends wire.Send / wire.Recv itself.
+  std::optional<std::vector<onnx::NodeProto>> tx_gates;
+  std::optional<std::vector<onnx::NodeProto>> rx_gates;
+  // Static per-hop budget for wire.Send (the `deadline_ns` rule); 0: RTT estimate, else 100 ms.
+  std::uint64_t default_deadline_ns = 0;
+  // Per-peer outbound queue bound: messages accepted by send() and not yet written.
+  std::size_t max_queued_messages = 4096;
+  std::size_t max_queued_bytes = std::size_t{8} << 20;
+  // Per-channel inbound queue bound (messages delivered and not yet received by the app).
+  std::size_t inbox_capacity = 4096;
+  // Distinct channels a node holds messages for before anyone subscribed to them.
+  std::size_t max_unsubscribed_channels = 64;
+  // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
+  std::chrono::milliseconds tick_interval{100};
+  std::chrono::milliseconds ping_interval{1'000};
+  // Time source for the tables and gates; SteadyClock when null. Must outlive the Node.
+  Clock* clock = nullptr;
+};
+
+struct SendOptions {
+  // Relative budget for this message (overrides the deadline rule); 0: the rule.
+  std::uint64_t budget_ns = 0;
+  // Complete only when the peer's receipt arrives (or the message is lost), returning that
+  // outcome; otherwise send() completes once the message is queued for the peer.
+  bool await_receipt = false;
+};
+
+// A message delivered to a channel, after the receive pipeline let it through.
+struct Received {
+  wire::PeerId from = wire::PeerId::from_u64(0);    // the connected peer that delivered it
+  wire::PeerId origin = wire::PeerId::from_u64(0);  // its author (relays keep it)
+  std::string channel;  // the subscribed name, or the suffix's text form when none matches
+  wire::Bytes suffix;   // the fill's dest_suffix bytes
+  wire::Bytes payload;
+  std::uint64_t message_id = 0;  // per-origin id, ≥ 1
+  bool trigger_only = false;
+  std::uint64_t type_hash = 0;
+  std::uint64_t arrival_ns = 0;  // on the Node's clock
+  std::uint64_t budget_ns = 0;   // the envelope's remaining deadline at arrival; 0: none
+};
+
+struct NodeMetrics {
+  std::uint64_t messages_out = 0;  // envelopes written to connections
+  std::uint64_t bytes_out = 0;     // their framed size
+  std::uint64_t messages_in = 0;   // fills delivered to channels
+  std::uint64_t bytes_in = 0;      // framed size of envelopes read
+  std::uint64_t receipts_accepted = 0;
+  std::uint64_t sends = 0;  // send()/forward() calls per destination peer
+  // Messages that did not make it, by reason label: denials on the way out, refusals and
+  // losses reported later, and denials on the way in (prefixed "rx:"), e.g. "cooldown",
+  // "queue_full", "connection_lost", "rx:duplicate", "rx:blocklisted".
+  std::map<std::string, std::uint64_t, std::less<>> drops;
+  std::size_t connections = 0;
+  std::uint64_t connections_opened = 0;
+  std::uint64_t connections_closed = 0;
+  std::uint64_t backoff_notices_sent = 0;
+  std::uint64_t backoff_notices_received = 0;
+
+  std::uint64_t dropped(std::string_view reason) const;
+  std::uint64_t failed_sends() const;  // every drop not prefixed "rx:"
+};
+
+struct PeerStatus {
+  bool connected = false;
+  bool blocked = false;
+  bool down = false;
+  std::optional<PeerHealth> health;
+  std::optional<BackoffState> backoff;
+  std::optional<std::uint64_t> retry_at_ns;  // set while in a backoff window
+  std::optional<RttEstimate> rtt;
+  double phi = 0.0;
+  std::size_t queued_messages = 0;  // accepted by send(), not yet written
+  std::size_t queued_bytes = 0;
+  std::size_t awaiting_receipt = 0;  // written, receipt not yet back
+  std::vector<wire::Multiaddr> addresses;
+};
+
+class Node {
+ public:
+  Node(const boost::asio::any_io_executor& executor, NodeConfig config = {});
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Builds both pipelines (throws boost::system::system_error naming the bad node), listens on
+  // config.listen (throws if it cannot bind) and starts the node's tasks.
+  boost::asio::awaitable<void> start();
+  // Closes every connection and listener, fails what is still queued (`stopped`), and returns
+  // when every task the node started has ended. Idempotent.
+  boost::asio::awaitable<void> stop();
+
+  // Dials (or reuses the connection to) the peer at `addr` and returns its proven PeerId; the
+  // address is remembered for dialling on demand. Throws boost::system::system_error.
+  boost::asio::awaitable<wire::PeerId> connect(const wire::Multiaddr& addr);
+  // Remembers an address of `peer` for dialling on demand (a /p2p/ suffix is added).
+  void add_address(const wire::PeerId& peer, const wire::Multiaddr& addr);
+
+  // Runs the send pipeline for one destination: gates, then wire.Send (dial on demand, queue,
+  // write). nullopt when queued (or, with await_receipt, accepted by the peer); otherwise the
+  // denial with its stable reason label. The payload is copied before send() returns.
+  boost::asio::awaitable<Verdict> send(const wire::PeerId& peer, std::string_view channel,
+                                       wire::ByteView payload, SendOptions options = {});
+  // Sends a received message on to `peer`, keeping its origin, id, channel and payload and the
+  // remaining deadline (budget − time since arrival): what a relay does.
+  boost::asio::awaitable<Verdict> forward(const wire::PeerId& peer, const Received& message,
+                                          SendOptions options = {});
+
+  // Messages for `channel` are kept (up to inbox_capacity) from now on. receive() subscribes
+  // implicitly; messages that arrive for a channel nobody subscribed to yet are kept too, for
+  // up to max_unsubscribed_channels channels.
+  void subscribe(std::string_view channel);
+  // The next message on `channel`; nullopt once the node stopped.
+  boost::asio::awaitable<std::optional<Received>> receive(std::string_view channel);
+  std::optional<Received> try_receive(std::string_view channel);
+
+  // The next lifecycle or outcome event (PeerUp, PeerDown, SendFailed, …); nullopt once stopped.
+  boost::asio::awaitable<std::optional<Event>> next_event();
+  std::optional<Event> try_next_event();
+
+  // Policy. A blocked peer stays connected, and the gates deny both directions with
+  // `blocklisted`: our sends to it fail at once, its messages to us are refused (it learns
+  // that from the receipts).
+  void block(const wire::PeerId& peer);
+  void unblock(const wire::PeerId& peer);
+  // Admission allowlist: once any peer is allowed, only allowed peers pass (`not_allowlisted`).
+  void allow(const wire::PeerId& peer);
+  void clear_allowlist();
+
+  PeerStatus peer_status(const wire::PeerId& peer) const;
+  NodeMetrics metrics() const;
+  std::vector<wire::PeerId> connected_peers() const;
+
+  const wire::PeerId& peer_id() const noexcept;
+  // Bound listen addresses (after start()), each ending in /p2p/<peer id>.
+  std::vector<wire::Multiaddr> listen_addrs() const;
+  const boost::asio::any_io_executor& executor() const noexcept;
+  Clock& clock() const noexcept;
+
+  // Lower layers, for tools and tests.
+  PeerTables& tables() noexcept;
+  wire::Host& host() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bb::runtime
