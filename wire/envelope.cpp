@@ -197,11 +197,12 @@ void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env) {
   put(out, at, s.correlation);
   put_varint_field(out, at, tag(1, 0), env.correlation_kind);
   put_varint_field(out, at, tag(2, 0), env.wire_req_id);
-  // 4, 6, 7, 8
+  // 4, 6, 8, 7
   put_varint_field(out, at, tag(4, 0), env.remaining_deadline_ns);
   if (!env.src_peer.empty()) put_bytes(out, at, tag(6, 2), env.src_peer);
-  put_varint_field(out, at, tag(7, 0), kEnvelopeSchemaVersion);
+  // protobuf writes fields in declaration order, and bb_core.proto declares 8 before 7
   for (const auto& a : env.src_addresses) put_bytes(out, at, tag(8, 2), a);
+  put_varint_field(out, at, tag(7, 0), kEnvelopeSchemaVersion);
 }
 
 }  // namespace bb::wire

@@ -127,16 +127,20 @@ TEST(PipelineFlow, SendFailuresFeedBackoffHealthAndEvents) {
       reasons.emplace_back(held ? held->reason : "ok");
       clock.advance(na.tables().backoff().retry_at(b).value() - clock.now_ns());
     }
-    Verdict down = co_await na.send(b, "z", 200);
+    // Past the fifth window a send goes out as a probe (and fails again); inside the next
+    // window the down peer is denied as peer_down.
+    Verdict probe = co_await na.send(b, "z", 200);
+    reasons.emplace_back(probe ? probe->reason : "ok");
+    Verdict down = co_await na.send(b, "z", 201);
     reasons.emplace_back(down ? down->reason : "ok");
   }());
   EXPECT_EQ(reasons, (std::vector<std::string>{"peer_unreachable", "cooldown", "peer_unreachable",
                                                "cooldown", "peer_unreachable", "cooldown",
                                                "peer_unreachable", "cooldown", "peer_unreachable",
-                                               "peer_down", "peer_down"}));
+                                               "peer_down", "peer_unreachable", "peer_down"}));
   std::map<std::string_view, int> counts;
   while (auto e = na.events().try_next()) ++counts[runtime::event_name(*e)];
-  EXPECT_EQ(counts["send_failed"], 11);
+  EXPECT_EQ(counts["send_failed"], 12);
   EXPECT_EQ(counts["peer_down"], 1);
 
   // b comes back and reconnects: health recovers with one PeerUp, backoff clears.

@@ -198,3 +198,74 @@ TEST(Envelope, ManyTinyFillsAreRejectedBeforeParsing) {
 
 }  // namespace
 }  // namespace bb::wire
+
+namespace bb::wire {
+namespace {
+
+// The direct encoder must produce exactly protobuf's bytes for the same envelope.
+void expect_same_as_protobuf(const SingleFillEnvelope& direct) {
+  core::WireEnvelope env;
+  auto* fill = env.add_fills();
+  fill->set_dest_suffix(std::string(as_chars(direct.dest_suffix)));
+  fill->set_payload(std::string(as_chars(direct.payload)));
+  fill->set_trigger_only(direct.trigger_only);
+  fill->set_type_hash(direct.type_hash);
+  env.mutable_correlation()->set_kind(static_cast<core::CorrelationKind>(direct.correlation_kind));
+  env.mutable_correlation()->set_wire_req_id(direct.wire_req_id);
+  env.set_remaining_deadline_ns(direct.remaining_deadline_ns);
+  env.set_src_peer_bytes(std::string(as_chars(direct.src_peer)));
+  for (const auto& a : direct.src_addresses) env.add_src_peer_addresses(std::string(as_chars(a)));
+  Bytes expected;
+  encode_envelope_frame(env, expected);
+  Bytes got{0xAA};  // appends after what is there
+  append_envelope_frame(got, direct);
+  ASSERT_EQ(got.size(), expected.size() + 1);
+  EXPECT_EQ(to_hex(ByteView(got).subspan(1)), to_hex(expected));
+  EXPECT_EQ(envelope_frame_size(direct), expected.size());
+}
+
+TEST(SingleFillEnvelope, EncodesExactlyAsProtobufDoes) {
+  const auto origin = PeerId::from_u64(42);
+  const Bytes suffix{0xe2, 0x01, 0x05};
+  const Bytes payload(300, 0x5a);  // a two-byte length
+  const std::vector<Bytes> addrs{Bytes{0x04, 127, 0, 0, 1, 0x06, 0x0f, 0xa1}, Bytes{0x01}};
+  SingleFillEnvelope env;
+  env.dest_suffix = suffix;
+  env.payload = payload;
+  env.type_hash = 0xfeedface12345678ULL;
+  env.correlation_kind = 1;
+  env.wire_req_id = 1'700'000'000'000'000ULL;
+  env.remaining_deadline_ns = 100'000'000;
+  env.src_peer = origin.bytes();
+  env.src_addresses = addrs;
+  expect_same_as_protobuf(env);
+}
+
+TEST(SingleFillEnvelope, OmitsDefaultsAsProtobufDoes) {
+  SingleFillEnvelope env;  // empty fill, empty correlation, nothing else but the version
+  expect_same_as_protobuf(env);
+  env.trigger_only = true;
+  expect_same_as_protobuf(env);
+}
+
+TEST(SingleFillEnvelope, DecodesWithTheCappedDecoder) {
+  const Bytes payload(64 * 1024, 0x01);
+  SingleFillEnvelope env;
+  env.payload = payload;
+  env.wire_req_id = 9;
+  env.correlation_kind = 1;
+  Bytes frame;
+  append_envelope_frame(frame, env);
+  FrameReader reader;
+  reader.append(frame);
+  auto body = reader.next();
+  ASSERT_TRUE(body && *body);
+  core::WireEnvelope out;
+  ASSERT_FALSE(decode_envelope(**body, EnvelopeCaps{}, out));
+  EXPECT_EQ(out.fills(0).payload().size(), payload.size());
+  EXPECT_EQ(out.correlation().wire_req_id(), 9u);
+  EXPECT_EQ(out.schema_version(), kEnvelopeSchemaVersion);
+}
+
+}  // namespace
+}  // namespace bb::wire

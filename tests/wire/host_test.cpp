@@ -1,6 +1,8 @@
 // Host over real loopback sockets: connecting, identify, ping, perf, envelopes, one connection
 // per peer (repeated, concurrent and simultaneous dials), limits and stop().
 #include "wire/host.hpp"
+#include "wire/receipt.hpp"
+#include "wire/frame.hpp"
 
 #include "proto/bb_core.pb.h"
 #include "tests/wire/host_fixture.hpp"
@@ -132,13 +134,52 @@ TEST(Host, ConnectIdentifyPingAndPerfBetweenTwoHosts) {
 
 // ---- envelopes ------------------------------------------------------------------------------
 
+// Writes envelopes on a /bb/wire/1.0.0 stream by hand and reads the receipts (wire/receipt.hpp).
+asio::awaitable<Stream> open_wire(Host& from, const PeerId& to) {
+  auto conn = from.connection(to);
+  if (!conn) throw boost::system::system_error(make_error_code(errc::peer_unreachable), "not connected");
+  std::vector<std::string> protocols{std::string(kBbWireProtocol)};
+  co_return co_await conn->open_stream(std::move(protocols));
+}
+
+asio::awaitable<void> write_envelope(Stream& stream, const core::WireEnvelope& env) {
+  Bytes frame;
+  encode_envelope_frame(env, frame);
+  co_await stream.write(frame);
+}
+
+// Reads receipts until they cover `count` envelopes; returns how many were accepted.
+asio::awaitable<std::uint64_t> read_receipts(Stream& stream, std::uint64_t count) {
+  FrameReader reader(kMaxReceiptBody);
+  std::uint64_t covered = 0;
+  std::uint64_t accepted = 0;
+  while (covered < count) {
+    const std::size_t n = co_await stream.read_some(reader.prepare(256));
+    if (n == 0) break;
+    reader.commit(n);
+    while (true) {
+      auto frame = reader.next();
+      EXPECT_TRUE(frame);
+      if (!frame || !*frame) break;
+      auto receipt = decode_receipt(**frame);
+      EXPECT_TRUE(receipt);
+      if (!receipt) co_return accepted;
+      covered += receipt->count;
+      if (receipt->reason.empty()) accepted += receipt->count;
+    }
+  }
+  EXPECT_EQ(covered, count);
+  co_return accepted;
+}
+
 asio::awaitable<void> envelopes_arrive_in_order(Host& a, Host& b) {
   EventLog a_events(a);
   a.listen(loopback());
   (void)co_await b.connect(dial_addr(a));
+  auto stream = co_await open_wire(b, a.peer_id());
 
   const core::WireEnvelope sent = sample_envelope(42);
-  co_await b.send_envelope(a.peer_id(), sent);
+  co_await write_envelope(stream, sent);
   if (auto got = co_await a_events.wait<EnvelopeReceived>()) {
     EXPECT_EQ(got->peer, b.peer_id());
     const core::WireEnvelope& env = *got->envelope;
@@ -158,9 +199,7 @@ asio::awaitable<void> envelopes_arrive_in_order(Host& a, Host& b) {
   }
 
   constexpr std::uint64_t kCount = 1000;
-  for (std::uint64_t i = 0; i < kCount; ++i) {
-    co_await b.send_envelope(a.peer_id(), sample_envelope(i));
-  }
+  for (std::uint64_t i = 0; i < kCount; ++i) co_await write_envelope(stream, sample_envelope(i));
   std::uint64_t in_order = 0;
   for (std::uint64_t i = 0; i < kCount; ++i) {
     auto got = co_await a_events.wait<EnvelopeReceived>();
@@ -168,6 +207,8 @@ asio::awaitable<void> envelopes_arrive_in_order(Host& a, Host& b) {
     if (got->envelope->correlation().wire_req_id() == i) ++in_order;
   }
   EXPECT_EQ(in_order, kCount);
+  // Without a handler the Host accepts every envelope: one receipt stream covers all of them.
+  EXPECT_EQ(co_await read_receipts(stream, kCount + 1), kCount + 1);
 
   // All of them went over one /bb/wire/1.0.0 stream (identify is off, so it is the only one).
   const auto from_b = b.connection(a.peer_id());
@@ -186,16 +227,24 @@ TEST(Host, EnvelopesArriveIntactAndInOrderOnOneStream) {
   test::run_async(two_hosts(&envelopes_arrive_in_order, quiet, quiet), kTestLimit);
 }
 
-asio::awaitable<void> envelope_to_a_stranger_fails(Host& a, Host& b) {
-  auto outcome = co_await detail::capture(b.send_envelope(a.peer_id(), sample_envelope(1)));
-  EXPECT_TRUE(outcome.error);
-  if (outcome.error) {
-    EXPECT_EQ(code_of(outcome.error), errc::peer_unreachable);
-  }
+// A handler's refusals come back as receipts with its reason labels, in order.
+asio::awaitable<void> handler_refusals_come_back(Host& a, Host& b) {
+  a.set_envelope_handler([](const PeerId&, std::shared_ptr<const core::WireEnvelope> env,
+                            std::size_t) -> asio::awaitable<std::string_view> {
+    co_return env->correlation().wire_req_id() % 3 == 0 ? std::string_view("duplicate")
+                                                          : std::string_view{};
+  });
+  a.listen(loopback());
+  (void)co_await b.connect(dial_addr(a));
+  auto stream = co_await open_wire(b, a.peer_id());
+  for (std::uint64_t i = 1; i <= 9; ++i) co_await write_envelope(stream, sample_envelope(i));
+  EXPECT_EQ(co_await read_receipts(stream, 9), 6u);  // 3, 6 and 9 refused
 }
 
-TEST(Host, SendingAnEnvelopeToAPeerNotConnectedFails) {
-  test::run_async(two_hosts(&envelope_to_a_stranger_fails), kTestLimit);
+TEST(Host, EnvelopeHandlerRefusalsComeBackAsReceipts) {
+  HostOptions quiet;
+  quiet.identify_peers = false;
+  test::run_async(two_hosts(&handler_refusals_come_back, quiet, quiet), kTestLimit);
 }
 
 // ---- one connection per peer ----------------------------------------------------------------
