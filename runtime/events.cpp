@@ -41,6 +41,9 @@ struct EventQueue::Waiter {
   // Taken from the concrete handler before type erasure: an any_completion_executor cannot be
   // posted to in Asio 1.26.
   asio::any_io_executor executor;
+  // The concrete handler's slot, also taken before erasure: the erased handler's own associated
+  // slot is not the one the cancellation handler was installed in.
+  asio::cancellation_slot slot;
 };
 
 EventQueue::EventQueue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
@@ -73,8 +76,7 @@ void EventQueue::close() {
 void EventQueue::wake() {
   if (!waiter_) return;
   auto waiter = std::move(waiter_);
-  auto slot = asio::get_associated_cancellation_slot(waiter->handler);
-  if (slot.is_connected()) slot.clear();
+  if (waiter->slot.is_connected()) waiter->slot.clear();
   asio::post(waiter->executor, [h = std::move(waiter->handler)]() mutable {
     std::move(h)(boost::system::error_code{});
   });
@@ -85,7 +87,7 @@ asio::awaitable<std::optional<Event>> EventQueue::next() {
     auto initiation = [this](auto handler) {
       auto slot = asio::get_associated_cancellation_slot(handler);
       asio::any_io_executor executor = asio::get_associated_executor(handler);
-      waiter_ = std::make_unique<Waiter>(Waiter{std::move(handler), std::move(executor)});
+      waiter_ = std::make_unique<Waiter>(Waiter{std::move(handler), std::move(executor), slot});
       if (slot.is_connected()) {
         slot.assign([this](asio::cancellation_type) {
           if (!waiter_) return;

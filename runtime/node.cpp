@@ -47,15 +47,16 @@ constexpr std::size_t kMaxAddressesPerPeer = 8;
 constexpr std::size_t kMaxInternedReasons = 64;
 
 std::uint64_t to_ns(std::chrono::milliseconds d) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 std::string_view known_reason(std::string_view text) {
   static constexpr std::string_view known[] = {
-      reason::blocklisted,     reason::not_allowlisted, reason::cooldown,
-      reason::peer_down,       reason::duplicate,       reason::deadline_exceeded,
-      reason::cancelled,       reason::peer_resolve_failed, reason::peer_unreachable,
-      reason::queue_full,      reason::connection_lost, reason::no_subscriber,
+      reason::blocklisted, reason::not_allowlisted,     reason::cooldown,
+      reason::peer_down,   reason::duplicate,           reason::deadline_exceeded,
+      reason::cancelled,   reason::peer_resolve_failed, reason::peer_unreachable,
+      reason::queue_full,  reason::connection_lost,     reason::no_subscriber,
       reason::stopped};
   for (auto k : known) {
     if (k == text) return k;
@@ -67,6 +68,16 @@ std::vector<onnx::NodeProto> default_gates(std::initializer_list<std::string_vie
   std::vector<onnx::NodeProto> out;
   for (auto op : ops) out.push_back(make_node("ai.bytesandbrains.syscall", op));
   return out;
+}
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return wire::error_text(e);
+  } catch (...) {
+    return "unknown error";
+  }
 }
 
 }  // namespace
@@ -129,7 +140,8 @@ struct Node::Impl final : WireTransport, Inbox {
     std::string name;
     bool subscribed = false;
     std::deque<Received> queue;
-    wire::detail::Condition changed;  // a message arrived or room was made
+    std::deque<std::uint64_t> arrivals;  // arrival number of each queued message
+    wire::detail::Condition changed;     // a message arrived or room was made
   };
 
   Impl(const asio::any_io_executor& executor, NodeConfig cfg)
@@ -157,14 +169,12 @@ struct Node::Impl final : WireTransport, Inbox {
   // ---- WireTransport ----
 
   bool resolvable(const wire::PeerId& peer) const override {
-    return links.contains(peer) || host.connection(peer).has_value() ||
-           addresses.contains(peer);
+    return links.contains(peer) || host.connection(peer).has_value() || addresses.contains(peer);
   }
 
   std::span<const wire::Bytes> local_addresses() const override { return local_addrs; }
 
-  asio::awaitable<Verdict> send(const Message& msg,
-                                const wire::SingleFillEnvelope& env) override {
+  asio::awaitable<Verdict> send(const Message& msg, const wire::SingleFillEnvelope& env) override {
     if (stopping) co_return deny(reason::stopped, "the node is stopping");
     auto link = link_for(msg.peer);
     while (link->state == Link::State::connecting) co_await link->changed.wait();
@@ -255,7 +265,9 @@ struct Node::Impl final : WireTransport, Inbox {
     std::string detail;
     try {
       co_await (write_loop(*link) && read_receipts(*link));
-    } catch (const system_error& e) {
+    } catch (const asio::multiple_exceptions& e) {
+      detail = describe(e.first_exception());
+    } catch (const std::exception& e) {
       detail = wire::error_text(e);
     }
     if (link->state != Link::State::closed) {
@@ -305,8 +317,8 @@ struct Node::Impl final : WireTransport, Inbox {
                                  " envelopes with only " + std::to_string(link.in_flight.size()) +
                                  " written");
         }
-        const std::string_view why = receipt->reason.empty() ? std::string_view{}
-                                                             : intern(receipt->reason);
+        const std::string_view why =
+            receipt->reason.empty() ? std::string_view{} : intern(receipt->reason);
         for (std::uint64_t i = 0; i < receipt->count; ++i) {
           Entry e = std::move(link.in_flight.front());
           link.in_flight.pop_front();
@@ -400,7 +412,9 @@ struct Node::Impl final : WireTransport, Inbox {
     r.arrival_ns = msg.start_ns;
     r.budget_ns = msg.budget_ns;
     ch->queue.push_back(std::move(r));
+    ch->arrivals.push_back(++arrival_counter);
     ch->changed.notify_all();
+    any_arrival.notify_all();
     maybe_notice(msg.peer, ch->queue.size());
     co_return std::nullopt;
   }
@@ -521,6 +535,7 @@ struct Node::Impl final : WireTransport, Inbox {
 
   asio::awaitable<void> pump_host_events() {
     while (auto event = co_await host.next_event()) {
+      if (config.host_observer) config.host_observer(*event);
       if (auto* e = std::get_if<wire::PeerConnected>(&*event)) {
         ++metrics.connections_opened;
         tables.on_connected(e->peer);
@@ -551,8 +566,7 @@ struct Node::Impl final : WireTransport, Inbox {
         tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
       } catch (const system_error& e) {
         if (e.code() == asio::error::operation_aborted) co_return;
-        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(),
-                      wire::error_text(e));
+        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
       }
     }
   }
@@ -591,7 +605,8 @@ struct Node::Impl final : WireTransport, Inbox {
     if (it == suffixes.end()) {
       if (suffixes.size() >= 4096) suffixes.clear();  // a cache, not a registry
       const auto addr = channel_suffix(channel);
-      it = suffixes.emplace(std::string(channel), wire::Bytes(addr.bytes().begin(), addr.bytes().end()))
+      it = suffixes
+               .emplace(std::string(channel), wire::Bytes(addr.bytes().begin(), addr.bytes().end()))
                .first;
     }
     return it->second;
@@ -609,6 +624,24 @@ struct Node::Impl final : WireTransport, Inbox {
       for (auto& m : slot->queue) m.channel = slot->name;
     }
     return slot;
+  }
+
+  Received pop(const std::shared_ptr<Channel>& ch) {
+    Received r = std::move(ch->queue.front());
+    ch->queue.pop_front();
+    ch->arrivals.pop_front();
+    relieve(ch);
+    return r;
+  }
+
+  std::shared_ptr<Channel> oldest_waiting() const {
+    std::shared_ptr<Channel> best;
+    for (const auto& [key, ch] : channels) {
+      if (!ch->arrivals.empty() && (!best || ch->arrivals.front() < best->arrivals.front())) {
+        best = ch;
+      }
+    }
+    return best;
   }
 
   void relieve(const std::shared_ptr<Channel>& ch) {
@@ -631,6 +664,8 @@ struct Node::Impl final : WireTransport, Inbox {
   std::vector<wire::Bytes> local_addrs;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels;
   std::size_t unsubscribed = 0;
+  std::uint64_t arrival_counter = 0;
+  wire::detail::Condition any_arrival{ex};
   std::map<std::string, wire::Bytes, std::less<>> suffixes;
   std::set<std::string, std::less<>> interned;
   NodeMetrics metrics;
@@ -649,7 +684,8 @@ asio::awaitable<void> Node::start() {
   auto& impl = *impl_;
   if (impl.started) co_return;
   StageContext ctx{impl.clock, impl.tables, nullptr, &impl, &impl};
-  auto tx_nodes = impl.config.tx_gates.value_or(default_gates({"PeerHealthGateTx", "BackoffGateTx"}));
+  auto tx_nodes =
+      impl.config.tx_gates.value_or(default_gates({"PeerHealthGateTx", "BackoffGateTx"}));
   tx_nodes.push_back(make_node("ai.bytesandbrains.wire", "Send"));
   auto rx_nodes = impl.config.rx_gates.value_or(
       default_gates({"DedupGateRx", "PeerHealthGateRx", "BackoffGateRx"}));
@@ -657,14 +693,15 @@ asio::awaitable<void> Node::start() {
   impl.tx.emplace(Pipeline::build(tx_nodes, ctx));
   impl.rx.emplace(Pipeline::build(rx_nodes, ctx));
 
-  impl.host.set_envelope_handler(
-      [&impl](const wire::PeerId& peer, std::shared_ptr<const core::WireEnvelope> env,
-              std::size_t frame_bytes) {
-        return impl.on_envelope(peer, std::move(env), frame_bytes);
-      });
+  impl.host.set_envelope_handler([&impl](const wire::PeerId& peer,
+                                         std::shared_ptr<const core::WireEnvelope> env,
+                                         std::size_t frame_bytes) {
+    return impl.on_envelope(peer, std::move(env), frame_bytes);
+  });
   for (const auto& addr : impl.config.listen) {
     const auto bound = impl.host.listen(addr);
-    if (impl.local_addrs.size() < 8) impl.local_addrs.emplace_back(bound.bytes().begin(), bound.bytes().end());
+    if (impl.local_addrs.size() < 8)
+      impl.local_addrs.emplace_back(bound.bytes().begin(), bound.bytes().end());
   }
   impl.started = true;
   impl.tasks.spawn(impl.pump_host_events(), "host events");
@@ -682,12 +719,14 @@ asio::awaitable<void> Node::stop() {
   for (auto& [peer, link] : impl.links) links.push_back(link);
   for (auto& link : links) impl.fail_link(*link, reason::stopped, "the node stopped");
   for (auto& [key, ch] : impl.channels) ch->changed.notify_all();
+  impl.any_arrival.notify_all();
   co_await impl.host.stop();
   impl.tasks.cancel_all();
   co_await impl.tasks.join();
   impl.stopped = true;
   impl.events.close();
   for (auto& [key, ch] : impl.channels) ch->changed.notify_all();
+  impl.any_arrival.notify_all();
 }
 
 asio::awaitable<wire::PeerId> Node::connect(const wire::Multiaddr& addr) {
@@ -749,20 +788,23 @@ asio::awaitable<std::optional<Received>> Node::receive(std::string_view channel)
     if (impl.stopping) co_return std::nullopt;
     co_await ch->changed.wait();
   }
-  Received r = std::move(ch->queue.front());
-  ch->queue.pop_front();
-  impl.relieve(ch);
-  co_return r;
+  co_return impl.pop(ch);
+}
+
+asio::awaitable<std::optional<Received>> Node::receive_any() {
+  auto& impl = *impl_;
+  while (true) {
+    if (auto ch = impl.oldest_waiting()) co_return impl.pop(ch);
+    if (impl.stopping) co_return std::nullopt;
+    co_await impl.any_arrival.wait();
+  }
 }
 
 std::optional<Received> Node::try_receive(std::string_view channel) {
   auto& impl = *impl_;
   auto ch = impl.subscribe(channel);
   if (ch->queue.empty()) return std::nullopt;
-  Received r = std::move(ch->queue.front());
-  ch->queue.pop_front();
-  impl.relieve(ch);
-  return r;
+  return impl.pop(ch);
 }
 
 asio::awaitable<std::optional<Event>> Node::next_event() {
@@ -795,7 +837,8 @@ PeerStatus Node::peer_status(const wire::PeerId& peer) const {
   s.health = impl.tables.governor().health(peer);
   s.backoff = impl.tables.backoff().state(peer);
   const auto now = impl.clock.now_ns();
-  if (!impl.tables.backoff().should_retry(peer, now)) s.retry_at_ns = impl.tables.backoff().retry_at(peer);
+  if (!impl.tables.backoff().should_retry(peer, now))
+    s.retry_at_ns = impl.tables.backoff().retry_at(peer);
   s.rtt = impl_->tables.rtt().estimate(peer);
   s.phi = impl.tables.phi().phi(peer, now);
   if (auto it = impl.links.find(peer); it != impl.links.end()) {

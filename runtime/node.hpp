@@ -38,6 +38,7 @@
 // there. Lifetime: co_await stop() before destroying a started Node.
 #pragma once
 
+#include "proto/onnx.pb.h"
 #include "runtime/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
@@ -52,6 +53,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -59,10 +61,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-namespace onnx {
-class NodeProto;
-}
 
 namespace bb::runtime {
 
@@ -95,6 +93,9 @@ struct NodeConfig {
   std::chrono::milliseconds ping_interval{1'000};
   // Time source for the tables and gates; SteadyClock when null. Must outlive the Node.
   Clock* clock = nullptr;
+  // Sees every connection-level event of the Host (connected with direction, identified, dial
+  // and stream failures) before the Node acts on it; for tools that report them.
+  std::function<void(const wire::HostEvent&)> host_observer;
 };
 
 struct SendOptions {
@@ -192,6 +193,8 @@ class Node {
   // The next message on `channel`; nullopt once the node stopped.
   boost::asio::awaitable<std::optional<Received>> receive(std::string_view channel);
   std::optional<Received> try_receive(std::string_view channel);
+  // The next message on any channel, in arrival order; nullopt once the node stopped.
+  boost::asio::awaitable<std::optional<Received>> receive_any();
 
   // The next lifecycle or outcome event (PeerUp, PeerDown, SendFailed, …); nullopt once stopped.
   boost::asio::awaitable<std::optional<Event>> next_event();

@@ -91,8 +91,7 @@ LifecycleTransition PeerGovernor::record_success(const wire::PeerId& peer, std::
   return was_down ? LifecycleTransition::came_up : LifecycleTransition::none;
 }
 
-LifecycleTransition PeerGovernor::record_connected(const wire::PeerId& peer,
-                                                   std::uint64_t now_ns) {
+LifecycleTransition PeerGovernor::record_connected(const wire::PeerId& peer, std::uint64_t now_ns) {
   const bool known = health_.contains(peer);
   PeerHealth& h = health_for_write(peer);
   const bool was_down = h.down;

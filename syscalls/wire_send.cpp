@@ -45,9 +45,9 @@ class WireSend final : public Stage {
     if (msg.budget_ns != 0) {
       const std::uint64_t elapsed = clock_.now_ns() - std::min(msg.start_ns, clock_.now_ns());
       if (elapsed >= msg.budget_ns) {
-        co_return detail::deny(DenyKind::timeout, reason::deadline_exceeded,
-                               "the message's budget of " + detail::ms(msg.budget_ns) +
-                                   " ran out before it was sent");
+        co_return detail::deny(
+            DenyKind::timeout, reason::deadline_exceeded,
+            "the message's budget of " + detail::ms(msg.budget_ns) + " ran out before it was sent");
       }
       budget = msg.budget_ns - elapsed;
     } else if (deadline_ns_ != 0) {

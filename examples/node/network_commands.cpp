@@ -1,7 +1,8 @@
-// bb-node run / ping / perf: a node on the libp2p stack (TCP, Noise, Yamux).
+// bb-node run / send / ping / perf: a node on the libp2p stack (TCP, Noise, Yamux).
 #include "examples/node/commands.hpp"
 
 #include "proto/bb_core.pb.h"
+#include "runtime/node.hpp"
 #include "wire/host.hpp"
 #include "wire/keys.hpp"
 #include "wire/protocols/perf.hpp"
@@ -12,6 +13,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <nlohmann/json.hpp>
@@ -30,7 +32,15 @@ struct RunOptions {
   std::string key_file;
   std::vector<std::string> listen{"/ip4/127.0.0.1/tcp/0"};
   std::vector<std::string> connect;
+  std::vector<std::string> channels{"default"};
   bool json = false;
+};
+
+struct SendOptions {
+  std::string addr;
+  std::string channel = "default";
+  std::string data;
+  std::uint64_t timeout_ms = 10'000;
 };
 
 struct PingOptions {
@@ -155,16 +165,71 @@ nlohmann::json to_json(const wire::HostEvent& event) {
       event);
 }
 
-asio::awaitable<void> print_events(wire::Host& host, const Printer& printer) {
-  while (auto event = co_await host.next_event()) printer.print(to_json(*event));
+std::string_view text_of(const wire::Bytes& payload) {
+  return {reinterpret_cast<const char*>(payload.data()), payload.size()};
 }
 
-asio::awaitable<void> dial_all(wire::Host& host, std::vector<wire::Multiaddr> addrs) {
+nlohmann::json to_json(const runtime::Received& m) {
+  return {{"event", "message"},
+          {"peer", m.from.to_base58()},
+          {"origin", m.origin.to_base58()},
+          {"channel", m.channel},
+          {"message_id", m.message_id},
+          {"payload", payload_text(std::string(text_of(m.payload)))}};
+}
+
+// The Node's health and outcome events. peer_up / peer_down come from the Host's connection
+// events (with direction and reason); the Node's own verdicts are "health" lines.
+nlohmann::json to_json(const runtime::Event& event) {
+  return std::visit(
+      [](const auto& e) -> nlohmann::json {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, runtime::PeerUp>) {
+          return {{"event", "health"}, {"peer", e.peer.to_base58()}, {"state", "up"}};
+        } else if constexpr (std::is_same_v<E, runtime::PeerDown>) {
+          return {{"event", "health"},
+                  {"peer", e.peer.to_base58()},
+                  {"state", "down"},
+                  {"cause", std::string(e.cause)}};
+        } else if constexpr (std::is_same_v<E, runtime::PeerSuspect>) {
+          return {{"event", "health"},
+                  {"peer", e.peer.to_base58()},
+                  {"state", "suspect"},
+                  {"phi", e.phi}};
+        } else if constexpr (std::is_same_v<E, runtime::PeerBlocked>) {
+          return {{"event", "health"}, {"peer", e.peer.to_base58()}, {"state", "blocked"}};
+        } else if constexpr (std::is_same_v<E, runtime::SendFailed>) {
+          return {{"event", "send_failed"},
+                  {"peer", e.peer.to_base58()},
+                  {"reason", std::string(e.reason)},
+                  {"message_id", e.message_id},
+                  {"detail", e.detail}};
+        } else if constexpr (std::is_same_v<E, runtime::OutboundDropped>) {
+          return {{"event", "outbound_dropped"},
+                  {"peer", e.peer.to_base58()},
+                  {"count", e.count},
+                  {"reason", std::string(e.reason)}};
+        } else {
+          return {{"event", "timeout"}, {"peer", e.peer.to_base58()}, {"token", e.token}};
+        }
+      },
+      event);
+}
+
+asio::awaitable<void> print_messages(runtime::Node& node, const Printer& printer) {
+  while (auto m = co_await node.receive_any()) printer.print(to_json(*m));
+}
+
+asio::awaitable<void> print_node_events(runtime::Node& node, const Printer& printer) {
+  while (auto e = co_await node.next_event()) printer.print(to_json(*e));
+}
+
+asio::awaitable<void> dial_all(runtime::Node& node, std::vector<wire::Multiaddr> addrs) {
   for (const auto& addr : addrs) {
     try {
-      (void)co_await host.connect(addr);
+      (void)co_await node.connect(addr);
     } catch (const system_error&) {
-      // Reported as a DialFailed event; the node keeps running.
+      // Reported as a DialFailed "error" line; the node keeps running.
     }
   }
 }
@@ -173,51 +238,132 @@ asio::awaitable<void> wait_for_signal(asio::signal_set& signals) {
   (void)co_await signals.async_wait(asio::use_awaitable);
 }
 
-asio::awaitable<void> run_node(wire::Host& host, asio::signal_set& signals,
-                               std::vector<wire::Multiaddr> connect) {
-  co_await dial_all(host, std::move(connect));
+asio::awaitable<void> run_node(runtime::Node& node, asio::signal_set& signals,
+                               const Printer& printer, std::vector<wire::Multiaddr> connect) {
+  for (const auto& addr : node.listen_addrs()) printer.listening(addr);
+  co_await dial_all(node, std::move(connect));
   co_await wait_for_signal(signals);
-  co_await host.stop();
+  co_await node.stop();
 }
 
 int run(const RunOptions& opts) {
   auto identity = load_identity(opts.key_file);
   if (!identity) return kExitFailure;
-  std::vector<wire::Multiaddr> listen, connect;
+  runtime::NodeConfig config;
   for (const auto& text : opts.listen) {
     auto addr = parse_addr(text, "run");
     if (!addr) return kExitBadInput;
-    listen.push_back(*addr);
+    config.listen.push_back(*addr);
   }
+  std::vector<wire::Multiaddr> connect;
   for (const auto& text : opts.connect) {
     auto addr = parse_addr(text, "run");
     if (!addr) return kExitBadInput;
     connect.push_back(*addr);
   }
-  asio::io_context io(1);
-  wire::Host host(io.get_executor(), *identity);
   const Printer printer(opts.json);
-  for (const auto& addr : listen) {
-    try {
-      printer.listening(host.listen(addr).with_peer_id(host.peer_id()));
-    } catch (const system_error& e) {
-      std::cerr << "bb-node run: cannot listen on " << addr.to_string() << ": "
-                << wire::error_text(e) << "\n";
-      return kExitFailure;
-    }
-  }
+  config.identity = std::move(*identity);
+  const auto channels = opts.channels;
+  config.host_observer = [&printer](const wire::HostEvent& event) {
+    if (!std::holds_alternative<wire::EnvelopeReceived>(event)) printer.print(to_json(event));
+  };
+  asio::io_context io(1);
+  runtime::Node node(io.get_executor(), std::move(config));
+  for (const auto& name : channels) node.subscribe(name);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   int exit_code = kExitOk;
-  asio::co_spawn(io, print_events(host, printer) && run_node(host, signals, connect),
-                 [&](std::exception_ptr e) {
-                   if (!e) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& ex) {
-                     std::cerr << "bb-node run: " << wire::error_text(ex) << "\n";
-                   }
-                   exit_code = kExitFailure;
-                 });
+  bool started = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::string problem;
+        try {
+          co_await node.start();
+        } catch (const system_error& e) {
+          problem = wire::error_text(e);
+        }
+        if (!problem.empty()) {
+          std::cerr << "bb-node run: cannot start: " << problem << "\n";
+          exit_code = kExitFailure;
+          co_await node.stop();
+          co_return;
+        }
+        started = true;
+        co_await (print_messages(node, printer) && print_node_events(node, printer) &&
+                  run_node(node, signals, printer, connect));
+      },
+      [&](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          std::cerr << "bb-node run: " << wire::error_text(ex) << "\n";
+        }
+        exit_code = kExitFailure;
+      });
+  io.run();
+  if (started && exit_code != kExitOk) {
+    asio::co_spawn(io, node.stop(), [](std::exception_ptr) {});
+    io.restart();
+    io.run();
+  }
+  return exit_code;
+}
+
+// bb-node send: one message through a Node's send pipeline; exits 0 once the peer's receipt
+// says it accepted the message.
+int send(const SendOptions& opts) {
+  auto addr = parse_addr(opts.addr, "send");
+  if (!addr) return kExitBadInput;
+  if (!addr->peer_id()) {
+    std::cerr << "bb-node send: '" << opts.addr << "' has no /p2p/<peer id> part\n";
+    return kExitBadInput;
+  }
+  asio::io_context io(1);
+  runtime::Node node(io.get_executor());
+  int exit_code = kExitOk;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await node.start();
+        std::string problem;
+        try {
+          const auto peer = co_await node.connect(*addr);
+          runtime::SendOptions send_opts;
+          send_opts.await_receipt = true;
+          send_opts.budget_ns = opts.timeout_ms * 1'000'000;
+          asio::steady_timer timer(io, std::chrono::milliseconds(opts.timeout_ms));
+          auto outcome =
+              co_await (node.send(peer, opts.channel, wire::as_bytes(opts.data), send_opts) ||
+                        timer.async_wait(asio::use_awaitable));
+          if (outcome.index() == 1) {
+            std::cerr << "bb-node send: no receipt from " << peer.to_base58() << " within "
+                      << opts.timeout_ms << " ms\n";
+            exit_code = kExitFailure;
+          } else if (const auto& verdict = std::get<0>(outcome)) {
+            std::cerr << "bb-node send: not delivered to " << peer.to_base58() << ": "
+                      << verdict->reason << ": " << verdict->detail << "\n";
+            exit_code = kExitFailure;
+          } else {
+            std::cout << "delivered to " << peer.to_base58() << " channel=" << opts.channel
+                      << " bytes=" << opts.data.size() << std::endl;
+          }
+        } catch (const system_error& e) {
+          std::cerr << "bb-node send: cannot reach " << addr->to_string() << ": "
+                    << wire::error_text(e) << "\n";
+          exit_code = kExitFailure;
+        }
+        co_await node.stop();
+      },
+      [&](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          std::cerr << "bb-node send: " << wire::error_text(ex) << "\n";
+        }
+        exit_code = kExitFailure;
+      });
   io.run();
   return exit_code;
 }
@@ -287,12 +433,30 @@ asio::awaitable<void> perf_task(wire::Host& host, wire::Multiaddr addr, std::uin
 void add_network_commands(CLI::App& app, int& exit_code) {
   auto run_opts = std::make_shared<RunOptions>();
   auto* run_cmd = app.add_subcommand(
-      "run", "Run a node: serve ping, identify, perf and /bb/wire/1.0.0; print events");
+      "run",
+      "Run a node: serve ping, identify, perf and /bb/wire/1.0.0; print events and messages");
   run_cmd->add_option("--key", run_opts->key_file, "Key file (default: an ephemeral identity)");
   run_cmd->add_option("--listen", run_opts->listen, "Listen multiaddr(s)")->capture_default_str();
   run_cmd->add_option("--connect", run_opts->connect, "Peer multiaddr(s) to dial at start");
+  run_cmd
+      ->add_option("--channel", run_opts->channels,
+                   "Channel name(s) to subscribe to; messages on other channels print with "
+                   "their /site/<id> address")
+      ->capture_default_str();
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
   run_cmd->callback([run_opts, &exit_code] { exit_code = run(*run_opts); });
+
+  auto send_opts = std::make_shared<SendOptions>();
+  auto* send_cmd = app.add_subcommand(
+      "send", "Send one message to a peer's channel; exit 0 once the peer has accepted it");
+  send_cmd->add_option("MULTIADDR", send_opts->addr, "e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")
+      ->required();
+  send_cmd->add_option("--channel", send_opts->channel, "Channel name")->capture_default_str();
+  send_cmd->add_option("--data", send_opts->data, "Message text")->required();
+  send_cmd->add_option("--timeout-ms", send_opts->timeout_ms, "Give up after this long")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+  send_cmd->callback([send_opts, &exit_code] { exit_code = send(*send_opts); });
 
   auto ping_opts = std::make_shared<PingOptions>();
   auto* ping_cmd = app.add_subcommand("ping", "Dial a peer and ping it; print each RTT");

@@ -1,8 +1,8 @@
 // Host over real loopback sockets: connecting, identify, ping, perf, envelopes, one connection
 // per peer (repeated, concurrent and simultaneous dials), limits and stop().
 #include "wire/host.hpp"
-#include "wire/receipt.hpp"
 #include "wire/frame.hpp"
+#include "wire/receipt.hpp"
 
 #include "proto/bb_core.pb.h"
 #include "tests/wire/host_fixture.hpp"
@@ -137,7 +137,8 @@ TEST(Host, ConnectIdentifyPingAndPerfBetweenTwoHosts) {
 // Writes envelopes on a /bb/wire/1.0.0 stream by hand and reads the receipts (wire/receipt.hpp).
 asio::awaitable<Stream> open_wire(Host& from, const PeerId& to) {
   auto conn = from.connection(to);
-  if (!conn) throw boost::system::system_error(make_error_code(errc::peer_unreachable), "not connected");
+  if (!conn)
+    throw boost::system::system_error(make_error_code(errc::peer_unreachable), "not connected");
   std::vector<std::string> protocols{std::string(kBbWireProtocol)};
   co_return co_await conn->open_stream(std::move(protocols));
 }
@@ -232,7 +233,7 @@ asio::awaitable<void> handler_refusals_come_back(Host& a, Host& b) {
   a.set_envelope_handler([](const PeerId&, std::shared_ptr<const core::WireEnvelope> env,
                             std::size_t) -> asio::awaitable<std::string_view> {
     co_return env->correlation().wire_req_id() % 3 == 0 ? std::string_view("duplicate")
-                                                          : std::string_view{};
+                                                        : std::string_view{};
   });
   a.listen(loopback());
   (void)co_await b.connect(dial_addr(a));

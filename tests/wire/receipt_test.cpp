@@ -43,10 +43,10 @@ TEST(Receipt, AnInvalidLabelIsSentAsRefused) {
 
 TEST(Receipt, RejectsMalformedBodies) {
   const auto malformed = make_error_code(errc::receipt_malformed);
-  EXPECT_EQ(decode_receipt(Bytes{}).error(), malformed);                  // no count
-  EXPECT_EQ(decode_receipt(Bytes{0x00}).error(), malformed);              // count 0
-  EXPECT_EQ(decode_receipt(Bytes{0x80}).error(), malformed);              // truncated varint
-  EXPECT_EQ(decode_receipt(Bytes{0x01, 'A'}).error(), malformed);         // not a label
+  EXPECT_EQ(decode_receipt(Bytes{}).error(), malformed);           // no count
+  EXPECT_EQ(decode_receipt(Bytes{0x00}).error(), malformed);       // count 0
+  EXPECT_EQ(decode_receipt(Bytes{0x80}).error(), malformed);       // truncated varint
+  EXPECT_EQ(decode_receipt(Bytes{0x01, 'A'}).error(), malformed);  // not a label
   EXPECT_EQ(decode_receipt(Bytes{0x01, 'a', ' ', 'b'}).error(), malformed);
   Bytes long_reason{0x01};
   long_reason.insert(long_reason.end(), kMaxReceiptReason + 1, 'a');
