@@ -282,7 +282,8 @@ struct Node::Impl final : WireTransport, Inbox {
       while (link.pending.empty()) co_await link.work.wait();
       buffer.swap(link.pending);
       link.pending.clear();
-      const std::size_t count = link.queued.size();
+      std::size_t count = 0;
+      for (const auto& e : link.queued) count += e.control ? 0 : 1;
       link.writing = buffer.size();
       for (auto& e : link.queued) link.in_flight.push_back(std::move(e));
       link.queued.clear();
@@ -584,6 +585,13 @@ struct Node::Impl final : WireTransport, Inbox {
 
   asio::awaitable<Verdict> run_send(Message& msg, const SendOptions& options) {
     ++metrics.sends;
+    if (stopping) {
+      const Denial stopped_denial = deny(reason::stopped, "the node is stopping");
+      ++metrics.drops[std::string(stopped_denial.reason)];
+      events.emit(
+          SendFailed{msg.peer, stopped_denial.reason, stopped_denial.detail, msg.message_id});
+      co_return stopped_denial;
+    }
     std::shared_ptr<Waiter> waiter;
     if (options.await_receipt) {
       waiter = std::make_shared<Waiter>(ex);

@@ -17,16 +17,17 @@
 //   co_await node.stop();
 //
 // Outcome accounting. Every send() ends in exactly one of:
-//   - a denial returned by send() itself (a gate said no, the peer could not be resolved or
-//     reached, its outbound queue stayed full past the deadline), counted in metrics().drops;
-//   - an accepted receipt from the peer (metrics().receipts_accepted); or
-//   - a later failure, reported as a SendFailed event carrying the message id and counted in
-//     metrics().drops: the peer refused it (its receive pipeline denied it: `blocklisted`,
-//     `duplicate`, …) or the connection was lost before its receipt came (`connection_lost`).
-// With SendOptions::await_receipt the later outcome is returned by send() instead (and no
-// SendFailed event is emitted for it). A connection lost after the peer accepted a message but
-// before its receipt arrived reports the message as failed although it was delivered: the one
-// at-least-once corner, documented rather than hidden.
+//   - accepted: the peer's receipt accepted it (metrics().receipts_accepted);
+//   - failed: a denial returned by send() itself (a gate said no, the peer could not be
+//     resolved or reached, its queue stayed full past the deadline), or a later failure: the
+//     peer refused it (its receive pipeline denied it: `blocklisted`, `duplicate`, …) or the
+//     connection was lost before its receipt came (`connection_lost`, `stopped`).
+// Every failed send, whichever way, is counted once in metrics().drops under its reason and
+// reported once as a SendFailed event carrying its message id. With SendOptions::await_receipt
+// the later outcome is also what send() returns. So, once nothing is in flight,
+// metrics().sends == receipts_accepted + failed_sends(). A connection lost after the peer
+// accepted a message but before its receipt arrived reports the message as failed although it
+// was delivered: the one at-least-once corner, documented rather than hidden.
 //
 // Flow control, end to end: a receiver whose channel queue is full stops reading the stream, so
 // Yamux stops the sender's writes; the sender's per-peer queue (bounded in messages and bytes)

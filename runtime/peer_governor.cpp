@@ -94,9 +94,10 @@ LifecycleTransition PeerGovernor::record_success(const wire::PeerId& peer, std::
 LifecycleTransition PeerGovernor::record_connected(const wire::PeerId& peer, std::uint64_t now_ns) {
   const bool known = health_.contains(peer);
   PeerHealth& h = health_for_write(peer);
-  const bool was_down = h.down;
+  // Failures since the last success mean the peer was not reachable: connecting is coming up.
+  const bool came_up = !known || h.down || h.consecutive_failures > 0;
   h = PeerHealth{0, now_ns, false};
-  return !known || was_down ? LifecycleTransition::came_up : LifecycleTransition::none;
+  return came_up ? LifecycleTransition::came_up : LifecycleTransition::none;
 }
 
 LifecycleTransition PeerGovernor::mark_down(const wire::PeerId& peer, std::uint64_t now_ns) {

@@ -81,7 +81,8 @@ class PeerGovernor {
   LifecycleTransition record_failure(const wire::PeerId& peer, std::uint64_t now_ns);
   // Resets the streak; CameUp if the peer was down. A peer without state stays without state.
   LifecycleTransition record_success(const wire::PeerId& peer, std::uint64_t now_ns);
-  // A verified connection: starts tracking the peer if needed; CameUp if it was unknown or down.
+  // A verified connection: starts tracking the peer if needed; CameUp if it was unknown, down,
+  // or had failures since its last success (it was not reachable, and now is).
   LifecycleTransition record_connected(const wire::PeerId& peer, std::uint64_t now_ns);
   // For the failure detector or a lost connection: marks the peer down (streak unchanged);
   // WentDown if it was up.

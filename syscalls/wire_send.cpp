@@ -3,7 +3,8 @@
 // demand and queues it on the peer's bounded outbound queue.
 //   - unknown peer (not connected, no address): denied with `peer_resolve_failed`, as the
 //     original's PeerResolveFailed;
-//   - correlation: the message id (minted from 1 by the Node; kept by relays) as REQUEST, the
+//   - correlation: the message id (never 0; a Node mints them upward from its start time in
+//     microseconds so a restarted node does not reuse ids; relays keep them) as REQUEST, the
 //     original's rule for a non-zero token;
 //   - remaining deadline, the original's rule: a message that carries a budget (a forward, or an
 //     explicit one) sends budget − elapsed (an exhausted budget is denied with

@@ -1,0 +1,534 @@
+// bb::runtime::Node when things go wrong, over real loopback sockets: a peer whose node stops is
+// reported down and recovers when it comes back; dial failures open backoff windows that are
+// honoured (virtual time drives the tables, real sockets the I/O); repeated failures take a peer
+// down; a slow receiver bounds the sender's queue; stop() fails what is pending instead of
+// hanging. Every test closes its books: sent = delivered + reported-failed.
+#include "runtime/node.hpp"
+
+#include "tests/runtime/node_fixture.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <array>
+
+namespace bb::runtime {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using namespace node_test;
+using wire::PeerId;
+
+std::optional<std::string> payload_text(std::optional<Received> m) {
+  if (!m) return std::nullopt;
+  return wire::to_string(m->payload);
+}
+
+constexpr std::uint64_t kBackoffBase = 10'000'000;  // BackoffConfig's default: 10 ms, doubling
+
+// ---- a peer whose node stops, then comes back -------------------------------------------------
+
+// a and c keep virtual time: the backoff windows a lost connection opens stay open until the test
+// moves the clock, whatever the machine's speed. b runs on real time.
+asio::awaitable<void> peer_stops_and_returns(Cluster& cluster) {
+  ManualClock& clock = cluster.manual_clock();
+  NodeConfig virtual_time = loopback_config();
+  virtual_time.clock = &clock;
+  NodeConfig b_config = loopback_config();
+  b_config.identity = wire::Ed25519KeyPair::generate();
+  Node& a = *co_await cluster.start(virtual_time);
+  Node& c = *co_await cluster.start(virtual_time);
+  Node& b = *co_await cluster.start(b_config);
+  const PeerId b_id = b.peer_id();
+  const wire::Multiaddr b_old_addr = dial_addr(b);
+  NodeEvents a_events(a);
+  NodeEvents c_events(c);
+  (void)co_await a.connect(dial_addr(b));
+  (void)co_await c.connect(dial_addr(b));
+  (void)co_await a_events.wait<PeerUp>([&b_id](const PeerUp& e) { return e.peer == b_id; });
+  (void)co_await c_events.wait<PeerUp>([&b_id](const PeerUp& e) { return e.peer == b_id; });
+
+  SendOptions await;
+  await.await_receipt = true;
+  SendTally a_tally, b_tally, c_tally;
+  Verdict v = co_await a.send(b_id, "ch", wire::as_bytes("before"), await);
+  EXPECT_FALSE(v) << reason_of(v);
+  a_tally.record(v);
+  EXPECT_EQ(payload_text(b.try_receive("ch")), "before");
+  v = co_await b.send(a.peer_id(), "ch", wire::as_bytes("from b's first life"), await);
+  EXPECT_FALSE(v) << reason_of(v);
+  b_tally.record(v);
+  EXPECT_EQ(payload_text(a.try_receive("ch")), "from b's first life");
+
+  // b's process dies (its sockets close): both peers report it down, and the lost connection
+  // opens a backoff window.
+  co_await b.stop();
+  const auto a_down =
+      co_await a_events.wait<PeerDown>([&b_id](const PeerDown& e) { return e.peer == b_id; });
+  const auto c_down =
+      co_await c_events.wait<PeerDown>([&b_id](const PeerDown& e) { return e.peer == b_id; });
+  EXPECT_TRUE(a_down && c_down);
+  if (a_down) {
+    EXPECT_EQ(a_down->cause, "connection_lost");
+  }
+  if (c_down) {
+    EXPECT_EQ(c_down->cause, "connection_lost");
+  }
+  PeerStatus s = a.peer_status(b_id);
+  EXPECT_FALSE(s.connected);
+  EXPECT_TRUE(s.down);
+  EXPECT_EQ(s.retry_at_ns, std::optional<std::uint64_t>(clock.now_ns() + kBackoffBase));
+
+  // While the window is open, sends to it fail at once.
+  v = co_await a.send(b_id, "ch", wire::as_bytes("while down"));
+  EXPECT_EQ(reason_of(v), "peer_down");
+  a_tally.record(v);
+  v = co_await c.send(b_id, "ch", wire::as_bytes("while down, awaited"), await);
+  EXPECT_EQ(reason_of(v), "peer_down");
+  c_tally.record(v);
+
+  // Past it, a send is a probe: b is still gone, the dial fails, the window doubles.
+  clock.advance_to(s.retry_at_ns.value_or(clock.now_ns()));
+  v = co_await a.send(b_id, "ch", wire::as_bytes("probe from a"));
+  EXPECT_EQ(reason_of(v), "peer_unreachable");
+  a_tally.record(v);
+  v = co_await c.send(b_id, "ch", wire::as_bytes("probe from c"));
+  EXPECT_EQ(reason_of(v), "peer_unreachable");
+  c_tally.record(v);
+  EXPECT_EQ(a.peer_status(b_id).retry_at_ns,
+            std::optional<std::uint64_t>(clock.now_ns() + 2 * kBackoffBase));
+  EXPECT_EQ(a_events.count<PeerDown>(), 0u) << "reported down twice:" << a_events.dump();
+
+  // b restarts with the same identity on a new port and dials a, as a restarted process does:
+  // the connection brings it back up on a at once.
+  Node& b2 = *co_await cluster.start(b_config);
+  EXPECT_EQ(b2.peer_id(), b_id);
+  EXPECT_NE(dial_addr(b2), b_old_addr);
+  (void)co_await b2.connect(dial_addr(a));
+  const auto a_up =
+      co_await a_events.wait<PeerUp>([&b_id](const PeerUp& e) { return e.peer == b_id; });
+  EXPECT_TRUE(a_up);
+  s = a.peer_status(b_id);
+  EXPECT_FALSE(s.down);
+  EXPECT_FALSE(s.retry_at_ns);
+  v = co_await a.send(b_id, "ch", wire::as_bytes("after, from a"), await);
+  EXPECT_FALSE(v) << reason_of(v);
+  a_tally.record(v);
+  EXPECT_EQ(payload_text(b2.try_receive("ch")), "after, from a");
+  // The restarted process numbers its messages afresh; a's dedup must not take them for the
+  // first life's.
+  v = co_await b2.send(a.peer_id(), "ch", wire::as_bytes("from b's second life"), await);
+  EXPECT_FALSE(v) << reason_of(v);
+  b_tally.record(v);
+  EXPECT_EQ(payload_text(a.try_receive("ch")), "from b's second life");
+
+  // c only learns the new address: it honours its window, then its probe finds b.
+  c.add_address(b_id, dial_addr(b2));
+  EXPECT_TRUE(contains(c.peer_status(b_id).addresses, dial_addr(b2)));
+  v = co_await c.send(b_id, "ch", wire::as_bytes("c, inside the window"));
+  EXPECT_EQ(reason_of(v), "peer_down");
+  c_tally.record(v);
+  EXPECT_FALSE(c.peer_status(b_id).connected);  // nothing was dialled
+  clock.advance_to(c.peer_status(b_id).retry_at_ns.value_or(clock.now_ns()));
+  v = co_await c.send(b_id, "ch", wire::as_bytes("after, from c"), await);
+  EXPECT_FALSE(v) << reason_of(v);
+  c_tally.record(v);
+  const auto c_up =
+      co_await c_events.wait<PeerUp>([&b_id](const PeerUp& e) { return e.peer == b_id; });
+  EXPECT_TRUE(c_up);
+  s = c.peer_status(b_id);
+  EXPECT_TRUE(s.connected);
+  EXPECT_FALSE(s.down);
+  EXPECT_FALSE(s.retry_at_ns);
+  EXPECT_EQ(payload_text(b2.try_receive("ch")), "after, from c");
+  EXPECT_FALSE(b2.try_receive("ch"));
+
+  // The books.
+  EXPECT_TRUE(all_sends_accounted(a));
+  EXPECT_TRUE(all_sends_accounted(c));
+  EXPECT_TRUE(all_sends_accounted(b));
+  EXPECT_TRUE(all_sends_accounted(b2));
+  EXPECT_EQ(a.metrics().sends, a_tally.sent);
+  EXPECT_EQ(c.metrics().sends, c_tally.sent);
+  EXPECT_EQ(b.metrics().sends + b2.metrics().sends, b_tally.sent);
+  const std::uint64_t delivered =
+      a.metrics().messages_in + b.metrics().messages_in + b2.metrics().messages_in;
+  EXPECT_EQ(delivered, 5u);
+  EXPECT_EQ(a_tally.sent + b_tally.sent + c_tally.sent,
+            delivered + a.metrics().failed_sends() + b.metrics().failed_sends() +
+                b2.metrics().failed_sends() + c.metrics().failed_sends());
+  EXPECT_EQ(a.metrics().dropped("peer_down"), 1u);
+  EXPECT_EQ(a.metrics().dropped("peer_unreachable"), 1u);
+  EXPECT_EQ(c.metrics().dropped("peer_down"), 2u);
+  EXPECT_EQ(c.metrics().dropped("peer_unreachable"), 1u);
+}
+
+TEST(NodeFaults, PeerWhoseNodeStopsIsReportedDownAndRecoversWhenItComesBack) {
+  run_scenario(&peer_stops_and_returns);
+}
+
+// ---- dial failures and backoff, on virtual time ---------------------------------------------
+
+asio::awaitable<void> dial_failures_back_off(Cluster& cluster) {
+  ManualClock& clock = cluster.manual_clock();
+  NodeConfig a_config = loopback_config();
+  a_config.clock = &clock;
+  Node& a = *co_await cluster.start(a_config);
+  NodeEvents a_events(a);
+
+  // p's first life leaves an address where nothing listens any more.
+  NodeConfig p_config = loopback_config();
+  p_config.identity = wire::Ed25519KeyPair::generate();
+  Node& p1 = *co_await cluster.start(p_config);
+  const PeerId p_id = p1.peer_id();
+  const wire::Multiaddr dead = dial_addr(p1);
+  co_await p1.stop();
+  a.add_address(p_id, dead);
+  EXPECT_TRUE(contains(a.peer_status(p_id).addresses, dead));
+
+  SendTally tally;
+  std::vector<std::string> reasons;
+  Verdict v = co_await a.send(p_id, "ch", wire::as_bytes("1"));
+  tally.record(v);
+  reasons.push_back(reason_of(v));
+  PeerStatus s = a.peer_status(p_id);
+  EXPECT_TRUE(s.backoff && s.backoff->attempts == 1u);
+  EXPECT_EQ(s.retry_at_ns, std::optional<std::uint64_t>(clock.now_ns() + kBackoffBase));
+  EXPECT_FALSE(s.down);
+
+  v = co_await a.send(p_id, "ch", wire::as_bytes("2"));  // inside the window
+  tally.record(v);
+  reasons.push_back(reason_of(v));
+
+  clock.advance_to(s.retry_at_ns.value_or(clock.now_ns()));
+  v = co_await a.send(p_id, "ch", wire::as_bytes("3"));  // the window passed: dialled, fails
+  tally.record(v);
+  reasons.push_back(reason_of(v));
+  s = a.peer_status(p_id);
+  EXPECT_TRUE(s.backoff && s.backoff->attempts == 2u);
+  EXPECT_EQ(s.retry_at_ns, std::optional<std::uint64_t>(clock.now_ns() + 2 * kBackoffBase));
+
+  v = co_await a.send(p_id, "ch", wire::as_bytes("4"));
+  tally.record(v);
+  reasons.push_back(reason_of(v));
+
+  // p comes back on a new port and a learns the address, but a still honours its window.
+  Node& p2 = *co_await cluster.start(p_config);
+  a.add_address(p_id, dial_addr(p2));
+  v = co_await a.send(p_id, "ch", wire::as_bytes("5"));
+  tally.record(v);
+  reasons.push_back(reason_of(v));
+  EXPECT_EQ(a.metrics().connections_opened, 0u);  // nothing was dialled inside the window
+
+  clock.advance_to(s.retry_at_ns.value_or(clock.now_ns()));
+  SendOptions await;
+  await.await_receipt = true;
+  v = co_await a.send(p_id, "ch", wire::as_bytes("6"), await);
+  tally.record(v);
+  reasons.push_back(reason_of(v));
+
+  EXPECT_EQ(reasons, (std::vector<std::string>{"peer_unreachable", "cooldown", "peer_unreachable",
+                                               "cooldown", "cooldown", "ok"}));
+  EXPECT_EQ(payload_text(p2.try_receive("ch")), "6");
+  EXPECT_FALSE(p2.try_receive("ch"));
+  const auto up =
+      co_await a_events.wait<PeerUp>([&p_id](const PeerUp& e) { return e.peer == p_id; });
+  EXPECT_TRUE(up);
+  s = a.peer_status(p_id);
+  EXPECT_TRUE(s.connected);
+  EXPECT_FALSE(s.down);
+  EXPECT_FALSE(s.backoff);  // the success cleared it
+  EXPECT_FALSE(s.retry_at_ns);
+  EXPECT_EQ(a_events.count<PeerDown>(), 0u) << a_events.dump();  // 2 failures < threshold 5
+
+  const NodeMetrics m = a.metrics();
+  EXPECT_EQ(m.sends, 6u);
+  EXPECT_EQ(m.dropped("peer_unreachable"), 2u) << describe(m);
+  EXPECT_EQ(m.dropped("cooldown"), 3u) << describe(m);
+  EXPECT_EQ(m.receipts_accepted, 1u);
+  EXPECT_TRUE(all_sends_accounted(a));
+  EXPECT_EQ(tally.sent, p2.metrics().messages_in + m.failed_sends());
+}
+
+TEST(NodeFaults, DialFailuresOpenBackoffWindowsThatAreHonouredUntilThePeerIsBack) {
+  run_scenario(&dial_failures_back_off);
+}
+
+// A down peer is a circuit breaker: denied while its window is open, probed once it has passed.
+asio::awaitable<void> failures_take_peer_down(Cluster& cluster) {
+  ManualClock& clock = cluster.manual_clock();
+  NodeConfig a_config = loopback_config();
+  a_config.clock = &clock;
+  a_config.tables.governor.failure_threshold = 2;
+  Node& a = *co_await cluster.start(a_config);
+  NodeEvents a_events(a);
+  NodeConfig p_config = loopback_config();
+  p_config.identity = wire::Ed25519KeyPair::generate();
+  Node& p1 = *co_await cluster.start(p_config);
+  const PeerId p_id = p1.peer_id();
+  const wire::Multiaddr dead = dial_addr(p1);
+  co_await p1.stop();
+  a.add_address(p_id, dead);
+
+  SendTally tally;
+  std::vector<std::string> reasons;
+  SendOptions plain;
+  SendOptions await;
+  await.await_receipt = true;
+  Node* p2 = nullptr;
+  // Each step: whether to move past the window first, and whether p is back by then.
+  for (int step = 0; step < 6; ++step) {
+    if (step == 1 || step == 3 || step == 5) {
+      clock.advance_to(a.peer_status(p_id).retry_at_ns.value_or(clock.now_ns()));
+    }
+    if (step == 4) {  // p restarts on a new port; a learns the address
+      p2 = co_await cluster.start(p_config);
+      a.add_address(p_id, dial_addr(*p2));
+    }
+    const Verdict v = co_await a.send(p_id, "ch", wire::as_bytes("x"), step == 5 ? await : plain);
+    tally.record(v);
+    reasons.push_back(reason_of(v));
+    if (step == 1) {
+      // The second failure reaches the threshold.
+      const auto down =
+          co_await a_events.wait<PeerDown>([&p_id](const PeerDown& e) { return e.peer == p_id; });
+      EXPECT_TRUE(down);
+      if (down) {
+        EXPECT_EQ(down->cause, "failures");
+      }
+      EXPECT_TRUE(a.peer_status(p_id).down);
+    }
+  }
+  EXPECT_EQ(reasons, (std::vector<std::string>{
+                         "peer_unreachable",  // dial fails
+                         "peer_unreachable",  // after the window: fails again, p is down
+                         "peer_down",         // inside the window
+                         "peer_unreachable",  // a probe after it: still gone
+                         "peer_down",         // p is back, but the window is open
+                         "ok",                // the probe finds it
+                     }));
+  const auto up =
+      co_await a_events.wait<PeerUp>([&p_id](const PeerUp& e) { return e.peer == p_id; });
+  EXPECT_TRUE(up);
+  EXPECT_EQ(a_events.count<PeerDown>(), 0u) << "reported down more than once:" << a_events.dump();
+  const PeerStatus s = a.peer_status(p_id);
+  EXPECT_FALSE(s.down);
+  EXPECT_FALSE(s.retry_at_ns);
+  if (p2 != nullptr) {
+    EXPECT_EQ(payload_text(p2->try_receive("ch")), "x");
+    EXPECT_FALSE(p2->try_receive("ch"));
+  }
+  const NodeMetrics m = a.metrics();
+  EXPECT_EQ(m.dropped("peer_unreachable"), 3u) << describe(m);
+  EXPECT_EQ(m.dropped("peer_down"), 2u) << describe(m);
+  EXPECT_TRUE(all_sends_accounted(a));
+  EXPECT_EQ(tally.sent, (p2 != nullptr ? p2->metrics().messages_in : 0) + m.failed_sends());
+}
+
+TEST(NodeFaults, RepeatedDialFailuresTakeThePeerDownAndAProbeFindsItBack) {
+  run_scenario(&failures_take_peer_down);
+}
+
+// ---- a slow receiver ------------------------------------------------------------------------
+
+constexpr std::size_t kQueueMessages = 8;
+constexpr std::size_t kQueueBytes = 128 * 1024;
+constexpr std::size_t kInbox = 16;
+constexpr std::uint64_t kBurst = 300;
+constexpr std::uint64_t kEndSeq = 1'000'000;
+constexpr std::array<std::size_t, 4> kBulkSizes{1024, 4096, 16 * 1024, 64 * 1024};
+constexpr std::uint64_t kBulkTag = 7;
+
+struct Drained {
+  std::vector<std::uint64_t> seqs;  // in arrival order, the final message included
+  std::uint64_t damaged = 0;
+};
+
+// Takes everything on "bulk" until the final message.
+asio::awaitable<void> drain_until_end(Node& receiver, Drained& out) {
+  while (true) {
+    const std::optional<Received> m = co_await receiver.receive("bulk");
+    if (!m) co_return;
+    const auto n = read_numbered(m->payload);
+    if (!n || n->tag != kBulkTag) {
+      ++out.damaged;
+      continue;
+    }
+    out.seqs.push_back(n->seq);
+    if (n->seq == kEndSeq) co_return;
+  }
+}
+
+// The final message, confirmed by its receipt: receipts come back in order, so once it is
+// accepted the fate of every earlier message is known. Retried while the sender is held back
+// (each attempt counts as a send); a cooldown is waited out on the node's clock.
+asio::awaitable<void> send_final(Node& sender, const PeerId& receiver, SendTally& tally) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    SendOptions options;
+    options.await_receipt = true;
+    options.budget_ns = 5'000'000'000;
+    const Verdict v =
+        co_await sender.send(receiver, "bulk", numbered(kBulkTag, kEndSeq, 64), options);
+    tally.record(v);
+    if (!v) co_return;
+    if (v->reason == "cooldown") {
+      if (auto retry = sender.peer_status(receiver).retry_at_ns) {
+        (void)co_await sender.clock().sleep_until(*retry);
+      }
+    } else if (v->reason != "queue_full") {
+      ADD_FAILURE() << "final message: " << reason_of(v) << " (" << v->detail << ")";
+      co_return;
+    }
+  }
+  ADD_FAILURE() << "the final message never got through";
+}
+
+asio::awaitable<void> slow_receiver(Cluster& cluster) {
+  NodeConfig r_config = loopback_config();
+  r_config.inbox_capacity = kInbox;
+  r_config.tables.backpressure.min_notice_interval_ns = 20'000'000;  // short cooldowns
+  NodeConfig s_config = loopback_config();
+  s_config.max_queued_messages = kQueueMessages;
+  s_config.max_queued_bytes = kQueueBytes;
+  Node& receiver = *co_await cluster.start(r_config);
+  Node& sender = *co_await cluster.start(s_config);
+  const PeerId& r_id = receiver.peer_id();
+  (void)co_await sender.connect(dial_addr(receiver));
+  receiver.subscribe("bulk");
+
+  // The receiver takes nothing; the sender keeps sending with a 2 ms budget per message.
+  SendTally tally;
+  std::vector<std::uint64_t> queued_seqs;
+  std::size_t max_messages = 0, max_bytes = 0, over_bound = 0;
+  SendOptions quick;
+  quick.budget_ns = 2'000'000;
+  for (std::uint64_t seq = 1; seq <= kBurst; ++seq) {
+    const wire::Bytes payload = numbered(kBulkTag, seq, kBulkSizes[seq % kBulkSizes.size()]);
+    const Verdict v = co_await sender.send(r_id, "bulk", payload, quick);
+    tally.record(v);
+    if (!v) queued_seqs.push_back(seq);
+    const PeerStatus s = sender.peer_status(r_id);
+    max_messages = std::max(max_messages, s.queued_messages);
+    max_bytes = std::max(max_bytes, s.queued_bytes);
+    if (s.queued_messages > kQueueMessages || s.queued_bytes > kQueueBytes) ++over_bound;
+  }
+  EXPECT_EQ(over_bound, 0u) << "max seen: " << max_messages << " messages, " << max_bytes << " B";
+  EXPECT_LE(max_messages, kQueueMessages);
+  EXPECT_LE(max_bytes, kQueueBytes);
+  EXPECT_GT(max_bytes, 0u) << "the outbound queue was never used";
+  EXPECT_GT(tally.ok, 0u) << tally.dump();
+  EXPECT_GT(tally.denied_for("queue_full") + tally.denied_for("cooldown"), 0u) << tally.dump();
+  EXPECT_EQ(tally.denied_for("queue_full") + tally.denied_for("cooldown"), tally.denied_total())
+      << "unexpected reasons: " << tally.dump();
+  EXPECT_GE(receiver.metrics().backoff_notices_sent, 1u) << describe(receiver.metrics());
+
+  // The receiver drains; the final message closes the books.
+  Drained drained;
+  co_await (drain_until_end(receiver, drained) && send_final(sender, r_id, tally));
+
+  const NodeMetrics sm = sender.metrics();
+  const NodeMetrics rm = receiver.metrics();
+  EXPECT_EQ(drained.damaged, 0u);
+  EXPECT_FALSE(receiver.try_receive("bulk"));
+  EXPECT_EQ(sm.sends, tally.sent);
+  EXPECT_TRUE(all_sends_accounted(sender));
+  // sent = delivered + reported-failed, and what was delivered is what the receiver accepted.
+  EXPECT_EQ(tally.sent, drained.seqs.size() + sm.failed_sends()) << tally.dump() << describe(sm);
+  EXPECT_EQ(sm.receipts_accepted, drained.seqs.size());
+  EXPECT_EQ(rm.messages_in, drained.seqs.size());
+  // Everything the sender queued arrived, in order: nothing queued was lost later.
+  const std::uint64_t later_failures = sm.failed_sends() - tally.denied_total();
+  EXPECT_EQ(later_failures, 0u) << describe(sm);
+  std::vector<std::uint64_t> expected = queued_seqs;
+  expected.push_back(kEndSeq);
+  EXPECT_EQ(drained.seqs, expected);
+  // Notices the receiver sent reached the sender (and its cooldowns came from them).
+  EXPECT_GE(sm.backoff_notices_received, 1u) << describe(sm);
+  EXPECT_LE(sm.backoff_notices_received, rm.backoff_notices_sent);
+  const PeerStatus s = sender.peer_status(r_id);
+  EXPECT_EQ(s.queued_messages, 0u);
+  EXPECT_EQ(s.queued_bytes, 0u);
+  EXPECT_EQ(s.awaiting_receipt, 0u);
+}
+
+TEST(NodeFlow, SlowReceiverKeepsTheSendersQueueBoundedAndAllItAcceptedArrives) {
+  run_scenario(&slow_receiver, std::chrono::seconds(30));
+}
+
+// ---- stop() with sends pending ----------------------------------------------------------------
+
+constexpr std::size_t kSmallInbox = 2;
+
+asio::awaitable<Verdict> awaited_send(Node& node, const PeerId& peer) {
+  SendOptions options;
+  options.await_receipt = true;
+  options.budget_ns = 10'000'000'000;
+  co_return co_await node.send(peer, "bulk", numbered(9, 100, 64 * 1024), options);
+}
+
+// Queues a few more behind the pending one, then stops the node under all of them.
+asio::awaitable<void> queue_then_stop(Node& node, const PeerId& peer, SendTally& tally) {
+  SendOptions quick;
+  quick.budget_ns = 1'000'000;
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    tally.record(co_await node.send(peer, "bulk", numbered(9, 200 + i, 64 * 1024), quick));
+  }
+  co_await node.stop();
+}
+
+asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
+  NodeConfig b_config = loopback_config();
+  b_config.inbox_capacity = kSmallInbox;
+  NodeConfig a_config = loopback_config();
+  a_config.max_queued_messages = 4;
+  Node& b = *co_await cluster.start(b_config);
+  Node& a = *co_await cluster.start(a_config);
+  const PeerId& b_id = b.peer_id();
+  (void)co_await a.connect(dial_addr(b));
+
+  // b's inbox fills (nobody receives there).
+  SendTally tally;
+  SendOptions await;
+  await.await_receipt = true;
+  for (std::uint64_t i = 0; i < kSmallInbox; ++i) {
+    const Verdict v = co_await a.send(b_id, "bulk", numbered(9, i, 64 * 1024), await);
+    EXPECT_FALSE(v) << reason_of(v);
+    tally.record(v);
+  }
+
+  // One send waits for its receipt, more are queued behind it, and a stops.
+  const Verdict pending = co_await (awaited_send(a, b_id) && queue_then_stop(a, b_id, tally));
+  tally.record(pending);
+  EXPECT_EQ(reason_of(pending), "stopped");
+
+  // Stopped means stopped: nothing waits, nothing is sent.
+  while (a.try_next_event()) {
+  }
+  EXPECT_FALSE(co_await a.next_event());
+  EXPECT_FALSE(co_await a.receive("bulk"));
+  const Verdict late = co_await a.send(b_id, "bulk", wire::as_bytes("too late"));
+  EXPECT_EQ(reason_of(late), "stopped");
+  tally.record(late);
+  EXPECT_TRUE(a.connected_peers().empty());
+
+  const NodeMetrics m = a.metrics();
+  EXPECT_EQ(m.connections, 0u);
+  EXPECT_EQ(m.sends, tally.sent) << tally.dump();
+  EXPECT_TRUE(all_sends_accounted(a));
+  EXPECT_GE(m.dropped("stopped"), 2u) << describe(m);
+  // What b holds: everything a saw accepted, plus at most the ones whose receipt the stop cut
+  // off (the documented at-least-once corner).
+  std::uint64_t delivered = 0;
+  while (b.try_receive("bulk")) ++delivered;
+  EXPECT_GE(delivered, m.receipts_accepted);
+  EXPECT_LE(delivered, m.receipts_accepted + m.dropped("stopped") + m.dropped("connection_lost"));
+  EXPECT_EQ(m.receipts_accepted, kSmallInbox);
+}
+
+TEST(NodeFlow, StopFailsPendingAndQueuedSendsInsteadOfHanging) {
+  run_scenario(&stop_with_pending_sends);
+}
+
+}  // namespace
+}  // namespace bb::runtime

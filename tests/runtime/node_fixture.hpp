@@ -1,0 +1,289 @@
+// Shared by the Node tests (node_test.cpp, node_faults_test.cpp): Nodes on 127.0.0.1 port 0 in
+// one io_context, an event log that waits with a time bound, numbered payloads, and the send
+// tally behind the accounting invariant (sent = delivered + reported-failed).
+//
+// Thread rule: everything runs on the test's single io_context (test::run_async). Lifetime: a
+// Cluster owns its nodes and the manual clock they may use (declared first, so it outlives them)
+// and stops every node when the scenario ends, however it ends.
+#pragma once
+
+#include "runtime/clock.hpp"
+#include "runtime/events.hpp"
+#include "runtime/node.hpp"
+#include "tests/support/async_test.hpp"
+#include "wire/detail/timeout.hpp"
+#include "wire/multiaddr.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/error.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace bb::runtime::node_test {
+
+namespace asio = boost::asio;
+
+// How long a test waits for one expected event; generous next to loopback times.
+inline constexpr std::chrono::milliseconds kEventWait{3000};
+// Safety net for a whole test; each finishes far sooner.
+inline constexpr std::chrono::milliseconds kTestLimit{20000};
+
+inline wire::Multiaddr loopback() {
+  return wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value();
+}
+
+inline NodeConfig loopback_config() {
+  NodeConfig config;
+  config.listen = {loopback()};
+  return config;
+}
+
+// Where to dial `node`: its first listen address (which ends in /p2p/<its id>).
+inline wire::Multiaddr dial_addr(const Node& node) {
+  return node.listen_addrs().at(0);
+}
+
+inline bool contains(const std::vector<wire::Multiaddr>& addrs, const wire::Multiaddr& addr) {
+  return std::find(addrs.begin(), addrs.end(), addr) != addrs.end();
+}
+
+inline std::string short_id(const wire::PeerId& peer) {
+  const std::string text = peer.to_base58();
+  return text.size() > 8 ? "…" + text.substr(text.size() - 6) : text;
+}
+
+inline std::string describe(const Event& event) {
+  std::string out(event_name(event));
+  std::visit(
+      [&out](const auto& e) {
+        using E = std::decay_t<decltype(e)>;
+        out += " " + short_id(e.peer);
+        if constexpr (std::is_same_v<E, PeerDown>) {
+          out += " cause=" + std::string(e.cause);
+        } else if constexpr (std::is_same_v<E, SendFailed>) {
+          out += " reason=" + std::string(e.reason) + " id=" + std::to_string(e.message_id) + " (" +
+                 e.detail + ")";
+        } else if constexpr (std::is_same_v<E, OutboundDropped>) {
+          out += " count=" + std::to_string(e.count) + " reason=" + std::string(e.reason);
+        } else if constexpr (std::is_same_v<E, PeerSuspect>) {
+          out += " phi=" + std::to_string(e.phi);
+        }
+      },
+      event);
+  return out;
+}
+
+inline std::string describe(const NodeMetrics& m) {
+  std::string out =
+      "sends=" + std::to_string(m.sends) + " accepted=" + std::to_string(m.receipts_accepted) +
+      " out=" + std::to_string(m.messages_out) + "/" + std::to_string(m.bytes_out) +
+      "B in=" + std::to_string(m.messages_in) + "/" + std::to_string(m.bytes_in) +
+      "B conns=" + std::to_string(m.connections) + " (+" + std::to_string(m.connections_opened) +
+      " -" + std::to_string(m.connections_closed) +
+      ") notices sent/received=" + std::to_string(m.backoff_notices_sent) + "/" +
+      std::to_string(m.backoff_notices_received) + " drops={";
+  for (const auto& [reason, n] : m.drops) out += " " + reason + ":" + std::to_string(n);
+  return out + " }";
+}
+
+// The invariant from a sender's own counters, at a moment when nothing it sent is in flight:
+// every send() ended in an accepted receipt or in a drop with a reason.
+inline testing::AssertionResult all_sends_accounted(const Node& node) {
+  const NodeMetrics m = node.metrics();
+  if (m.sends == m.receipts_accepted + m.failed_sends()) return testing::AssertionSuccess();
+  return testing::AssertionFailure()
+         << "sends " << m.sends << " != accepted " << m.receipts_accepted << " + failed "
+         << m.failed_sends() << " [" << describe(m) << "]";
+}
+
+// What the test saw of its own send()/forward() calls.
+struct SendTally {
+  std::uint64_t sent = 0;
+  std::uint64_t ok = 0;  // nullopt: queued (with await_receipt: accepted by the peer)
+  std::map<std::string, std::uint64_t, std::less<>> denied;
+
+  void record(const Verdict& verdict) {
+    ++sent;
+    if (verdict) {
+      ++denied[std::string(verdict->reason)];
+    } else {
+      ++ok;
+    }
+  }
+  std::uint64_t denied_total() const {
+    std::uint64_t n = 0;
+    for (const auto& [reason, count] : denied) n += count;
+    return n;
+  }
+  std::uint64_t denied_for(std::string_view reason) const {
+    const auto it = denied.find(reason);
+    return it == denied.end() ? 0 : it->second;
+  }
+  std::string dump() const {
+    std::string out = "sent=" + std::to_string(sent) + " ok=" + std::to_string(ok) + " denied={";
+    for (const auto& [reason, n] : denied) out += " " + reason + ":" + std::to_string(n);
+    return out + " }";
+  }
+};
+
+inline std::string reason_of(const Verdict& verdict) {
+  return verdict ? std::string(verdict->reason) : std::string("ok");
+}
+
+// A payload that says who sent it and its sequence number, padded to `size` with a pattern
+// derived from both, so a receiver can check order and integrity.
+inline wire::Bytes numbered(std::uint64_t tag, std::uint64_t seq, std::size_t size = 16) {
+  wire::Bytes bytes(std::max<std::size_t>(size, 16), 0);
+  for (std::size_t i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<std::uint8_t>(tag >> (8 * i));
+    bytes[8 + i] = static_cast<std::uint8_t>(seq >> (8 * i));
+  }
+  for (std::size_t i = 16; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<std::uint8_t>(tag * 31 + seq + i);
+  }
+  return bytes;
+}
+
+struct Numbered {
+  std::uint64_t tag = 0;
+  std::uint64_t seq = 0;
+};
+
+// nullopt when the payload is not one numbered() made (too short or the padding differs).
+inline std::optional<Numbered> read_numbered(wire::ByteView bytes) {
+  if (bytes.size() < 16) return std::nullopt;
+  Numbered n;
+  for (std::size_t i = 0; i < 8; ++i) {
+    n.tag |= std::uint64_t{bytes[i]} << (8 * i);
+    n.seq |= std::uint64_t{bytes[8 + i]} << (8 * i);
+  }
+  for (std::size_t i = 16; i < bytes.size(); ++i) {
+    if (bytes[i] != static_cast<std::uint8_t>(n.tag * 31 + n.seq + i)) return std::nullopt;
+  }
+  return n;
+}
+
+// The events of one Node, in arrival order. wait() takes the first matching event, whether it
+// arrived before the call or arrives within the limit; events it passes over stay in the log.
+// Predicates capture by reference: g++ 12 destroys the by-value captures of a lambda temporary
+// passed to a coroutine twice.
+class NodeEvents {
+ public:
+  explicit NodeEvents(Node& node) : node_(node) {}
+
+  template <class E, class Pred>
+  asio::awaitable<std::optional<E>> wait(Pred pred, std::chrono::milliseconds limit = kEventWait) {
+    drain();
+    for (auto it = seen_.begin(); it != seen_.end(); ++it) {
+      if (auto* e = std::get_if<E>(&*it); e != nullptr && pred(*e)) {
+        E found = std::move(*e);
+        seen_.erase(it);
+        co_return found;
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= left.zero()) break;
+      auto next = co_await wire::detail::capture(wire::detail::with_timeout(
+          node_.next_event(), left, make_error_code(asio::error::timed_out),
+          "waiting for a node event"));
+      if (next.error || !next.value || !*next.value) break;  // timed out, or the node stopped
+      Event event = std::move(**next.value);
+      if (auto* e = std::get_if<E>(&event); e != nullptr && pred(*e)) co_return std::move(*e);
+      seen_.push_back(std::move(event));
+    }
+    ADD_FAILURE() << "no expected event within " << limit.count() << " ms; seen: " << dump();
+    co_return std::nullopt;
+  }
+
+  // Events of type E matching `pred` received so far (without waiting).
+  template <class E, class Pred>
+  std::size_t count(Pred pred) {
+    drain();
+    std::size_t n = 0;
+    for (const auto& event : seen_) {
+      if (auto* e = std::get_if<E>(&event); e != nullptr && pred(*e)) ++n;
+    }
+    return n;
+  }
+  template <class E>
+  std::size_t count() {
+    return count<E>([](const E&) { return true; });
+  }
+
+  // The events seen so far, the first 20 of them spelled out.
+  std::string dump() {
+    drain();
+    constexpr std::size_t kShown = 20;
+    std::string out;
+    for (std::size_t i = 0; i < std::min(seen_.size(), kShown); ++i) {
+      out += "\n  " + describe(seen_[i]);
+    }
+    if (seen_.size() > kShown)
+      out += "\n  … and " + std::to_string(seen_.size() - kShown) + " more";
+    return out.empty() ? " none" : out;
+  }
+
+ private:
+  void drain() {
+    while (auto event = node_.try_next_event()) seen_.push_back(std::move(*event));
+  }
+
+  Node& node_;
+  std::vector<Event> seen_;
+};
+
+// The nodes of one scenario, on its executor.
+class Cluster {
+ public:
+  explicit Cluster(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // A started node (by default fresh identity, listening on 127.0.0.1 port 0).
+  asio::awaitable<Node*> start(NodeConfig config = loopback_config()) {
+    nodes_.push_back(std::make_unique<Node>(executor_, std::move(config)));
+    Node* node = nodes_.back().get();
+    co_await node->start();
+    co_return node;
+  }
+
+  // Virtual time for nodes that set NodeConfig::clock to it; starts at 1 s.
+  ManualClock& manual_clock() noexcept { return clock_; }
+
+  asio::awaitable<void> stop_all() {
+    for (auto& node : nodes_) co_await node->stop();
+  }
+
+ private:
+  asio::any_io_executor executor_;
+  ManualClock clock_{1'000'000'000};
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+using Scenario = asio::awaitable<void> (*)(Cluster& cluster);
+
+// Runs `scenario` with a fresh Cluster, then stops every node whether it succeeded or threw, then
+// rethrows.
+inline asio::awaitable<void> with_cluster(Scenario scenario) {
+  Cluster cluster(co_await asio::this_coro::executor);
+  auto outcome = co_await wire::detail::capture(scenario(cluster));
+  co_await cluster.stop_all();
+  if (outcome.error) std::rethrow_exception(outcome.error);
+}
+
+inline void run_scenario(Scenario scenario, std::chrono::milliseconds limit = kTestLimit) {
+  test::run_async(with_cluster(scenario), limit);
+}
+
+}  // namespace bb::runtime::node_test
