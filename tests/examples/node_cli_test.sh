@@ -50,4 +50,40 @@ back=$("$node" multiaddr "0x$hex")
 [ "$back" = "$addr" ] && echo "ok   multiaddr-round-trip" ||
   { echo "FAIL round trip: '$addr' -> '$hex' -> '$back'"; fails=$((fails + 1)); }
 
+# bb-node send: exits 0 once a running node has the message, and the node prints it.
+expect send-needs-p2p 2 "has no /p2p/" -- "$node" send /ip4/127.0.0.1/tcp/1 --data x
+expect send-unreachable 1 "cannot reach" -- \
+  "$node" send "/ip4/127.0.0.1/tcp/1/p2p/$id" --data x --timeout-ms 3000
+# The node's output is read line by line as it comes, each read bounded in time.
+coproc RUN { exec "$node" run --key "$dir/node.key" --channel chat --json 2>&1; }
+run_pid=$RUN_PID
+listen=
+while IFS= read -r -t 10 line <&"${RUN[0]}"; do
+  echo "$line" >>"$dir/run.log"
+  listen=$(grep -o '"addr":"[^"]*/p2p/[^"]*"' <<<"$line" | cut -d'"' -f4)
+  [ -n "$listen" ] && break
+done
+if [ -z "$listen" ]; then
+  echo "FAIL send: bb-node run did not report an address: $(cat "$dir/run.log")"
+  fails=$((fails + 1))
+else
+  expect send-delivered 0 "" -- "$node" send "$listen" --channel chat --data "hello over bb"
+  printed=no
+  while IFS= read -r -t 10 line <&"${RUN[0]}"; do
+    echo "$line" >>"$dir/run.log"
+    if grep -q '"channel":"chat".*"payload":"hello over bb"' <<<"$line"; then
+      printed=yes
+      break
+    fi
+  done
+  if [ "$printed" = yes ]; then
+    echo "ok   send-printed-by-run"
+  else
+    echo "FAIL send: the running node did not print the message: $(cat "$dir/run.log")"
+    fails=$((fails + 1))
+  fi
+fi
+kill -INT "$run_pid" 2>/dev/null
+wait "$run_pid" 2>/dev/null
+
 exit $((fails > 0))
