@@ -16,6 +16,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <set>
@@ -82,6 +83,12 @@ std::string describe(const std::exception_ptr& error) {
 
 }  // namespace
 
+wire::HostOptions default_host_options() {
+  wire::HostOptions options;
+  options.connection.stream_window = kNodeStreamWindow;
+  return options;
+}
+
 wire::Multiaddr channel_suffix(std::string_view channel) {
   auto addr = wire::Multiaddr::parse("/site/" + std::to_string(fnv1a64(channel)));
   return *addr;  // a /site/<u64> always parses
@@ -133,6 +140,7 @@ struct Node::Impl final : WireTransport, Inbox {
     wire::detail::Signal work;        // wakes the writer
     std::string_view failure = reason::peer_unreachable;
     std::string failure_detail;
+    bool addresses_sent = false;  // our listen addresses went out on this link
   };
 
   struct Channel {
@@ -172,7 +180,14 @@ struct Node::Impl final : WireTransport, Inbox {
     return links.contains(peer) || host.connection(peer).has_value() || addresses.contains(peer);
   }
 
-  std::span<const wire::Bytes> local_addresses() const override { return local_addrs; }
+  const wire::PeerId& local_peer() const override { return self; }
+
+  // Once per outbound link: the receiver remembers them.
+  std::span<const wire::Bytes> local_addresses(const wire::PeerId& peer) const override {
+    auto it = links.find(peer);
+    if (it != links.end() && it->second->addresses_sent) return {};
+    return local_addrs;
+  }
 
   asio::awaitable<Verdict> send(const Message& msg, const wire::SingleFillEnvelope& env) override {
     if (stopping) co_return deny(reason::stopped, "the node is stopping");
@@ -196,6 +211,7 @@ struct Node::Impl final : WireTransport, Inbox {
       co_await (link->changed.wait() || clock.sleep_until(deadline));
     }
     wire::append_envelope_frame(link->pending, env);
+    if (!env.src_addresses.empty()) link->addresses_sent = true;
     Entry entry{msg.message_id, size, nullptr, false};
     if (msg.transport_context != nullptr) {
       entry.waiter = *static_cast<std::shared_ptr<Waiter>*>(msg.transport_context);
@@ -474,7 +490,8 @@ struct Node::Impl final : WireTransport, Inbox {
       co_return std::string_view{};
     }
     wire::PeerId origin = peer;
-    if (!env->src_peer_bytes().empty()) {
+    if (!env->src_peer_bytes().empty() &&
+        !std::ranges::equal(as_view(env->src_peer_bytes()), peer.bytes())) {
       auto parsed = wire::PeerId::from_bytes(as_view(env->src_peer_bytes()));
       if (!parsed) co_return std::string_view("bad_src_peer");
       origin = *parsed;
@@ -674,6 +691,7 @@ struct Node::Impl final : WireTransport, Inbox {
   std::size_t unsubscribed = 0;
   std::uint64_t arrival_counter = 0;
   wire::detail::Condition any_arrival{ex};
+  wire::detail::Condition stop_done{ex};
   std::map<std::string, wire::Bytes, std::less<>> suffixes;
   std::set<std::string, std::less<>> interned;
   NodeMetrics metrics;
@@ -718,8 +736,8 @@ asio::awaitable<void> Node::start() {
 
 asio::awaitable<void> Node::stop() {
   auto& impl = *impl_;
-  if (impl.stopping) {
-    while (!impl.stopped) co_await impl.tasks.join();
+  if (impl.stopping) {  // another stop() is under way: wait for it to finish
+    while (!impl.stopped) co_await impl.stop_done.wait();
     co_return;
   }
   impl.stopping = true;
@@ -732,6 +750,7 @@ asio::awaitable<void> Node::stop() {
   impl.tasks.cancel_all();
   co_await impl.tasks.join();
   impl.stopped = true;
+  impl.stop_done.notify_all();
   impl.events.close();
   for (auto& [key, ch] : impl.channels) ch->changed.notify_all();
   impl.any_arrival.notify_all();

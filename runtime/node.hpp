@@ -69,12 +69,18 @@ namespace bb::runtime {
 // id = FNV-1a-64 of the channel name. Both ends derive it from the name.
 wire::Multiaddr channel_suffix(std::string_view channel);
 
+// A Node's Yamux stream window: 4 MiB rather than the spec's initial 256 KiB, so one stream keeps
+// a fast link busy while the receiver's window updates travel back (with 256 KiB a 1 MiB message
+// stops and waits four times). It bounds what a receiver buffers per stream.
+inline constexpr std::uint32_t kNodeStreamWindow = 4u << 20;
+wire::HostOptions default_host_options();
+
 struct NodeConfig {
   // The node's identity; a fresh key pair when empty.
   std::optional<wire::Ed25519KeyPair> identity;
   // Addresses to listen on when start() runs, e.g. /ip4/127.0.0.1/tcp/0.
   std::vector<wire::Multiaddr> listen;
-  wire::HostOptions host;
+  wire::HostOptions host = default_host_options();
   PeerTablesConfig tables;
   // Pipeline gates, as NodeProtos resolved through the op registry at start(). nullopt: the
   // defaults above. The Node appends wire.Send / wire.Recv itself.

@@ -19,8 +19,12 @@ class WireTransport {
 
   // Whether `peer` can be reached at all: connected, being dialled, or an address is known.
   virtual bool resolvable(const wire::PeerId& peer) const = 0;
-  // Our own addresses (binary multiaddrs) for the envelope's src_peer_addresses.
-  virtual std::span<const wire::Bytes> local_addresses() const = 0;
+  // This node's PeerId: the origin that needs no src_peer_bytes (receivers default to the
+  // connection's peer).
+  virtual const wire::PeerId& local_peer() const = 0;
+  // Our own addresses (binary multiaddrs) for the envelope's src_peer_addresses; empty once
+  // they went out to `peer` on the current connection.
+  virtual std::span<const wire::Bytes> local_addresses(const wire::PeerId& peer) const = 0;
   // Takes one envelope for `msg.peer`: dials on demand, waits for room in the peer's bounded
   // queue until the message's deadline, encodes the envelope into the queue. nullopt once it is
   // queued; a denial (peer_unreachable, queue_full, stopped, …) otherwise.

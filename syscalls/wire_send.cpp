@@ -66,8 +66,10 @@ class WireSend final : public Stage {
     env.correlation_kind = msg.message_id != 0 ? kCorrelationRequest : kCorrelationNone;
     env.wire_req_id = msg.message_id;
     env.remaining_deadline_ns = budget;
-    env.src_peer = msg.origin.bytes();
-    env.src_addresses = wire_->local_addresses();
+    // The author travels only with relayed messages; a receiver takes the connection's
+    // authenticated peer as the origin otherwise.
+    if (msg.origin != wire_->local_peer()) env.src_peer = msg.origin.bytes();
+    env.src_addresses = wire_->local_addresses(msg.peer);
     co_return co_await wire_->send(msg, env);
   }
 

@@ -182,6 +182,8 @@ struct Host::Impl {
   asio::awaitable<void> serve_bb_wire(PeerId peer, Stream stream) {
     FrameReader reader(options.envelope_caps.max_total_bytes);
     Bytes receipts;
+    // Reused while the handler keeps no reference: parsing into it keeps its string buffers.
+    auto env = std::make_shared<core::WireEnvelope>();
     std::uint64_t run = 0;
     std::string_view run_reason;
     while (true) {
@@ -196,16 +198,16 @@ struct Host::Impl {
         }
         if (!*frame) break;
         const std::size_t frame_bytes = varint_size((*frame)->size()) + (*frame)->size();
-        auto env = std::make_shared<core::WireEnvelope>();
+        if (env.use_count() != 1) env = std::make_shared<core::WireEnvelope>();
         if (auto ec = decode_envelope(**frame, options.envelope_caps, *env)) {
           stream.reset();
           throw system_error(ec, "bad envelope on /bb/wire/1.0.0");
         }
         std::string_view reason;
         if (envelope_handler) {
-          reason = co_await envelope_handler(peer, std::move(env), frame_bytes);
+          reason = co_await envelope_handler(peer, env, frame_bytes);
         } else {
-          emit(EnvelopeReceived{peer, std::move(env)});
+          emit(EnvelopeReceived{peer, env});
         }
         if (run > 0 && reason != run_reason) {
           append_receipt(receipts, run, run_reason);
