@@ -13,16 +13,23 @@ namespace bb::runtime {
 
 enum class Direction : std::uint8_t { tx, rx };
 
+// The placeholder PeerId of a default-constructed Message (PeerId::from_u64(0)), built once:
+// copying it is much cheaper than building a PeerId for every message.
+inline const wire::PeerId& unset_peer() {
+  static const wire::PeerId peer = wire::PeerId::from_u64(0);
+  return peer;
+}
+
 // One message on its way out to one destination peer (tx) or one delivered fill on its way in
 // (rx). The payload is a view: the caller that runs the pipeline owns the bytes and keeps them
 // alive until the run completes. Gates never change the payload; they pass it through.
 struct Message {
   Direction direction = Direction::tx;
   // tx: the destination; rx: the authenticated remote that delivered it.
-  wire::PeerId peer = wire::PeerId::from_u64(0);
+  wire::PeerId peer = unset_peer();
   // The author (rx: the envelope's src_peer_bytes when present, else `peer`; tx: ourselves).
   // Relays keep it, so dedup recognises a message that arrives by two paths.
-  wire::PeerId origin = wire::PeerId::from_u64(0);
+  wire::PeerId origin = unset_peer();
   // Per-origin message id (the envelope's correlation token; minted from 1, never 0 from bb).
   std::uint64_t message_id = 0;
   std::uint32_t fill_index = 0;
@@ -63,7 +70,7 @@ inline constexpr std::string_view deadline_exceeded = "deadline_exceeded";
 inline constexpr std::string_view cancelled = "cancelled";
 // Outcomes of the wire ops and the Node.
 inline constexpr std::string_view peer_resolve_failed = "peer_resolve_failed";  // no address
-inline constexpr std::string_view peer_unreachable = "peer_unreachable";  // dial or handshake
+inline constexpr std::string_view peer_unreachable = "peer_unreachable";        // dial or handshake
 inline constexpr std::string_view queue_full = "queue_full";  // no room before the deadline
 inline constexpr std::string_view connection_lost = "connection_lost";  // before the receipt
 inline constexpr std::string_view no_subscriber = "no_subscriber";      // nobody takes it

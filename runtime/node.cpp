@@ -774,12 +774,26 @@ asio::awaitable<Verdict> Node::send(const wire::PeerId& peer, std::string_view c
   msg.direction = Direction::tx;
   msg.peer = peer;
   msg.origin = impl.self;
-  msg.message_id = impl.tables.requests().mint();
+  msg.message_id = options.message_id != 0 ? options.message_id : impl.tables.requests().mint();
   msg.dest_suffix = impl.suffix_for(channel);
   msg.payload = payload;
   msg.start_ns = impl.clock.now_ns();
   msg.budget_ns = options.budget_ns;
   co_return co_await impl.run_send(msg, options);
+}
+
+asio::awaitable<std::vector<Verdict>> Node::send(std::span<const wire::PeerId> peers,
+                                                 std::string_view channel, wire::ByteView payload,
+                                                 SendOptions options) {
+  if (options.message_id == 0) options.message_id = mint_message_id();
+  std::vector<Verdict> verdicts;
+  verdicts.reserve(peers.size());
+  for (const auto& peer : peers) verdicts.push_back(co_await send(peer, channel, payload, options));
+  co_return verdicts;
+}
+
+std::uint64_t Node::mint_message_id() {
+  return impl_->tables.requests().mint();
 }
 
 asio::awaitable<Verdict> Node::forward(const wire::PeerId& peer, const Received& message,

@@ -111,12 +111,15 @@ struct SendOptions {
   // Complete only when the peer's receipt arrives (or the message is lost), returning that
   // outcome; otherwise send() completes once the message is queued for the peer.
   bool await_receipt = false;
+  // The message's id; 0: a fresh one. One message sent to several peers keeps one id (the
+  // fan-out send() does this), so a node that it reaches by two paths keeps one copy.
+  std::uint64_t message_id = 0;
 };
 
 // A message delivered to a channel, after the receive pipeline let it through.
 struct Received {
-  wire::PeerId from = wire::PeerId::from_u64(0);    // the connected peer that delivered it
-  wire::PeerId origin = wire::PeerId::from_u64(0);  // its author (relays keep it)
+  wire::PeerId from = unset_peer();    // the connected peer that delivered it
+  wire::PeerId origin = unset_peer();  // its author (relays keep it)
   std::string channel;  // the subscribed name, or the suffix's text form when none matches
   wire::Bytes suffix;   // the fill's dest_suffix bytes
   wire::Bytes payload;
@@ -188,6 +191,15 @@ class Node {
   // denial with its stable reason label. The payload is copied before send() returns.
   boost::asio::awaitable<Verdict> send(const wire::PeerId& peer, std::string_view channel,
                                        wire::ByteView payload, SendOptions options = {});
+  // One message to several peers: one envelope each, all under one message id, each through the
+  // send pipeline in turn. The verdicts come back in the order of `peers`.
+  boost::asio::awaitable<std::vector<Verdict>> send(std::span<const wire::PeerId> peers,
+                                                    std::string_view channel,
+                                                    wire::ByteView payload,
+                                                    SendOptions options = {});
+  // A fresh message id (never 0), for SendOptions::message_id.
+  std::uint64_t mint_message_id();
+
   // Sends a received message on to `peer`, keeping its origin, id, channel and payload and the
   // remaining deadline (budget − time since arrival): what a relay does.
   boost::asio::awaitable<Verdict> forward(const wire::PeerId& peer, const Received& message,

@@ -1,0 +1,147 @@
+// bb-chat: a terminal chat over a bb mesh. Every line typed reaches every node of the mesh,
+// relayed hop by hop, exactly once. Run `bb-chat --help` for usage; the session's behaviour and
+// output format are described in examples/chat/chat_session.hpp.
+#include "examples/chat/chat_line.hpp"
+#include "examples/chat/chat_session.hpp"
+#include "examples/chat/line_reader.hpp"
+#include "runtime/node.hpp"
+#include "runtime/node_builder.hpp"
+#include "syscalls/ops.hpp"
+#include "wire/error.hpp"
+#include "wire/keys.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <unistd.h>
+#include <exception>
+#include <iostream>
+
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;   // could not start (key file, listen address in use, …)
+constexpr int kExitBadInput = 2;  // invalid command line
+
+struct Args {
+  std::string name;
+  std::string listen = "/ip4/127.0.0.1/tcp/0";
+  std::vector<std::string> connect;
+  std::string key_file;
+  std::vector<std::string> block;
+};
+
+const char* const kFooter = R"(
+Type a line and press Enter to send it to everyone in the mesh (at most 16384 bytes; a longer
+line is refused, not cut). Commands:
+  /peers              list the directly connected peers
+  /connect MULTIADDR  dial another node, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+  /quit               leave (end of input and Ctrl-C do the same)
+  //text              send a line that starts with "/"
+
+Output, one line each: `listening ADDR` first (give ADDR to others' --connect), `NAME: TEXT`
+for what others say, `* ...` for joins, leaves and command output, `! ...` when something did
+not work (bad address, unreachable peer, undelivered line); the chat keeps running.
+
+Try it in three terminals:
+  bb-chat --name alice
+  bb-chat --name bob   --connect <alice's listening address>
+  bb-chat --name carol --connect <bob's listening address>)";
+
+// Prints why the session failed; returns the exit status for it.
+int report_failure(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::cerr << "bb-chat: " << bb::wire::error_text(e) << "\n";
+  }
+  return kExitFailure;
+}
+
+int run(const Args& args) {
+  if (auto ok = bb::chat::check_name(args.name); !ok) {
+    std::cerr << "bb-chat: invalid --name '" << args.name << "': " << ok.error().message() << "\n";
+    return kExitBadInput;
+  }
+  auto listen = bb::wire::Multiaddr::parse(args.listen);
+  if (!listen) {
+    std::cerr << "bb-chat: --listen '" << args.listen
+              << "' is not a multiaddr: " << listen.error().message() << "\n";
+    return kExitBadInput;
+  }
+  bb::chat::ChatOptions options;
+  options.name = args.name;
+  for (const auto& text : args.block) {
+    auto peer = bb::wire::PeerId::parse(text);
+    if (!peer) {
+      std::cerr << "bb-chat: --block '" << text << "' is not a peer id: " << peer.error().message()
+                << "\n";
+      return kExitBadInput;
+    }
+    options.block.push_back(*peer);
+  }
+  // A bad --connect address does not stop the chat: it is reported once the node is up.
+  for (const auto& text : args.connect) {
+    auto addr = bb::wire::Multiaddr::parse(text);
+    if (addr) {
+      options.connect.push_back(*addr);
+    } else {
+      options.notices.push_back("! cannot connect to " + text +
+                                ": not a multiaddr: " + addr.error().message());
+    }
+  }
+
+  bb::runtime::NodeConfig config;
+  if (!args.key_file.empty()) {
+    auto key = bb::wire::read_key_file(args.key_file);
+    if (!key) {
+      std::cerr << "bb-chat: cannot load key file " << args.key_file << ": "
+                << key.error().message() << "\n";
+      return kExitFailure;
+    }
+    config.identity = *key;
+  }
+  config.listen.push_back(*listen);
+  // The default receive pipeline ends in BackoffGateRx, which refuses everything from a
+  // neighbour while that neighbour is in a backoff window (as in the original). In a chat that
+  // would lose lines relayed back to a node that is briefly overloaded; dedup and the blocklist
+  // are all a chat needs on the way in.
+  config.rx_gates = std::vector<onnx::NodeProto>{
+      bb::runtime::make_node(bb::syscalls::kDedupGateRx.domain, bb::syscalls::kDedupGateRx.op_type),
+      bb::runtime::make_node(bb::syscalls::kPeerHealthGateRx.domain,
+                             bb::syscalls::kPeerHealthGateRx.op_type)};
+
+  asio::io_context io(1);
+  bb::runtime::Node node(io.get_executor(), std::move(config));
+  bb::chat::LineReader input(io.get_executor(), STDIN_FILENO, bb::chat::kMaxTextBytes);
+  bb::chat::ChatSession session(node, input, std::move(options));
+  input.start();
+  session.spawn();
+  io.run();
+  input.stop();
+  return session.failure() ? report_failure(session.failure()) : kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bb-chat: chat with everyone in a bb mesh (lines are relayed hop by hop)"};
+  app.footer(kFooter);
+  Args args;
+  app.add_option("--name", args.name, "Your name as others see it (1-64 bytes)")->required();
+  app.add_option("--listen", args.listen, "Listen multiaddr")->capture_default_str();
+  app.add_option("--connect", args.connect, "Multiaddr of a node to join (repeatable)");
+  app.add_option("--key", args.key_file,
+                 "Key file (bb-node keygen) for a stable peer id; default: a fresh identity");
+  app.add_option("--block", args.block,
+                 "Peer id whose connections and lines are refused (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitBadInput;
+  }
+  return run(args);
+}
