@@ -336,10 +336,14 @@ asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Re
     options.message_id = message.message_id;
     options.budget_ns = give_up_at - std::min(give_up_at, node_.clock().now_ns());
     if (options.budget_ns == 0) options.budget_ns = 1;
-    // Our own messages go out under their id; relayed ones keep their author and id.
-    Verdict verdict = message.origin == node_.peer_id()
-                          ? co_await node_.send(peer, message.channel, message.payload, options)
-                          : co_await node_.forward(peer, message, options);
+    // Our own messages go out under their id; relayed ones keep their author and id. (Not a
+    // conditional expression: g++ 12 destroys a co_await temporary twice inside `?:`.)
+    Verdict verdict;
+    if (message.origin == node_.peer_id()) {
+      verdict = co_await node_.send(peer, message.channel, message.payload, options);
+    } else {
+      verdict = co_await node_.forward(peer, message, options);
+    }
     if (!verdict) co_return verdict;
     // The Node also emits this denial as a SendFailed event; it is dealt with here.
     note_handled(peer, message.message_id, verdict->reason);
