@@ -11,6 +11,7 @@
 #include "runtime/events.hpp"
 #include "runtime/node.hpp"
 #include "tests/support/async_test.hpp"
+#include "tests/support/event_log.hpp"
 #include "wire/detail/timeout.hpp"
 #include "wire/multiaddr.hpp"
 
@@ -172,75 +173,11 @@ inline std::optional<Numbered> read_numbered(wire::ByteView bytes) {
   return n;
 }
 
-// The events of one Node, in arrival order. wait() takes the first matching event, whether it
-// arrived before the call or arrives within the limit; events it passes over stay in the log.
-// Predicates capture by reference: g++ 12 destroys the by-value captures of a lambda temporary
-// passed to a coroutine twice.
-class NodeEvents {
+// The events of one Node, in arrival order (tests/support/event_log.hpp).
+using NodeEventsBase = test::EventLog<Node, Event, &describe>;
+class NodeEvents : public NodeEventsBase {
  public:
-  explicit NodeEvents(Node& node) : node_(node) {}
-
-  template <class E, class Pred>
-  asio::awaitable<std::optional<E>> wait(Pred pred, std::chrono::milliseconds limit = kEventWait) {
-    drain();
-    for (auto it = seen_.begin(); it != seen_.end(); ++it) {
-      if (auto* e = std::get_if<E>(&*it); e != nullptr && pred(*e)) {
-        E found = std::move(*e);
-        seen_.erase(it);
-        co_return found;
-      }
-    }
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (true) {
-      const auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= left.zero()) break;
-      auto next = co_await wire::detail::capture(wire::detail::with_timeout(
-          node_.next_event(), left, make_error_code(asio::error::timed_out),
-          "waiting for a node event"));
-      if (next.error || !next.value || !*next.value) break;  // timed out, or the node stopped
-      Event event = std::move(**next.value);
-      if (auto* e = std::get_if<E>(&event); e != nullptr && pred(*e)) co_return std::move(*e);
-      seen_.push_back(std::move(event));
-    }
-    ADD_FAILURE() << "no expected event within " << limit.count() << " ms; seen: " << dump();
-    co_return std::nullopt;
-  }
-
-  // Events of type E matching `pred` received so far (without waiting).
-  template <class E, class Pred>
-  std::size_t count(Pred pred) {
-    drain();
-    std::size_t n = 0;
-    for (const auto& event : seen_) {
-      if (auto* e = std::get_if<E>(&event); e != nullptr && pred(*e)) ++n;
-    }
-    return n;
-  }
-  template <class E>
-  std::size_t count() {
-    return count<E>([](const E&) { return true; });
-  }
-
-  // The events seen so far, the first 20 of them spelled out.
-  std::string dump() {
-    drain();
-    constexpr std::size_t kShown = 20;
-    std::string out;
-    for (std::size_t i = 0; i < std::min(seen_.size(), kShown); ++i) {
-      out += "\n  " + describe(seen_[i]);
-    }
-    if (seen_.size() > kShown)
-      out += "\n  … and " + std::to_string(seen_.size() - kShown) + " more";
-    return out.empty() ? " none" : out;
-  }
-
- private:
-  void drain() {
-    while (auto event = node_.try_next_event()) seen_.push_back(std::move(*event));
-  }
-
-  Node& node_;
-  std::vector<Event> seen_;
+  explicit NodeEvents(Node& source) : NodeEventsBase(source, kEventWait) {}
 };
 
 // The nodes of one scenario, on its executor.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "tests/support/async_test.hpp"
+#include "tests/support/event_log.hpp"
 #include "wire/detail/timeout.hpp"
 #include "wire/host.hpp"
 #include "wire/protocols/ping.hpp"
@@ -60,73 +61,11 @@ inline std::string describe(const HostEvent& event) {
       event);
 }
 
-// The events of one Host, in arrival order. wait() takes the first matching event, whether it
-// arrived before the call or arrives within the limit; events it passes over stay in the log.
-// Predicates capture by reference: g++ 12 destroys the by-value captures of a lambda temporary
-// passed to a coroutine twice.
-class EventLog {
+// The events of one Host, in arrival order (tests/support/event_log.hpp).
+using EventLogBase = test::EventLog<Host, HostEvent, &describe>;
+class EventLog : public EventLogBase {
  public:
-  explicit EventLog(Host& host) : host_(host) {}
-
-  template <class E, class Pred>
-  asio::awaitable<std::optional<E>> wait(Pred pred, std::chrono::milliseconds limit = kEventWait) {
-    drain();
-    for (auto it = seen_.begin(); it != seen_.end(); ++it) {
-      if (auto* e = std::get_if<E>(&*it); e != nullptr && pred(*e)) {
-        E found = std::move(*e);
-        seen_.erase(it);
-        co_return found;
-      }
-    }
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (true) {
-      const auto left = deadline - std::chrono::steady_clock::now();
-      if (left <= left.zero()) break;
-      auto next = co_await detail::capture(
-          detail::with_timeout(host_.next_event(), left, make_error_code(asio::error::timed_out),
-                               "waiting for a host event"));
-      if (next.error || !next.value || !*next.value) break;  // timed out, or the host stopped
-      HostEvent event = std::move(**next.value);
-      if (auto* e = std::get_if<E>(&event); e != nullptr && pred(*e)) co_return std::move(*e);
-      seen_.push_back(std::move(event));
-    }
-    ADD_FAILURE() << "no expected event within " << limit.count() << " ms; seen: " << dump();
-    co_return std::nullopt;
-  }
-
-  template <class E>
-  asio::awaitable<std::optional<E>> wait() {
-    return wait<E>([](const E&) { return true; });
-  }
-
-  // Events of type E matching `pred` received so far (without waiting).
-  template <class E, class Pred>
-  std::size_t count(Pred pred) {
-    drain();
-    std::size_t n = 0;
-    for (const auto& event : seen_) {
-      if (auto* e = std::get_if<E>(&event); e != nullptr && pred(*e)) ++n;
-    }
-    return n;
-  }
-  template <class E>
-  std::size_t count() {
-    return count<E>([](const E&) { return true; });
-  }
-
-  std::string dump() const {
-    std::string out;
-    for (const auto& event : seen_) out += "\n  " + describe(event);
-    return out.empty() ? " none" : out;
-  }
-
- private:
-  void drain() {
-    while (auto event = host_.try_next_event()) seen_.push_back(std::move(*event));
-  }
-
-  Host& host_;
-  std::vector<HostEvent> seen_;
+  explicit EventLog(Host& source) : EventLogBase(source, kEventWait) {}
 };
 
 // Runs `scenario`, then stops every host whether it succeeded or threw, then rethrows.
