@@ -776,7 +776,8 @@ asio::awaitable<Verdict> Node::send(const wire::PeerId& peer, std::string_view c
   msg.origin = impl.self;
   msg.message_id = options.message_id != 0 ? options.message_id : impl.tables.requests().mint();
   msg.dest_suffix = impl.suffix_for(channel);
-  msg.payload = payload;
+  msg.trigger_only = options.trigger_only;
+  msg.payload = options.trigger_only ? wire::ByteView{} : payload;
   msg.start_ns = impl.clock.now_ns();
   msg.budget_ns = options.budget_ns;
   co_return co_await impl.run_send(msg, options);

@@ -114,6 +114,8 @@ struct SendOptions {
   // The message's id; 0: a fresh one. One message sent to several peers keeps one id (the
   // fan-out send() does this), so a node that it reaches by two paths keeps one copy.
   std::uint64_t message_id = 0;
+  // A trigger-only fill: no payload goes out, the receiver gets Received::trigger_only.
+  bool trigger_only = false;
 };
 
 // A message delivered to a channel, after the receive pipeline let it through.

@@ -163,6 +163,51 @@ TEST(Node, SendToAPeerWithoutConnectionOrAddressIsDeniedPeerResolveFailed) {
   run_scenario(&unknown_peer);
 }
 
+// ---- fan-out and triggers -------------------------------------------------------------------
+
+asio::awaitable<void> fan_out_and_trigger(Cluster& cluster) {
+  Node& a = *co_await cluster.start();
+  Node& b = *co_await cluster.start();
+  Node& c = *co_await cluster.start();
+  std::vector<PeerId> peers;  // (no braced list with co_await inside: g++ 12 rejects it)
+  peers.push_back(co_await a.connect(dial_addr(b)));
+  peers.push_back(co_await a.connect(dial_addr(c)));
+  SendOptions await;
+  await.await_receipt = true;
+  const auto verdicts = co_await a.send(peers, "fan", wire::as_bytes("to both"), await);
+  EXPECT_EQ(verdicts.size(), 2u);
+  for (const auto& v : verdicts) EXPECT_FALSE(v) << reason_of(v);
+  auto at_b = b.try_receive("fan");
+  auto at_c = c.try_receive("fan");
+  EXPECT_TRUE(at_b && at_c);
+  if (at_b && at_c) {
+    EXPECT_EQ(at_b->message_id, at_c->message_id);  // one message, one id, two envelopes
+    EXPECT_EQ(at_b->origin, a.peer_id());
+    EXPECT_EQ(wire::to_string(at_c->payload), "to both");
+  }
+
+  // A trigger carries no payload, whatever bytes the sender handed over.
+  SendOptions trigger;
+  trigger.await_receipt = true;
+  trigger.trigger_only = true;
+  const Verdict v = co_await a.send(peers[0], "fan", wire::as_bytes("ignored"), trigger);
+  EXPECT_FALSE(v) << reason_of(v);
+  if (auto t = b.try_receive("fan")) {
+    EXPECT_TRUE(t->trigger_only);
+    EXPECT_TRUE(t->payload.empty());
+    EXPECT_NE(t->message_id, at_b ? at_b->message_id : 0);
+  } else {
+    ADD_FAILURE() << "b got no trigger";
+  }
+  EXPECT_EQ(a.metrics().sends, 3u);
+  EXPECT_EQ(a.metrics().receipts_accepted, 3u);
+  EXPECT_TRUE(all_sends_accounted(a));
+}
+
+TEST(Node, FanOutSendsOneMessageIdToEveryPeerAndTriggersArriveWithoutPayload) {
+  run_scenario(&fan_out_and_trigger);
+}
+
 // ---- exactly once, in order, per sender -----------------------------------------------------
 
 constexpr std::size_t kMeshNodes = 4;
