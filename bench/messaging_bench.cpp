@@ -382,9 +382,16 @@ void run_on(asio::io_context& io, asio::awaitable<void> task) {
   asio::co_spawn(io, std::move(task), asio::use_future).get();
 }
 
+// The receiver's inbox is sized above what can be in flight (the sender's queue plus a 4 MiB
+// Yamux window of small messages), so the flow control measured is Yamux's window and the
+// sender's bounded queue. With the default 4096, a receiver that falls behind in a 64 B burst
+// passes its high-water mark and sends a BackoffNotice, which (as in the original) holds the
+// sender in cooldown for at least a second: right for a receiver that stays behind, not what a
+// throughput figure should measure.
 rt::NodeConfig loopback_node_config() {
   rt::NodeConfig config;
   config.listen = {Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value()};
+  config.inbox_capacity = std::size_t{1} << 16;
   return config;
 }
 
