@@ -594,7 +594,7 @@ struct Node::Impl final : WireTransport, Inbox {
     while (!stopping) {
       if (!co_await clock.sleep_for(interval)) co_return;
       tables.tick();
-      for (const auto& peer : tables.backpressure().sweep(clock.now_ns())) (void)peer;
+      (void)tables.backpressure().sweep(clock.now_ns());  // silent periods that ran out
     }
   }
 
