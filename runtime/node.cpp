@@ -295,7 +295,9 @@ struct Node::Impl final : WireTransport, Inbox {
   asio::awaitable<void> write_loop(Link& link) {
     wire::Bytes buffer;
     while (true) {
-      while (link.pending.empty()) co_await link.work.wait();
+      while (link.pending.empty() || link.in_flight.size() >= config.max_awaiting_receipt) {
+        co_await link.work.wait();
+      }
       buffer.swap(link.pending);
       link.pending.clear();
       std::size_t count = 0;
@@ -351,6 +353,7 @@ struct Node::Impl final : WireTransport, Inbox {
         }
       }
       if (accepted_any) tables.on_send_succeeded(link.peer);
+      link.work.notify();  // the writer may be waiting for receipts
     }
   }
 

@@ -91,6 +91,9 @@ struct NodeConfig {
   // Per-peer outbound queue bound: messages accepted by send() and not yet written.
   std::size_t max_queued_messages = 4096;
   std::size_t max_queued_bytes = std::size_t{8} << 20;
+  // Messages written to a peer whose receipts have not come back. At the bound the writer waits
+  // (and the queue fills), so a peer that reads but never answers cannot grow our memory.
+  std::size_t max_awaiting_receipt = 65'536;
   // Per-channel inbound queue bound (messages delivered and not yet received by the app).
   std::size_t inbox_capacity = 4096;
   // Distinct channels a node holds messages for before anyone subscribed to them.

@@ -6,6 +6,8 @@
 #include "runtime/node.hpp"
 
 #include "tests/runtime/node_fixture.hpp"
+#include "wire/connection.hpp"
+#include "wire/tcp.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -528,6 +530,103 @@ asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
 
 TEST(NodeFlow, StopFailsPendingAndQueuedSendsInsteadOfHanging) {
   run_scenario(&stop_with_pending_sends);
+}
+
+}  // namespace
+}  // namespace bb::runtime
+
+namespace bb::runtime {
+namespace {
+
+// ---- a peer that reads everything and never answers -------------------------------------------
+
+// The far end of a connection, by hand: accepts one connection and its /bb/wire/1.0.0 stream,
+// reads every byte and never writes a receipt. `stop` ends it and closes the connection.
+struct SilentReader {
+  wire::Ed25519KeyPair identity = wire::Ed25519KeyPair::generate();
+  std::optional<wire::TcpListener> listener;
+  std::optional<wire::Connection> connection;
+  std::uint64_t bytes_read = 0;
+};
+
+asio::awaitable<void> serve_silently(wire::Connection conn, SilentReader& reader) {
+  while (auto stream = co_await conn.accept_stream()) {
+    std::vector<std::string> supported{std::string(wire::kBbWireProtocol)};
+    auto negotiated = co_await wire::detail::capture(conn.negotiate_inbound(*stream, supported));
+    if (negotiated.error) continue;  // a protocol it does not serve (identify, ping)
+    std::array<std::uint8_t, 16 * 1024> buf{};
+    while (true) {
+      const std::size_t n = co_await stream->read_some(buf);
+      if (n == 0) break;
+      reader.bytes_read += n;
+    }
+  }
+}
+
+// Ends when the connection does; errors end it too (the test closes the connection).
+asio::awaitable<void> read_silently(SilentReader& r) {
+  try {
+    auto socket = co_await r.listener->accept();
+    r.connection = co_await wire::Connection::upgrade(std::move(socket), wire::Direction::inbound,
+                                                      r.identity, std::nullopt, {});
+    auto conn = *r.connection;
+    co_await (conn.run() && serve_silently(conn, r));
+  } catch (const std::exception&) {
+  }
+}
+
+asio::awaitable<void> send_to_silent_reader(Node& a, SilentReader& reader) {
+  constexpr std::size_t kAwaiting = 32;
+  constexpr std::size_t kQueued = 8;
+  NodeEvents events(a);
+  const PeerId r_id = reader.identity.peer_id();
+  a.add_address(r_id, reader.listener->local_addr());
+
+  SendOptions short_budget;
+  short_budget.budget_ns = 2'000'000;  // 2 ms of waiting for queue room, then queue_full
+  SendTally tally;
+  std::size_t peak_awaiting = 0;
+  std::size_t peak_queued = 0;
+  const std::vector<std::uint8_t> payload(100, 0x42);
+  for (int i = 0; i < 300; ++i) {
+    tally.record(co_await a.send(r_id, "ch", payload, short_budget));
+    const PeerStatus st = a.peer_status(r_id);
+    peak_awaiting = std::max(peak_awaiting, st.awaiting_receipt);
+    peak_queued = std::max(peak_queued, st.queued_messages);
+  }
+  // The writer stopped at the bound: at most one queue's worth beyond it went out.
+  EXPECT_LE(peak_awaiting, kAwaiting + kQueued);
+  EXPECT_LE(peak_queued, kQueued);
+  EXPECT_GT(tally.denied_for("queue_full"), 0u) << tally.dump() << events.dump();
+  EXPECT_EQ(tally.denied_total(), tally.denied_for("queue_full")) << tally.dump();
+  EXPECT_GT(reader.bytes_read, 0u);
+  EXPECT_EQ(a.metrics().receipts_accepted, 0u);
+
+  // The silent peer goes away: everything written or queued to it is reported lost.
+  if (reader.connection) reader.connection->close();
+  reader.listener->close();
+  const auto down =
+      co_await events.wait<PeerDown>([&r_id](const PeerDown& e) { return e.peer == r_id; });
+  EXPECT_TRUE(down);
+  const NodeMetrics m = a.metrics();
+  EXPECT_EQ(m.sends, tally.sent);
+  EXPECT_EQ(m.dropped("connection_lost"), tally.ok) << describe(m);
+  EXPECT_TRUE(all_sends_accounted(a));
+}
+
+asio::awaitable<void> silent_reader_bounds_memory(Cluster& cluster) {
+  NodeConfig config = loopback_config();
+  config.max_awaiting_receipt = 32;
+  config.max_queued_messages = 8;
+  Node& a = *co_await cluster.start(std::move(config));
+  SilentReader reader;
+  reader.listener.emplace(wire::TcpListener::listen(
+      co_await asio::this_coro::executor, *wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/0")));
+  co_await (read_silently(reader) && send_to_silent_reader(a, reader));
+}
+
+TEST(NodeFlow, APeerThatNeverSendsReceiptsCannotGrowTheSendersMemory) {
+  run_scenario(&silent_reader_bounds_memory);
 }
 
 }  // namespace
