@@ -66,17 +66,10 @@ asio::awaitable<void> peer_stops_and_returns(Cluster& cluster) {
   // b's process dies (its sockets close): both peers report it down, and the lost connection
   // opens a backoff window.
   co_await b.stop();
-  const auto a_down =
-      co_await a_events.wait<PeerDown>([&b_id](const PeerDown& e) { return e.peer == b_id; });
-  const auto c_down =
-      co_await c_events.wait<PeerDown>([&b_id](const PeerDown& e) { return e.peer == b_id; });
-  EXPECT_TRUE(a_down && c_down);
-  if (a_down) {
-    EXPECT_EQ(a_down->cause, "connection_lost");
-  }
-  if (c_down) {
-    EXPECT_EQ(c_down->cause, "connection_lost");
-  }
+  const bool a_saw_b_down = co_await expect_down(a_events, b_id, "connection_lost");
+  EXPECT_TRUE(a_saw_b_down);
+  const bool c_saw_b_down = co_await expect_down(c_events, b_id, "connection_lost");
+  EXPECT_TRUE(c_saw_b_down);
   PeerStatus s = a.peer_status(b_id);
   EXPECT_FALSE(s.connected);
   EXPECT_TRUE(s.down);
@@ -180,12 +173,10 @@ asio::awaitable<void> dial_failures_back_off(Cluster& cluster) {
   NodeEvents a_events(a);
 
   // p's first life leaves an address where nothing listens any more.
-  NodeConfig p_config = loopback_config();
-  p_config.identity = wire::Ed25519KeyPair::generate();
-  Node& p1 = *co_await cluster.start(p_config);
-  const PeerId p_id = p1.peer_id();
-  const wire::Multiaddr dead = dial_addr(p1);
-  co_await p1.stop();
+  const GonePeer p = co_await gone_peer(cluster);
+  const PeerId& p_id = p.id;
+  const wire::Multiaddr& dead = p.addr;
+  const NodeConfig& p_config = p.config;
   a.add_address(p_id, dead);
   EXPECT_TRUE(contains(a.peer_status(p_id).addresses, dead));
 
@@ -265,13 +256,10 @@ asio::awaitable<void> failures_take_peer_down(Cluster& cluster) {
   a_config.tables.governor.failure_threshold = 2;
   Node& a = *co_await cluster.start(a_config);
   NodeEvents a_events(a);
-  NodeConfig p_config = loopback_config();
-  p_config.identity = wire::Ed25519KeyPair::generate();
-  Node& p1 = *co_await cluster.start(p_config);
-  const PeerId p_id = p1.peer_id();
-  const wire::Multiaddr dead = dial_addr(p1);
-  co_await p1.stop();
-  a.add_address(p_id, dead);
+  const GonePeer p = co_await gone_peer(cluster);
+  const PeerId& p_id = p.id;
+  const NodeConfig& p_config = p.config;
+  a.add_address(p_id, p.addr);
 
   SendTally tally;
   std::vector<std::string> reasons;

@@ -180,6 +180,17 @@ class NodeEvents : public NodeEventsBase {
   explicit NodeEvents(Node& source) : NodeEventsBase(source, kEventWait) {}
 };
 
+// Waits (bounded) for `peer`'s PeerDown and checks its cause; true if it came.
+inline asio::awaitable<bool> expect_down(NodeEvents& events, const wire::PeerId& peer,
+                                         std::string_view cause) {
+  const auto down =
+      co_await events.wait<PeerDown>([&peer](const PeerDown& e) { return e.peer == peer; });
+  if (down) {
+    EXPECT_EQ(down->cause, cause);
+  }
+  co_return down.has_value();
+}
+
 // The nodes of one scenario, on its executor.
 class Cluster {
  public:
@@ -212,6 +223,25 @@ using Scenario = asio::awaitable<void> (*)(Cluster& cluster);
 
 // Runs `scenario` with a fresh Cluster, then stops every node whether it succeeded or threw, then
 // rethrows.
+// A peer that lived and is gone: its config (identity included, to bring it back), its PeerId
+// and an address where nothing listens any more.
+struct GonePeer {
+  NodeConfig config;
+  wire::PeerId id = unset_peer();
+  wire::Multiaddr addr;
+};
+inline asio::awaitable<GonePeer> gone_peer(Cluster& cluster) {
+  NodeConfig config = loopback_config();
+  config.identity = wire::Ed25519KeyPair::generate();
+  Node& node = *co_await cluster.start(config);
+  GonePeer gone;
+  gone.id = node.peer_id();
+  gone.addr = dial_addr(node);
+  gone.config = std::move(config);
+  co_await node.stop();
+  co_return gone;
+}
+
 inline asio::awaitable<void> with_cluster(Scenario scenario) {
   Cluster cluster(co_await asio::this_coro::executor);
   auto outcome = co_await wire::detail::capture(scenario(cluster));

@@ -113,17 +113,10 @@ asio::awaitable<void> connect_and_count(Cluster& cluster) {
   auto conn = b.host().connection(a_id);
   EXPECT_TRUE(conn);
   if (conn) conn->close();
-  const auto a_down =
-      co_await a_events.wait<PeerDown>([&b_id](const PeerDown& e) { return e.peer == b_id; });
-  const auto b_down =
-      co_await b_events.wait<PeerDown>([&a_id](const PeerDown& e) { return e.peer == a_id; });
-  EXPECT_TRUE(a_down && b_down);
-  if (a_down) {
-    EXPECT_EQ(a_down->cause, "connection_lost");
-  }
-  if (b_down) {
-    EXPECT_EQ(b_down->cause, "connection_lost");
-  }
+  const bool a_saw_b_down = co_await expect_down(a_events, b_id, "connection_lost");
+  EXPECT_TRUE(a_saw_b_down);
+  const bool b_saw_a_down = co_await expect_down(b_events, a_id, "connection_lost");
+  EXPECT_TRUE(b_saw_a_down);
   EXPECT_FALSE(a.peer_status(b_id).connected);
   EXPECT_TRUE(a.peer_status(b_id).down);
   EXPECT_TRUE(a.connected_peers().empty());
