@@ -103,6 +103,23 @@ class WireCategory final : public boost::system::error_category {
         return "identify public key does not match the connection's PeerId";
       case errc::perf_short_transfer: return "perf transfer ended before the agreed byte count";
       case errc::perf_request_too_large: return "perf download request exceeds the server's limit";
+      case errc::resource_memory_limit: return "memory limit of a resource scope reached";
+      case errc::resource_stream_limit: return "stream limit of a resource scope reached";
+      case errc::resource_connection_limit: return "connection limit of a resource scope reached";
+      case errc::resource_fd_limit: return "file descriptor limit reached";
+      case errc::ip_connection_limit: return "too many connections from this IP address";
+      case errc::pending_connection_limit: return "too many handshakes in progress";
+      case errc::pending_connection_evicted:
+        return "handshake evicted to make room for a newer one (its address had the most pending)";
+      case errc::connection_trimmed:
+        return "connection closed by the connection manager (over the high-water mark, idle)";
+      case errc::dial_limit: return "too many outbound dials in progress";
+      case errc::output_backlog_exceeded:
+        return "the peer does not read what it asks for: output backlog over its bound";
+      case errc::origin_signature_missing:
+        return "message relayed for another origin carries no origin signature";
+      case errc::origin_signature_invalid:
+        return "origin signature does not verify with the origin's key";
     }
     return "unknown bb.wire error " + std::to_string(ev);
   }

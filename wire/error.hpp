@@ -102,6 +102,21 @@ enum class errc {
   identify_key_mismatch,
   perf_short_transfer,
   perf_request_too_large,
+  // resources (wire/resource_manager.hpp): a scope refused to grow
+  resource_memory_limit,
+  resource_stream_limit,
+  resource_connection_limit,
+  resource_fd_limit,
+  // connection manager (wire/host.hpp)
+  ip_connection_limit,
+  pending_connection_limit,
+  pending_connection_evicted,
+  connection_trimmed,
+  dial_limit,
+  output_backlog_exceeded,
+  // authenticated origins
+  origin_signature_missing,
+  origin_signature_invalid,
 };
 
 const boost::system::error_category& wire_category() noexcept;
