@@ -37,12 +37,40 @@ struct StreamSlot {
   Signal writable;
   bool reset = false;
   bool closed_write = false;
+  StreamScope scope;            // empty for an unaccounted connection
+  error_code refused;           // the resource manager refused this stream (a reset with a why)
+  std::string refusal_detail;
 };
 
-struct MuxCore {
+// The libp2p error code a GoAway carries for a close of ours (specs: error-codes).
+std::uint32_t go_away_code(error_code why) {
+  if (!why || why == asio::error::operation_aborted) return yamux::kGoAwayNormal;
+  if (why.category() != wire_category()) return yamux::kGoAwayInternalError;
+  switch (static_cast<errc>(why.value())) {
+    case errc::resource_memory_limit:
+    case errc::resource_stream_limit:
+    case errc::resource_connection_limit:
+    case errc::resource_fd_limit:
+    case errc::output_backlog_exceeded:
+    case errc::connection_limit:
+    case errc::ip_connection_limit:
+    case errc::pending_connection_limit:
+    case errc::pending_connection_evicted: return yamux::kGoAwayResourceLimitExceeded;
+    case errc::connection_trimmed: return yamux::kGoAwayGarbageCollected;
+    default: break;
+  }
+  const auto v = why.value();
+  if (v >= static_cast<int>(errc::yamux_bad_version) && v <= static_cast<int>(errc::yamux_go_away))
+    return yamux::kGoAwayProtocolError;
+  return yamux::kGoAwayProtocolViolation;
+}
+
+struct MuxCore final : yamux::BufferAccount {
   MuxCore(tcp::socket s, noise::Transport t, yamux::Session y, Direction d,
-          const ConnectionOptions& o)
-      : socket(std::move(s)),
+          const ConnectionOptions& o, ConnectionScope sc)
+      : resources(std::move(sc)),
+        buffers(resources),
+        socket(std::move(s)),
         noise(std::move(t)),
         session(std::move(y)),
         options(o),
@@ -56,6 +84,38 @@ struct MuxCore {
     if (auto ep = socket.remote_endpoint(ec); !ec) remote_addr = to_multiaddr(ep);
     if (auto ep = socket.local_endpoint(ec); !ec) local_addr = to_multiaddr(ep);
     last_received = std::chrono::steady_clock::now();
+    session.set_account(this);
+  }
+  MuxCore(const MuxCore&) = delete;
+  MuxCore& operator=(const MuxCore&) = delete;
+  ~MuxCore() { session.set_account(nullptr); }
+
+  // ---- yamux::BufferAccount: a stream's buffered data are charged to its scope ----
+  error_code admit_stream(std::uint32_t id) override {
+    if (!resources) return {};
+    auto scope = resources.open_stream(Dir::inbound);
+    if (!scope) return scope.error();
+    slot(id).scope = std::move(*scope);
+    return {};
+  }
+  error_code reserve(std::uint32_t id, std::size_t bytes) override {
+    if (auto it = slots.find(id); it != slots.end() && it->second->scope) {
+      return it->second->scope.reserve_memory(bytes);
+    }
+    return resources.reserve_memory(bytes);
+  }
+  void release(std::uint32_t id, std::size_t bytes) noexcept override {
+    if (auto it = slots.find(id); it != slots.end() && it->second->scope) {
+      it->second->scope.release_memory(bytes);
+    } else {
+      resources.release_memory(bytes);
+    }
+  }
+
+  // The connection's own buffers (Yamux output, the bytes being written, an incomplete Noise
+  // frame) are reserved as they are: a peer cannot make them grow past its scopes.
+  error_code account_buffers(std::size_t partial_bytes) {
+    return buffers.resize(session.output_size() + writing_bytes + partial_bytes);
   }
 
   StreamSlot& slot(std::uint32_t id) {
@@ -73,6 +133,7 @@ struct MuxCore {
             if constexpr (std::is_same_v<E, yamux::InboundStream>) {
               if (inbound_ids.size() >= options.max_pending_inbound_streams) {
                 (void)session.reset(e.id);  // nobody is accepting: refuse rather than queue
+                slots.erase(e.id);
               } else {
                 inbound_ids.push_back(e.id);
                 inbound.notify();
@@ -90,6 +151,22 @@ struct MuxCore {
               }
             } else if constexpr (std::is_same_v<E, yamux::GoAway>) {
               go_away_received = true;
+            } else if constexpr (std::is_same_v<E, yamux::StreamRefused>) {
+              if (auto it = slots.find(e.id); it != slots.end()) {
+                auto& sl = *it->second;
+                sl.reset = true;
+                sl.refused = e.reason;
+                sl.refusal_detail = sl.scope ? sl.scope.last_refusal() : resources.last_refusal();
+                sl.readable.notify();
+                sl.writable.notify();
+                // An inbound stream nobody accepted yet goes with its slot.
+                if (auto pos = std::find(inbound_ids.begin(), inbound_ids.end(), e.id);
+                    pos != inbound_ids.end()) {
+                  inbound_ids.erase(pos);
+                  slots.erase(it);
+                }
+              }
+              ++streams_refused;
             }
           },
           *event);
@@ -101,7 +178,7 @@ struct MuxCore {
     if (!open) return;
     open = false;
     reason = why;
-    (void)session.go_away();
+    send_go_away(go_away_code(why));
     error_code ignored;
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
@@ -115,11 +192,28 @@ struct MuxCore {
     }
   }
 
+  // Best effort, never waits: the GoAway goes out only if no write is in flight (a frame now
+  // would land inside it) and the socket takes it at once. What was queued is dropped: the
+  // connection is going, and the peer should read why rather than the rest.
+  void send_go_away(std::uint32_t code) {
+    if (writing_bytes > 0 || !socket.is_open()) return;
+    (void)session.take_output();
+    Bytes frame;
+    yamux::append_header(frame, yamux::Header{yamux::FrameType::go_away, 0, 0, code});
+    Bytes sealed;
+    if (noise.seal(frame, sealed)) return;
+    error_code ec;
+    socket.non_blocking(true, ec);
+    if (!ec) (void)socket.write_some(asio::buffer(sealed), ec);
+  }
+
   [[noreturn]] void throw_closed() const {
     throw system_error(reason ? reason : make_error_code(errc::yamux_session_closed),
                        "connection to " + remote.to_base58() + " is closed");
   }
 
+  ConnectionScope resources;  // before every member that may hold reservations in it
+  MemoryReservation buffers;
   tcp::socket socket;
   noise::Transport noise;
   yamux::Session session;
@@ -142,6 +236,9 @@ struct MuxCore {
   std::uint64_t bytes_received = 0;
   std::chrono::steady_clock::time_point last_received;
   std::uint32_t next_ping = 1;
+  std::size_t writing_bytes = 0;  // plaintext + ciphertext of the write in flight
+  bool reader_stalled = false;    // waiting for the writer to send our answers
+  std::uint64_t streams_refused = 0;
 };
 
 }  // namespace detail
@@ -336,6 +433,15 @@ asio::awaitable<void> reader(std::shared_ptr<detail::MuxCore> core) {
   c.socket.non_blocking(true, ec);
   if (ec) co_return c.close(ec);
   while (c.open) {
+    // A peer that asks (pings, streams we refuse) and never reads the answers: stop reading it
+    // until they are written. If it never reads, the writer's timeout ends the connection.
+    while (c.open &&
+           c.session.output_size() > c.options.max_pending_output + c.options.max_control_backlog) {
+      c.reader_stalled = true;
+      co_await c.drained.wait();
+    }
+    c.reader_stalled = false;
+    if (!c.open) break;
     auto [wait_ec] =
         co_await c.socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
     if (wait_ec) co_return c.close(wait_ec);
@@ -349,6 +455,7 @@ asio::awaitable<void> reader(std::shared_ptr<detail::MuxCore> core) {
     c.bytes_received += n;
     c.last_received = std::chrono::steady_clock::now();
     if (auto err = consume(buf.data(), carried + n)) co_return c.close(err);
+    if (auto err = c.account_buffers(partial.size())) co_return c.close(err);
   }
 }
 
@@ -367,11 +474,22 @@ asio::awaitable<void> writer(std::shared_ptr<detail::MuxCore> core) {
     c.drained.notify_all();
     ciphertext.clear();
     if (auto ec = c.noise.seal(plaintext, ciphertext)) co_return c.close(ec);
+    c.writing_bytes = plaintext.size() + ciphertext.size();
+    if (auto ec = c.account_buffers(0)) {
+      c.writing_bytes = 0;
+      co_return c.close(ec);
+    }
     timer.expires_after(c.options.write_timeout);
     auto outcome = co_await (asio::async_write(c.socket, asio::buffer(ciphertext),
                                                asio::as_tuple(asio::use_awaitable)) ||
                              timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (outcome.index() == 1) co_return c.close(make_error_code(asio::error::timed_out));
+    c.writing_bytes = 0;
+    (void)c.account_buffers(0);  // shrinking never fails
+    if (outcome.index() == 1) {
+      // A peer that made us answer and never read is over its output bound, not just slow.
+      co_return c.close(c.reader_stalled ? make_error_code(errc::output_backlog_exceeded)
+                                         : make_error_code(asio::error::timed_out));
+    }
     auto [ec, n] = std::get<0>(outcome);
     if (ec) co_return c.close(ec);
     c.bytes_sent += n;
@@ -395,10 +513,15 @@ asio::awaitable<void> keepalive(std::shared_ptr<detail::MuxCore> core) {
 asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction direction,
                                                 const Ed25519KeyPair& identity,
                                                 std::optional<PeerId> expected,
-                                                const ConnectionOptions& options) {
+                                                const ConnectionOptions& options,
+                                                ConnectionScope scope) {
   Upgraded up = co_await detail::with_timeout(
       run_upgrade(socket, direction, identity, std::move(expected)), options.handshake_timeout,
       make_error_code(errc::handshake_timeout), "connection upgrade");
+  if (auto ec = scope.set_peer(up.transport.remote_peer())) {
+    throw system_error(ec, "connection from " + up.transport.remote_peer().to_base58() +
+                               " refused: " + scope.last_refusal());
+  }
   yamux::Config config;
   config.initial_window = options.stream_window;
   config.max_streams = options.max_streams;
@@ -406,7 +529,8 @@ asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction di
       direction == Direction::outbound ? yamux::Role::client : yamux::Role::server, config);
   check(session.receive(up.plaintext), "Yamux");
   auto core = std::make_shared<detail::MuxCore>(std::move(socket), std::move(up.transport),
-                                                std::move(session), direction, options);
+                                                std::move(session), direction, options,
+                                                std::move(scope));
   core->initial_ciphertext = std::move(up.ciphertext);
   core->process_events();
   co_return Connection(std::move(core));
@@ -445,8 +569,14 @@ asio::awaitable<void> negotiate_stream(Stream& stream, Negotiator negotiator, By
 asio::awaitable<Stream> Connection::open_stream(std::vector<std::string> protocols) {
   auto& c = *core_;
   if (!c.open) c.throw_closed();
+  StreamScope scope;
+  if (c.resources) {
+    auto opened = c.resources.open_stream(Dir::outbound);
+    if (!opened) throw system_error(opened.error(), c.resources.last_refusal());
+    scope = std::move(*opened);
+  }
   const std::uint32_t id = check(c.session.open_stream(), "opening a stream");
-  c.slot(id);
+  c.slot(id).scope = std::move(scope);
   c.output.notify();
   Stream stream(core_, id);
   std::string selected;
@@ -459,6 +589,7 @@ asio::awaitable<Stream> Connection::open_stream(std::vector<std::string> protoco
       "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
   stream.pending_ = std::move(leftover);
+  stream.attach_protocol();
   co_return stream;
 }
 
@@ -486,6 +617,7 @@ asio::awaitable<void> Connection::negotiate_inbound(Stream& stream,
       "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
   stream.pending_ = std::move(leftover);
+  stream.attach_protocol();
 }
 
 void Connection::close(error_code reason) {
@@ -519,8 +651,40 @@ std::uint64_t Connection::bytes_sent() const noexcept {
 std::uint64_t Connection::bytes_received() const noexcept {
   return core_->bytes_received;
 }
+std::size_t Connection::reserved_memory() const noexcept {
+  return core_->resources.memory();
+}
+std::size_t Connection::pending_output() const noexcept {
+  return core_->session.output_size();
+}
 
 // ---- Stream ----
+
+namespace {
+
+[[noreturn]] void throw_reset(const detail::StreamSlot& slot, const char* what) {
+  if (slot.refused) throw system_error(slot.refused, std::string(what) + ": " + slot.refusal_detail);
+  throw system_error(make_error_code(errc::yamux_stream_reset), what);
+}
+
+}  // namespace
+
+void Stream::attach_protocol() {
+  auto it = core_->slots.find(id_);
+  if (it == core_->slots.end() || !it->second->scope) return;
+  if (auto ec = it->second->scope.set_protocol(protocol_)) {
+    const std::string detail = it->second->scope.last_refusal();
+    reset();
+    throw system_error(ec, "stream for " + protocol_ + " refused: " + detail);
+  }
+}
+
+StreamScope* Stream::resources() noexcept {
+  if (!core_) return nullptr;
+  auto it = core_->slots.find(id_);
+  if (it == core_->slots.end() || !it->second->scope) return nullptr;
+  return &it->second->scope;
+}
 
 Stream::Stream(std::shared_ptr<detail::MuxCore> core, std::uint32_t id)
     : core_(std::move(core)), id_(id) {}
@@ -543,8 +707,10 @@ Stream::~Stream() {
   if (!core_) return;
   auto& c = *core_;
   auto it = c.slots.find(id_);
-  const bool finished =
-      it != c.slots.end() && it->second->closed_write && c.session.remote_closed(id_);
+  // Finished: both sides closed and nothing left unread (unread data would keep the stream
+  // and its buffer in the session).
+  const bool finished = it != c.slots.end() && it->second->closed_write &&
+                        c.session.remote_closed(id_) && c.session.readable_bytes(id_) == 0;
   if (c.open && !finished) {
     (void)c.session.reset(id_);
     c.output.notify();
@@ -573,8 +739,7 @@ asio::awaitable<std::size_t> Stream::read_some(std::span<std::uint8_t> out) {
       co_return *n;
     }
     auto& slot = c.slot(id_);
-    if (slot.reset)
-      throw system_error(make_error_code(errc::yamux_stream_reset), "reading a stream");
+    if (slot.reset) throw_reset(slot, "reading a stream");
     if (c.session.remote_closed(id_)) co_return 0;
     if (!c.open) c.throw_closed();
     co_await slot.readable.wait();
@@ -596,8 +761,7 @@ asio::awaitable<void> Stream::write(ByteView data) {
   while (!data.empty()) {
     if (!c.open) c.throw_closed();
     auto& slot = c.slot(id_);
-    if (slot.reset)
-      throw system_error(make_error_code(errc::yamux_stream_reset), "writing a stream");
+    if (slot.reset) throw_reset(slot, "writing a stream");
     const std::size_t queued = c.session.output_size();
     if (queued >= c.options.max_pending_output) {
       co_await c.drained.wait();

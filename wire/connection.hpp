@@ -13,6 +13,7 @@
 
 #include "wire/keys.hpp"
 #include "wire/multiaddr.hpp"
+#include "wire/resource_manager.hpp"
 #include "wire/tcp.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -48,6 +49,10 @@ struct ConnectionOptions {
   // Bytes queued for the writer across all streams. A stream write waits while more is queued,
   // so memory stays bounded however much window a peer grants and however slowly it reads.
   std::size_t max_pending_output = std::size_t{1} << 20;
+  // Frames the peer's own input makes us queue (ping replies, resets of refused streams, window
+  // updates) beyond max_pending_output. Past it the reader stops reading until the writer has
+  // sent them: a peer that asks and never reads the answers stalls itself, not our memory.
+  std::size_t max_control_backlog = 64 * 1024;
 };
 
 enum class Direction : std::uint8_t { outbound, inbound };
@@ -75,6 +80,9 @@ class Stream {
   std::size_t send_window() const noexcept;
   // Bytes received and not yet read.
   std::size_t readable_bytes() const noexcept;
+  // The stream's resource scope (null for an unaccounted connection): protocols reserve their
+  // own buffers here before growing them (MemoryReservation).
+  StreamScope* resources() noexcept;
   std::uint32_t id() const noexcept { return id_; }
   const std::string& protocol() const noexcept { return protocol_; }
   const PeerId& remote_peer() const;
@@ -85,6 +93,8 @@ class Stream {
   friend struct detail::MuxCore;
   friend class Connection;
   Stream(std::shared_ptr<detail::MuxCore> core, std::uint32_t id);
+  // Charges the stream to its protocol's scope once negotiated; resets and throws if refused.
+  void attach_protocol();
 
   std::shared_ptr<detail::MuxCore> core_;
   std::uint32_t id_ = 0;
@@ -96,12 +106,16 @@ class Stream {
 class Connection {
  public:
   // Runs the upgrade on a connected socket. The initiator passes the PeerId it dialed, if known:
-  // reaching anyone else fails with errc::noise_peer_id_mismatch. Throws
-  // boost::system::system_error (errc::handshake_timeout, mss/noise/yamux errors, socket errors).
+  // reaching anyone else fails with errc::noise_peer_id_mismatch. `scope` (from the Host's
+  // ResourceManager, opened before any crypto) is attached to the proven peer once Noise is
+  // done and then charged with the connection's buffers and streams; an empty scope leaves
+  // the connection unaccounted. Throws boost::system::system_error (errc::handshake_timeout,
+  // mss/noise/yamux errors, socket errors, resource_* when the peer's scope is full).
   static boost::asio::awaitable<Connection> upgrade(tcp::socket socket, Direction direction,
                                                     const Ed25519KeyPair& identity,
                                                     std::optional<PeerId> expected,
-                                                    const ConnectionOptions& options);
+                                                    const ConnectionOptions& options,
+                                                    ConnectionScope scope = {});
 
   Connection() = default;
 
@@ -118,7 +132,9 @@ class Connection {
   boost::asio::awaitable<void> negotiate_inbound(Stream& stream,
                                                  const std::vector<std::string>& supported);
 
-  // Sends go-away, closes the socket, fails every pending stream operation. Idempotent.
+  // Sends go-away (with a libp2p error code that matches `reason`: resource limits, trimming,
+  // protocol violations...) when it can be written without waiting, closes the socket, fails
+  // every pending stream operation. Idempotent.
   void close(boost::system::error_code reason = {});
 
   bool is_open() const noexcept;
@@ -131,6 +147,10 @@ class Connection {
   // Bytes written to and read from the socket so far (ciphertext, framing included).
   std::uint64_t bytes_sent() const noexcept;
   std::uint64_t bytes_received() const noexcept;
+  // Bytes this connection holds in its resource scope now (buffers of it and its streams).
+  std::size_t reserved_memory() const noexcept;
+  // The Yamux output waiting for the writer.
+  std::size_t pending_output() const noexcept;
 
   explicit operator bool() const noexcept { return core_ != nullptr; }
   friend bool operator==(const Connection& a, const Connection& b) noexcept {

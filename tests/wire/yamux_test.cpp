@@ -35,6 +35,9 @@ std::string describe(const Event& e) {
     std::string operator()(const StreamReset& x) { return "rst " + std::to_string(x.id); }
     std::string operator()(const Pong& x) { return "pong " + std::to_string(x.opaque); }
     std::string operator()(const GoAway& x) { return "goaway " + std::to_string(x.code); }
+    std::string operator()(const StreamRefused& x) {
+      return "refused " + std::to_string(x.id) + " " + x.reason.message();
+    }
   } visitor;
   return std::visit(visitor, e);
 }
@@ -463,6 +466,85 @@ TEST(YamuxSession, InboundAckBacklogResetsNewStreams) {
   ASSERT_FALSE(server.receive(frame(FrameType::window_update, kSyn, 3, 0)));
   EXPECT_EQ(to_hex(server.take_output()), "000100080000000300000000");
   EXPECT_EQ(drain_events(server), (Strings{"inbound 1"}));
+}
+
+// ---- accounting -------------------------------------------------------------------------------
+
+// A budget of buffered bytes over all streams, and of streams, like a resource scope.
+struct Budget final : BufferAccount {
+  std::size_t streams_left = 100;
+  std::size_t bytes_left = 0;
+  std::size_t held = 0;
+  boost::system::error_code admit_stream(std::uint32_t) override {
+    if (streams_left == 0) return errc::resource_stream_limit;
+    --streams_left;
+    return {};
+  }
+  boost::system::error_code reserve(std::uint32_t, std::size_t bytes) override {
+    if (bytes > bytes_left) return errc::resource_memory_limit;
+    bytes_left -= bytes;
+    held += bytes;
+    return {};
+  }
+  void release(std::uint32_t, std::size_t bytes) noexcept override {
+    bytes_left += bytes;
+    held -= bytes;
+  }
+};
+
+TEST(YamuxSession, AccountRefusesDataOverBudgetAndResetsOnlyThatStream) {
+  Budget budget;
+  budget.bytes_left = 10;
+  Session server(Role::server);
+  server.set_account(&budget);
+  ASSERT_FALSE(server.receive(frame(FrameType::window_update, kSyn, 1, 0)));
+  ASSERT_FALSE(server.receive(frame(FrameType::window_update, kSyn, 3, 0)));
+  ASSERT_FALSE(server.receive(data_frame(1, as_bytes("12345678"))));
+  EXPECT_EQ(budget.held, 8u);
+  (void)server.take_output();
+  // Stream 3 asks for more than is left: it is reset, its frame skipped; stream 1 lives on.
+  ASSERT_FALSE(server.receive(data_frame(3, as_bytes("abcdef"))));
+  EXPECT_EQ(to_hex(server.take_output()), "000100080000000300000000");
+  EXPECT_EQ(drain_events(server),
+            (Strings{"inbound 1", "inbound 3", "readable 1",
+                     "refused 3 " + make_error_code(errc::resource_memory_limit).message()}));
+  EXPECT_EQ(server.stream_count(), 1u);
+  EXPECT_FALSE(server.error());
+  // Reading gives the budget back.
+  EXPECT_EQ(read_all(server, 1), "12345678");
+  EXPECT_EQ(budget.held, 0u);
+  ASSERT_FALSE(server.receive(data_frame(1, as_bytes("0123456789"))));
+  EXPECT_EQ(budget.held, 10u);
+  // A stream reset with data buffered gives it back too.
+  ASSERT_FALSE(server.reset(1));
+  EXPECT_EQ(budget.held, 0u);
+}
+
+TEST(YamuxSession, AccountRefusesStreamsOverBudget) {
+  Budget budget;
+  budget.streams_left = 1;
+  budget.bytes_left = 100;
+  Session server(Role::server);
+  server.set_account(&budget);
+  ASSERT_FALSE(server.receive(frame(FrameType::window_update, kSyn, 1, 0)));
+  ASSERT_FALSE(server.receive(data_frame(3, as_bytes("skipped"), kSyn)));
+  EXPECT_EQ(to_hex(server.take_output()), "000100080000000300000000");
+  EXPECT_EQ(drain_events(server),
+            (Strings{"inbound 1",
+                     "refused 3 " + make_error_code(errc::resource_stream_limit).message()}));
+  EXPECT_EQ(budget.held, 0u);
+  EXPECT_FALSE(server.error());
+}
+
+TEST(YamuxSession, ASessionErrorReleasesEverythingBuffered) {
+  Budget budget;
+  budget.bytes_left = 100;
+  Session server(Role::server);
+  server.set_account(&budget);
+  ASSERT_FALSE(server.receive(data_frame(1, as_bytes("held"), kSyn)));
+  EXPECT_EQ(budget.held, 4u);
+  EXPECT_TRUE(server.receive(frame(FrameType::data, 0, 9, 0)));  // never opened
+  EXPECT_EQ(budget.held, 0u);
 }
 
 // ---- protocol violations ----------------------------------------------------------------------

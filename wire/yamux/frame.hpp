@@ -30,6 +30,14 @@ inline constexpr std::uint16_t kRst = 0x8;
 inline constexpr std::uint32_t kGoAwayNormal = 0;
 inline constexpr std::uint32_t kGoAwayProtocolError = 1;
 inline constexpr std::uint32_t kGoAwayInternalError = 2;
+// libp2p connection error codes (specs: error-codes), carried in GoAway so that a refused or
+// closed peer learns why.
+inline constexpr std::uint32_t kGoAwayResourceLimitExceeded = 0x1001;
+inline constexpr std::uint32_t kGoAwayRateLimited = 0x1002;
+inline constexpr std::uint32_t kGoAwayProtocolViolation = 0x1003;
+inline constexpr std::uint32_t kGoAwayGarbageCollected = 0x1005;
+inline constexpr std::uint32_t kGoAwayShutdown = 0x1006;
+inline constexpr std::uint32_t kGoAwayGated = 0x1007;
 
 // A decoded header. The version is implicit: 0 is the only one.
 struct Header {

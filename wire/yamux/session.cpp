@@ -95,10 +95,16 @@ boost::system::error_code Session::on_stream_frame(const Header& h) {
   if ((h.flags & kSyn) != 0) {
     if (is_local_id(id) || id <= max_inbound_id_) return errc::yamux_duplicate_stream;
     max_inbound_id_ = id;
+    boost::system::error_code refused;
+    if (!local_go_away_ && streams_.size() < config_.max_streams &&
+        inbound_unacked_ < config_.max_ack_backlog && config_.account != nullptr) {
+      refused = config_.account->admit_stream(id);
+    }
     if (local_go_away_ || streams_.size() >= config_.max_streams ||
-        inbound_unacked_ >= config_.max_ack_backlog) {
+        inbound_unacked_ >= config_.max_ack_backlog || refused) {
       // Refuse this stream only; its payload, if any, is skipped.
       queue_frame(FrameType::window_update, kRst, id, 0);
+      if (refused) events_.emplace_back(StreamRefused{id, refused});
       if (payload_left_ == 0) finish_frame();
       return {};
     }
@@ -146,6 +152,14 @@ void Session::deliver(ByteView payload) {
   const auto it = streams_.find(frame_stream_);
   if (it == streams_.end()) return;  // reset by the application in the middle of the frame
   Stream& s = it->second;
+  if (config_.account != nullptr) {
+    if (auto ec = config_.account->reserve(frame_stream_, payload.size())) {
+      // Over its memory limit: this stream goes, the rest of its frame is skipped.
+      refuse(frame_stream_, ec);
+      frame_stream_ = 0;
+      return;
+    }
+  }
   s.recv.insert(s.recv.end(), payload.begin(), payload.end());
   if (!s.readable_queued) {
     s.readable_queued = true;
@@ -176,6 +190,11 @@ boost::system::error_code Session::fail(boost::system::error_code ec) {
   if (!local_go_away_) {
     local_go_away_ = true;
     queue_frame(FrameType::go_away, 0, 0, kGoAwayProtocolError);
+  }
+  if (config_.account != nullptr) {
+    for (const auto& [id, st] : streams_) {
+      if (st.buffered() > 0) config_.account->release(id, st.buffered());
+    }
   }
   streams_.clear();
   events_.clear();
@@ -239,8 +258,19 @@ bool Session::was_opened(std::uint32_t id) const noexcept {
   return is_local_id(id) ? id < next_id_ : id <= max_inbound_id_;
 }
 
+void Session::refuse(std::uint32_t id, boost::system::error_code why) {
+  const auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  queue_frame(FrameType::window_update, kRst, id, 0);
+  remove(it);
+  events_.emplace_back(StreamRefused{id, why});
+}
+
 void Session::remove(StreamMap::iterator it) {
   const Stream& s = it->second;
+  if (config_.account != nullptr && s.buffered() > 0) {
+    config_.account->release(it->first, s.buffered());
+  }
   if (!s.acked) {
     if (s.outbound) {
       --outbound_unacked_;
@@ -309,6 +339,7 @@ result<std::size_t> Session::read(std::uint32_t id, std::span<std::uint8_t> out)
   Stream& s = it->second;
   const std::size_t n = std::min(out.size(), s.buffered());
   if (n > 0) std::memcpy(out.data(), s.recv.data() + s.recv_off, n);
+  if (n > 0 && config_.account != nullptr) config_.account->release(id, n);
   s.recv_off += n;
   if (s.recv_off == s.recv.size()) {
     s.recv.clear();

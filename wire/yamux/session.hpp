@@ -36,6 +36,20 @@ namespace bb::wire::yamux {
 // Clients open odd stream ids, servers even ones.
 enum class Role { client, server };
 
+// Accounting hook (the connection's resource scopes): asked before a stream the peer opens is
+// admitted and before received data are buffered, told when buffered data leave (read by the
+// application, or dropped with the stream). A refusal resets only that stream, with the
+// StreamRefused event saying why. Must outlive the Session.
+class BufferAccount {
+ public:
+  virtual boost::system::error_code admit_stream(std::uint32_t id) = 0;
+  virtual boost::system::error_code reserve(std::uint32_t id, std::size_t bytes) = 0;
+  virtual void release(std::uint32_t id, std::size_t bytes) noexcept = 0;
+
+ protected:
+  ~BufferAccount() = default;
+};
+
 struct Config {
   // Receive window per stream. Values below kDefaultWindow act as kDefaultWindow: the peer may
   // send that much before it hears from us.
@@ -49,6 +63,8 @@ struct Config {
   std::uint32_t max_frame_data = kDefaultWindow;
   // Streams opened but not yet acknowledged, per direction (libp2p spec: SHOULD be at most 256).
   std::size_t max_ack_backlog = 256;
+  // Optional accounting of inbound streams and buffered data; null: only the bounds above.
+  BufferAccount* account = nullptr;
 };
 
 // Events. Readable and WriteWindowOpened are coalesced: at most one of each waits in the queue
@@ -81,8 +97,15 @@ struct GoAway {  // the peer accepts no new streams; existing ones carry on
   std::uint32_t code;
   friend bool operator==(const GoAway&, const GoAway&) = default;
 };
+// We reset a stream because the BufferAccount refused it (its SYN or its data): a RST went out,
+// buffered data were dropped, and `reason` says which limit.
+struct StreamRefused {
+  std::uint32_t id;
+  boost::system::error_code reason;
+  friend bool operator==(const StreamRefused&, const StreamRefused&) = default;
+};
 using Event = std::variant<InboundStream, Readable, WriteWindowOpened, StreamClosedByPeer,
-                           StreamReset, Pong, GoAway>;
+                           StreamReset, Pong, GoAway, StreamRefused>;
 
 class Session {
  public:
@@ -138,6 +161,9 @@ class Session {
   // Sends GoAway once; later inbound SYNs are reset and open_stream() fails.
   boost::system::error_code go_away(std::uint32_t code = kGoAwayNormal);
 
+  // Sets the accounting hook after construction (its owner may be built around the Session).
+  void set_account(BufferAccount* account) noexcept { config_.account = account; }
+
   std::size_t stream_count() const noexcept { return streams_.size(); }
   // The session error; empty while the session is alive.
   boost::system::error_code error() const noexcept { return error_; }
@@ -174,6 +200,7 @@ class Session {
   void queue_window_update(std::uint32_t id, Stream& s, std::uint16_t flags, std::uint32_t delta);
   void remove(StreamMap::iterator it);
   void maybe_remove(StreamMap::iterator it);
+  void refuse(std::uint32_t id, boost::system::error_code why);
 
   Role role_;
   Config config_;
