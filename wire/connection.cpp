@@ -518,10 +518,6 @@ asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction di
   Upgraded up = co_await detail::with_timeout(
       run_upgrade(socket, direction, identity, std::move(expected)), options.handshake_timeout,
       make_error_code(errc::handshake_timeout), "connection upgrade");
-  if (auto ec = scope.set_peer(up.transport.remote_peer())) {
-    throw system_error(ec, "connection from " + up.transport.remote_peer().to_base58() +
-                               " refused: " + scope.last_refusal());
-  }
   yamux::Config config;
   config.initial_window = options.stream_window;
   config.max_streams = options.max_streams;
@@ -532,6 +528,13 @@ asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction di
                                                 std::move(session), direction, options,
                                                 std::move(scope));
   core->initial_ciphertext = std::move(up.ciphertext);
+  // Now that Noise proved who this is, the connection moves from the transient scope to its
+  // peer's; a peer over its limits is told so (GoAway 0x1001) before the close.
+  if (auto ec = core->resources.set_peer(core->remote)) {
+    const std::string detail = core->resources.last_refusal();
+    core->close(ec);
+    throw system_error(ec, "connection with " + core->remote.to_base58() + " refused: " + detail);
+  }
   core->process_events();
   co_return Connection(std::move(core));
 }
