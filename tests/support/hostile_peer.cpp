@@ -60,6 +60,10 @@ Bytes yamux_pings(std::size_t count) {
   return out;
 }
 
+std::vector<std::string> yamux_muxers() {
+  return {"/yamux/1.0.0"};
+}
+
 // ---- process memory --------------------------------------------------------------------------
 
 namespace {
@@ -119,8 +123,10 @@ struct HostilePeer::State {
   std::map<std::uint32_t, Tracked> tracked;
   std::optional<std::uint32_t> go_away;
   std::uint64_t pongs = 0;
+  std::optional<std::uint32_t> last_pong;
   std::uint64_t received = 0;
   std::uint64_t sent = 0;
+  Bytes sealed;  // flood scratch
 
   // One read of whatever is available, within `bound`. Returns the error (timed_out).
   asio::awaitable<error_code> read_more(std::chrono::steady_clock::duration bound) {
@@ -137,7 +143,8 @@ struct HostilePeer::State {
   }
 
   asio::awaitable<void> read_more_or_throw(const char* what) {
-    if (auto ec = co_await read_more(options.timeout)) throw system_error(ec, what);
+    const error_code ec = co_await read_more(options.timeout);
+    if (ec) throw system_error(ec, what);
   }
 
   asio::awaitable<error_code> write(ByteView bytes, std::chrono::steady_clock::duration bound) {
@@ -150,6 +157,30 @@ struct HostilePeer::State {
     auto [ec, n] = std::get<0>(outcome);
     sent += n;
     co_return ec;
+  }
+
+  // One batch of a flood (sealed once secured); false when the flood must stop.
+  asio::awaitable<bool> flood_batch(ByteView batch, std::chrono::milliseconds stall,
+                                    FloodOutcome& out) {
+    ByteView bytes = batch;
+    if (transport) {
+      sealed.clear();
+      if (auto ec = transport->seal(batch, sealed)) throw system_error(ec, "flood: seal");
+      bytes = sealed;
+    }
+    const std::uint64_t before = sent;
+    const error_code ec = co_await write(bytes, stall);
+    out.bytes += sent - before;
+    if (ec == asio::error::timed_out) {
+      out.stalled = true;
+      co_return false;
+    }
+    if (ec) {
+      out.error = ec;
+      co_return false;
+    }
+    ++out.batches;
+    co_return true;
   }
 
   // Decrypts every complete Noise frame in `raw` and parses the Yamux frames they carry.
@@ -208,7 +239,10 @@ struct HostilePeer::State {
         if (!go_away) go_away = h.length;
         return;
       case yamux::FrameType::ping:
-        if ((h.flags & yamux::kAck) != 0) ++pongs;
+        if ((h.flags & yamux::kAck) != 0) {
+          ++pongs;
+          last_pong = h.length;
+        }
         return;
       case yamux::FrameType::data:
       case yamux::FrameType::window_update: break;
@@ -278,8 +312,13 @@ asio::awaitable<HostilePeer> HostilePeer::connect(const wire::Multiaddr& to,
   co_return HostilePeer(std::make_unique<State>(std::move(socket), std::move(options)));
 }
 
+asio::awaitable<HostilePeer> HostilePeer::connect(const wire::Multiaddr& to) {
+  return connect(to, HostileOptions{});
+}
+
 asio::awaitable<void> HostilePeer::send(ByteView bytes) {
-  if (auto ec = co_await s_->write(bytes, s_->options.timeout)) {
+  const error_code ec = co_await s_->write(bytes, s_->options.timeout);
+  if (ec) {
     throw system_error(ec, "hostile peer: send");
   }
 }
@@ -298,26 +337,24 @@ asio::awaitable<void> HostilePeer::drip(ByteView bytes, std::chrono::millisecond
 asio::awaitable<FloodOutcome> HostilePeer::flood(ByteView batch, std::size_t repeat,
                                                  std::chrono::milliseconds stall) {
   FloodOutcome out;
-  Bytes sealed;
   for (std::size_t i = 0; i < repeat; ++i) {
-    ByteView bytes = batch;
-    if (s_->transport) {
-      sealed.clear();
-      if (auto ec = s_->transport->seal(batch, sealed)) throw system_error(ec, "flood: seal");
-      bytes = sealed;
+    const bool go_on = co_await s_->flood_batch(batch, stall, out);
+    if (!go_on) break;
+  }
+  co_return out;
+}
+
+asio::awaitable<FloodOutcome> HostilePeer::flood_syns(std::size_t per_batch, std::size_t repeat,
+                                                      std::chrono::milliseconds stall) {
+  FloodOutcome out;
+  Bytes batch;
+  for (std::size_t i = 0; i < repeat; ++i) {
+    batch.clear();
+    for (std::size_t j = 0; j < per_batch; ++j) {
+      append_yamux(batch, yamux::FrameType::window_update, yamux::kSyn, next_stream_id(), 0);
     }
-    const std::uint64_t before = s_->sent;
-    const error_code ec = co_await s_->write(bytes, stall);
-    out.bytes += s_->sent - before;
-    if (ec == asio::error::timed_out) {
-      out.stalled = true;
-      break;
-    }
-    if (ec) {
-      out.error = ec;
-      break;
-    }
-    ++out.batches;
+    const bool go_on = co_await s_->flood_batch(batch, stall, out);
+    if (!go_on) break;
   }
   co_return out;
 }
@@ -377,12 +414,24 @@ asio::awaitable<void> HostilePeer::secure(const wire::Ed25519KeyPair& identity,
                                           std::optional<wire::PeerId> expected,
                                           noise::Handshake::TestOptions forge,
                                           std::vector<std::string> muxers) {
-  if (!co_await select(noise::kProtocolId)) {
+  const bool accepted = co_await select(noise::kProtocolId);
+  if (!accepted) {
     throw system_error(make_error_code(wire::errc::mss_protocol_not_supported),
                        "hostile peer: /noise refused");
   }
   co_await handshake(noise::Handshake::with_test_options(
       noise::Role::initiator, identity, std::move(expected), std::move(muxers), std::move(forge)));
+}
+
+asio::awaitable<void> HostilePeer::secure(const wire::Ed25519KeyPair& identity,
+                                          std::optional<wire::PeerId> expected,
+                                          noise::Handshake::TestOptions forge) {
+  return secure(identity, std::move(expected), std::move(forge), yamux_muxers());
+}
+
+asio::awaitable<void> HostilePeer::secure(const wire::Ed25519KeyPair& identity,
+                                          std::optional<wire::PeerId> expected) {
+  return secure(identity, std::move(expected), noise::Handshake::TestOptions{}, yamux_muxers());
 }
 
 asio::awaitable<void> HostilePeer::handshake(noise::Handshake initiator) {
@@ -470,8 +519,29 @@ asio::awaitable<StreamState> HostilePeer::read_stream_until(std::uint32_t id,
     if (now >= deadline) {
       throw system_error(make_error_code(asio::error::timed_out), "hostile peer: stream read");
     }
-    if (auto ec = co_await s_->read_more(deadline - now)) {
+    const error_code ec = co_await s_->read_more(deadline - now);
+    if (ec) {
       throw system_error(ec, "hostile peer: stream read");
+    }
+  }
+}
+
+asio::awaitable<void> HostilePeer::ping(std::uint32_t opaque) {
+  Bytes frame;
+  append_yamux(frame, yamux::FrameType::ping, yamux::kSyn, 0, opaque);
+  co_await send_sealed(frame);
+  s_->last_pong.reset();
+  const auto deadline = std::chrono::steady_clock::now() + s_->options.timeout;
+  while (true) {
+    if (auto ec = s_->pump()) throw system_error(ec, "hostile peer: reading frames");
+    if (s_->last_pong == opaque) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      throw system_error(make_error_code(asio::error::timed_out), "hostile peer: ping");
+    }
+    const error_code ec = co_await s_->read_more(deadline - now);
+    if (ec) {
+      throw system_error(ec, "hostile peer: ping");
     }
   }
 }
@@ -533,7 +603,8 @@ asio::awaitable<ReadOutcome> HostilePeer::read_until_closed(std::chrono::millise
       out.end = make_error_code(asio::error::timed_out);
       break;
     }
-    if (auto ec = co_await s_->read_more(deadline - now)) {
+    const error_code ec = co_await s_->read_more(deadline - now);
+    if (ec) {
       (void)s_->pump();  // what arrived with the end still counts
       out.end = ec;
       break;

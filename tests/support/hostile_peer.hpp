@@ -65,6 +65,10 @@ void append_yamux_data(wire::Bytes& out, std::uint32_t stream_id, wire::ByteView
 // `count` Ping SYN frames with opaque values 1, 2, ...
 wire::Bytes yamux_pings(std::size_t count);
 
+// {"/yamux/1.0.0"}: the muxers secure() lists in its Noise payload by default (inlined muxer
+// negotiation, as bb does).
+std::vector<std::string> yamux_muxers();
+
 // ---- process memory (Linux /proc/self) -------------------------------------------------------
 
 std::size_t resident_bytes();       // VmRSS
@@ -109,8 +113,10 @@ struct StreamState {
 class HostilePeer {
  public:
   // Raw TCP to an /ip4|ip6/.../tcp address (a /p2p/ part is ignored). Throws on failure.
+  // (No default arguments on coroutines here: g++ 12 destroys such a default twice.)
   static boost::asio::awaitable<HostilePeer> connect(const wire::Multiaddr& to,
-                                                     HostileOptions options = {});
+                                                     HostileOptions options);
+  static boost::asio::awaitable<HostilePeer> connect(const wire::Multiaddr& to);
 
   HostilePeer(HostilePeer&&) noexcept;
   HostilePeer& operator=(HostilePeer&&) noexcept;
@@ -127,6 +133,10 @@ class HostilePeer {
   // only read or close afterwards.
   boost::asio::awaitable<FloodOutcome> flood(wire::ByteView batch, std::size_t repeat,
                                              std::chrono::milliseconds stall);
+  // A flood of new-stream requests (WindowUpdate|SYN, fresh odd ids, `per_batch` per batch):
+  // past the host's stream limit each is answered by a RST.
+  boost::asio::awaitable<FloodOutcome> flood_syns(std::size_t per_batch, std::size_t repeat,
+                                                  std::chrono::milliseconds stall);
   void shutdown_send();
   // Abortive close (RST): SO_LINGER 0, then close.
   void reset();
@@ -141,12 +151,18 @@ class HostilePeer {
 
   // ---- Noise ----
   // select("/noise") then the XX handshake as initiator with `identity`, expecting `expected`
-  // if set. `forge` replaces or mis-signs the identity payload (wire/noise/session.hpp).
-  // Completes once our message 3 is sent: the host judges it afterwards.
+  // if set. `forge` replaces or mis-signs the identity payload (wire/noise/session.hpp);
+  // `muxers` go in our payload (default yamux_muxers()). Completes once our message 3 is sent:
+  // the host judges it afterwards. `identity` must outlive the call.
   boost::asio::awaitable<void> secure(const wire::Ed25519KeyPair& identity,
-                                      std::optional<wire::PeerId> expected = {},
-                                      wire::noise::Handshake::TestOptions forge = {},
-                                      std::vector<std::string> muxers = {"/yamux/1.0.0"});
+                                      std::optional<wire::PeerId> expected,
+                                      wire::noise::Handshake::TestOptions forge,
+                                      std::vector<std::string> muxers);
+  boost::asio::awaitable<void> secure(const wire::Ed25519KeyPair& identity,
+                                      std::optional<wire::PeerId> expected,
+                                      wire::noise::Handshake::TestOptions forge);
+  boost::asio::awaitable<void> secure(const wire::Ed25519KeyPair& identity,
+                                      std::optional<wire::PeerId> expected);
   // The handshake alone, for a caller that did the /noise selection itself.
   boost::asio::awaitable<void> handshake(wire::noise::Handshake initiator);
   bool is_secure() const noexcept;
@@ -173,6 +189,8 @@ class HostilePeer {
   // Data frames on `id` (split at 64 KiB), no window check.
   boost::asio::awaitable<void> write_stream(std::uint32_t id, wire::ByteView data,
                                             std::uint16_t flags = 0);
+  // Sends a Ping SYN with `opaque` and reads until its ACK arrives (throws timed_out, eof).
+  boost::asio::awaitable<void> ping(std::uint32_t opaque);
   // Reads until `done(state)` holds for tracked stream `id` and returns a copy of the state;
   // throws timed_out or eof.
   boost::asio::awaitable<StreamState> read_stream_until(std::uint32_t id,
