@@ -389,6 +389,8 @@ bool Attack::wait_until(const std::function<bool(const AttackCounters&)>& done,
   return done(state_->counters);
 }
 
+const AttackCounters& Attack::counters() const { return state_->counters; }
+
 std::map<std::string, std::uint64_t> Attack::reasons() const {
   std::lock_guard lock(state_->mutex);
   return state_->reasons;

@@ -77,7 +77,7 @@ class Attack {
   // new identity after `reopen_pause`, otherwise the worker ends.
   void identities(const asio::ip::tcp::endpoint& target, const std::string& peer_id,
                   asio::ip::address_v4 source, int count, bool reconnect,
-                  milliseconds reopen_pause = milliseconds(50));
+                  milliseconds reopen_pause = milliseconds(100));
 
   // A worker written by a test (e.g. with test::HostilePeer): a named coroutine taking the
   // AttackControl& from control(), which it uses only on the attack's thread.
@@ -86,7 +86,7 @@ class Attack {
 
   // Waits until `done(counters)` holds or `timeout` passes; returns `done` at that moment.
   bool wait_until(const std::function<bool(const AttackCounters&)>& done, milliseconds timeout);
-  const AttackCounters& counters() const { return state_->counters; }
+  const AttackCounters& counters() const;
   // How the refused attempts ended, by error text, e.g. {"End of file": 12}.
   std::map<std::string, std::uint64_t> reasons() const;
   std::string describe() const;

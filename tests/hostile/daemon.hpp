@@ -27,6 +27,8 @@ using std::chrono::milliseconds;
 // Generous bounds: the suite also runs under ASan+UBSan on a loaded 2-core machine.
 inline constexpr milliseconds kStartWait{20'000};
 inline constexpr milliseconds kPeerWait{20'000};
+// One legitimate `bb-node ping` run, from start to exit.
+inline constexpr milliseconds kPingWait{10'000};
 
 // The bb-node executable under test: $BB_HOSTILE_NODE if set, else the one CMake built.
 const std::string& bb_node_path();
@@ -96,14 +98,15 @@ ClientOutcome legitimate_ping(const Daemon& daemon, int count = 2,
                               milliseconds timeout = kPeerWait);
 int ping_replies(const ClientOutcome& outcome);
 
-// `runs` legitimate pings one after the other (each `bb-node ping --count 2`).
+// Up to `runs` legitimate pings one after the other (each `bb-node ping --count 2`), stopping
+// at the first that fails.
 struct PingRuns {
-  int runs = 0;
+  int runs = 0;  // tried
   int succeeded = 0;
   std::string failures;  // the output of each failed run
   bool all() const { return runs > 0 && succeeded == runs; }
 };
-PingRuns pings_in_a_row(const Daemon& daemon, int runs, milliseconds each = kPeerWait);
+PingRuns pings_in_a_row(const Daemon& daemon, int runs, milliseconds each = kPingWait);
 
 // The lines of `lines` that are not one JSON object each (the --json stream's contract).
 std::vector<std::string> non_json_lines(const std::vector<std::string>& lines);

@@ -106,6 +106,7 @@ asio::awaitable<void> perf_worker(AttackControl& control, std::string daemon_add
       }
     }
     if (!plaintext.empty()) co_await peer.send_sealed(plaintext);
+    report.flood.bytes = peer.bytes_sent();
     control.add(control.counters().milestones);
     while (!control.stopping()) co_await control.pause(1h);
   } catch (const std::exception& e) {
@@ -140,10 +141,14 @@ void memory_attack(const std::string& attack_name, const std::string& bound, int
   attack.stop();
 
   const std::uint64_t limit = baseline + (kMaxMemoryMiB << 20) + allowance();
-  std::string note = "baseline " + mib(baseline);
+  std::uint64_t sent = 0;
+  bool stalled = false;
   for (const auto& r : reports) {
-    note += ", sent " + mib(r.flood.bytes) + (r.flood.stalled ? " (daemon stopped reading)" : "");
+    sent += r.flood.bytes;
+    stalled = stalled || r.flood.stalled;
   }
+  const std::string note = "RSS at start " + mib(baseline) + ", attacker sent " + mib(sent) +
+                           (stalled ? ", then the daemon stopped reading" : "");
   report_row(attack_name, bound, stats.peak_rss, during.all() && after.all(), note);
   if (args.empty()) ADD_FAILURE() << "bb-node run has no --max-memory flag";
   for (const auto& r : reports) EXPECT_EQ(r.failure, "") << attack.describe();
@@ -166,20 +171,20 @@ TEST(YamuxFlood, Finding1_PingsWhoseRepliesAreNeverReadStayWithinTheMemoryLimit)
 }
 
 TEST(YamuxFlood, Finding1_StreamOpensPastTheLimitWhoseResetsAreNeverReadStayWithinTheLimit) {
-  memory_attack("Yamux SYN flood past the stream limit, RSTs never read (64 MiB of SYNs)",
+  memory_attack("Yamux SYN flood past the stream limit, RSTs never read (128 MiB of SYNs)",
                 "control replies count against the output backlog; reader pauses over it", 1,
                 [](Attack& attack, const Daemon& daemon, std::vector<FloodReport>& reports) {
-                  attack.spawn(syn_flood_worker(attack.control(), daemon.addr(), 64u << 20,
+                  attack.spawn(syn_flood_worker(attack.control(), daemon.addr(), 128u << 20,
                                                 reports[0]));
                 });
 }
 
 TEST(YamuxFlood, Finding2_PerfStreamsThatOnlySendTheirHeaderStayWithinTheLimit) {
-  memory_attack("perf: 2 connections x 200 streams sending only the 8-byte header",
-                "perf served only with --serve-perf; small buffer, reserved per stream", 2,
+  memory_attack("perf: 4 connections x 250 streams sending only the 8-byte header",
+                "perf served only with --serve-perf; small buffer, reserved per stream", 4,
                 [](Attack& attack, const Daemon& daemon, std::vector<FloodReport>& reports) {
                   for (auto& report : reports)
-                    attack.spawn(perf_worker(attack.control(), daemon.addr(), 200, report));
+                    attack.spawn(perf_worker(attack.control(), daemon.addr(), 250, report));
                 });
 }
 
