@@ -95,7 +95,7 @@ ClientOutcome run_client(const std::vector<std::string>& args, milliseconds time
 
 // `bb-node ping ADDR --count N` from 127.0.0.1: ok() and N "ping ..." lines when it got in.
 ClientOutcome legitimate_ping(const Daemon& daemon, int count = 2,
-                              milliseconds timeout = kPeerWait);
+                              milliseconds timeout = kPingWait);
 int ping_replies(const ClientOutcome& outcome);
 
 // Up to `runs` legitimate pings one after the other (each `bb-node ping --count 2`), stopping
