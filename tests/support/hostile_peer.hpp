@@ -97,7 +97,7 @@ struct ReadOutcome {
 struct FloodOutcome {
   std::size_t batches = 0;          // batches written completely
   std::uint64_t bytes = 0;          // bytes written (sealed size once secured)
-  bool stalled = false;             // a write made no progress within the stall bound
+  bool stalled = false;             // a batch's write did not finish within the stall bound
   boost::system::error_code error;  // a write failed (the peer closed), else empty
 };
 
@@ -129,8 +129,8 @@ class HostilePeer {
   boost::asio::awaitable<void> drip(wire::ByteView bytes,
                                     std::chrono::milliseconds gap = std::chrono::milliseconds(0));
   // Writes `batch` `repeat` times (each sealed first once secured), stopping early when one
-  // write makes no progress within `stall` or fails. After a stall a frame may be half-written:
-  // only read or close afterwards.
+  // batch's write does not finish within `stall` (the peer stopped reading) or fails. After a
+  // stall a frame may be half-written: only read or close afterwards.
   boost::asio::awaitable<FloodOutcome> flood(wire::ByteView batch, std::size_t repeat,
                                              std::chrono::milliseconds stall);
   // A flood of new-stream requests (WindowUpdate|SYN, fresh odd ids, `per_batch` per batch):
