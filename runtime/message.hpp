@@ -28,9 +28,10 @@ struct Message {
   // tx: the destination; rx: the authenticated remote that delivered it.
   wire::PeerId peer = unset_peer();
   // The author (rx: the envelope's src_peer_bytes when present, else `peer`; tx: ourselves).
-  // Relays keep it, so dedup recognises a message that arrives by two paths.
+  // Relays keep it, so dedup recognises a message that arrives by two paths. On rx an author
+  // other than `peer` has been proven by its origin signature before the pipeline runs.
   wire::PeerId origin = unset_peer();
-  // Per-origin message id (the envelope's correlation token; minted from 1, never 0 from bb).
+  // Per-origin message id (the envelope's correlation token; random, never 0 from bb).
   std::uint64_t message_id = 0;
   std::uint32_t fill_index = 0;
   // Where it goes inside the receiver: `/site/<id>` or `/component/<c>/op/<name>` bytes.
@@ -38,6 +39,10 @@ struct Message {
   wire::ByteView payload;
   bool trigger_only = false;
   std::uint64_t type_hash = 0;
+  // The origin's Ed25519 signature over the message (wire/envelope.hpp, OriginFields), or
+  // empty. tx: sent in the fill (a relayable message, or a forward of one); rx: verified by the
+  // Node before the pipeline runs, so a stage may rely on `origin` being the author.
+  wire::ByteView origin_signature;
   // Relative deadlines: the budget counts from `start_ns` (dispatch for tx, arrival for rx).
   // 0 means no budget.
   std::uint64_t start_ns = 0;
@@ -75,6 +80,11 @@ inline constexpr std::string_view queue_full = "queue_full";  // no room before 
 inline constexpr std::string_view connection_lost = "connection_lost";  // before the receipt
 inline constexpr std::string_view no_subscriber = "no_subscriber";      // nobody takes it
 inline constexpr std::string_view stopped = "stopped";                  // the node stopped
+// Authenticated origins: a fill that names another author than the connection's peer without
+// that author's valid signature is refused on receipt (`forged_origin`); forward() of another
+// author's message that carries no signature is denied before it is sent (`unsigned_origin`).
+inline constexpr std::string_view forged_origin = "forged_origin";
+inline constexpr std::string_view unsigned_origin = "unsigned_origin";
 }  // namespace reason
 
 // Why a stage stopped a message. Downstream stages do not run; the caller is told.

@@ -13,10 +13,15 @@
 #include "wire/receipt.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <set>
@@ -58,7 +63,7 @@ std::string_view known_reason(std::string_view text) {
       reason::peer_down,   reason::duplicate,           reason::deadline_exceeded,
       reason::cancelled,   reason::peer_resolve_failed, reason::peer_unreachable,
       reason::queue_full,  reason::connection_lost,     reason::no_subscriber,
-      reason::stopped};
+      reason::stopped,     reason::forged_origin,       reason::unsigned_origin};
   for (auto k : known) {
     if (k == text) return k;
   }
@@ -156,22 +161,12 @@ struct Node::Impl final : WireTransport, Inbox {
       : ex(executor),
         config(std::move(cfg)),
         clock(config.clock != nullptr ? *config.clock : steady),
-        tables(clock, events, with_first_token(config.tables)),
+        tables(clock, events, config.tables),
         host(executor,
              config.identity ? std::move(*config.identity) : wire::Ed25519KeyPair::generate(),
              config.host),
         tasks(executor) {
     config.identity.reset();
-  }
-
-  static PeerTablesConfig with_first_token(PeerTablesConfig t) {
-    if (t.requests.first_token <= 1) {
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-      t.requests.first_token = static_cast<std::uint64_t>(std::max<std::int64_t>(us, 1));
-    }
-    return t;
   }
 
   // ---- WireTransport ----
@@ -236,6 +231,7 @@ struct Node::Impl final : WireTransport, Inbox {
   }
 
   std::shared_ptr<Link> link_for(const wire::PeerId& peer) {
+    touched = true;
     auto& slot = links[peer];
     if (!slot) {
       slot = std::make_shared<Link>(ex, peer);
@@ -431,6 +427,11 @@ struct Node::Impl final : WireTransport, Inbox {
     r.type_hash = msg.type_hash;
     r.arrival_ns = msg.start_ns;
     r.budget_ns = msg.budget_ns;
+    if (msg.origin_signature.size() == wire::kOriginSignatureSize) {
+      r.origin_signature.emplace();
+      std::copy(msg.origin_signature.begin(), msg.origin_signature.end(),
+                r.origin_signature->begin());
+    }
     ch->queue.push_back(std::move(r));
     ch->arrivals.push_back(++arrival_counter);
     ch->changed.notify_all();
@@ -499,11 +500,24 @@ struct Node::Impl final : WireTransport, Inbox {
       if (!parsed) co_return std::string_view("bad_src_peer");
       origin = *parsed;
     }
-    if (origin == peer) learn_addresses(peer, *env);
+    const bool relayed = origin != peer;
+    if (!relayed) learn_addresses(peer, *env);
     std::string_view refusal;
     const auto now = clock.now_ns();
     for (int i = 0; i < env->fills_size(); ++i) {
       const auto& fill = env->fills(i);
+      // Authenticated origins, before any gate (DedupGateRx above all) sees the fill.
+      const wire::ByteView signature = as_view(fill.origin_signature());
+      if (relayed || !signature.empty()) {
+        if (auto forged = check_origin(origin, *env, i, relayed)) {
+          ++metrics.drops["rx:" + std::string(reason::forged_origin)];
+          if (refusal.empty()) refusal = reason::forged_origin;
+          spdlog::debug("refused fill {} of message {} from {} claiming origin {}: {}", i,
+                        env->correlation().wire_req_id(), peer.to_base58(), origin.to_base58(),
+                        *forged);
+          continue;
+        }
+      }
       Message m;
       m.direction = Direction::rx;
       m.peer = peer;
@@ -514,6 +528,7 @@ struct Node::Impl final : WireTransport, Inbox {
       m.payload = as_view(fill.payload());
       m.trigger_only = fill.trigger_only();
       m.type_hash = fill.type_hash();
+      m.origin_signature = signature;
       m.start_ns = now;
       m.budget_ns = env->remaining_deadline_ns();
       auto verdict = co_await rx->run(m);
@@ -527,6 +542,31 @@ struct Node::Impl final : WireTransport, Inbox {
       }
     }
     co_return refusal;
+  }
+
+  // Why fill `i` of `env` cannot be taken as `origin`'s words; nullopt when it can. A relayed
+  // fill (origin not the connection's peer) needs the origin's signature and must travel alone:
+  // the signature does not cover the fill's index, which DedupGateRx keys on, so a second fill
+  // would replay the first under another key. A signature on a fill from its author is
+  // checked too, so what Received::origin_signature holds always verifies.
+  static std::optional<std::string> check_origin(const wire::PeerId& origin,
+                                                 const core::WireEnvelope& env, int i,
+                                                 bool relayed) {
+    if (relayed && env.fills_size() != 1) {
+      return "a message relayed for another origin travels alone, not in an envelope of " +
+             std::to_string(env.fills_size()) + " fills";
+    }
+    const auto& fill = env.fills(i);
+    wire::OriginFields fields;
+    fields.message_id = env.correlation().wire_req_id();
+    fields.dest_suffix = as_view(fill.dest_suffix());
+    fields.payload = as_view(fill.payload());
+    fields.trigger_only = fill.trigger_only();
+    fields.type_hash = fill.type_hash();
+    if (auto ec = wire::verify_origin(origin, fields, as_view(fill.origin_signature()))) {
+      return ec.message();
+    }
+    return std::nullopt;
   }
 
   static wire::ByteView as_view(const std::string& s) {
@@ -628,6 +668,56 @@ struct Node::Impl final : WireTransport, Inbox {
     co_return waiter->verdict;
   }
 
+  // A send denied before the pipeline runs: counted and reported like a gate's denial.
+  Verdict refuse_send(const Message& msg, Denial denial) {
+    ++metrics.sends;
+    ++metrics.drops[std::string(denial.reason)];
+    events.emit(SendFailed{msg.peer, denial.reason, denial.detail, msg.message_id});
+    return denial;
+  }
+
+  // Our signature over our own message `msg` (origin = self).
+  wire::Signature sign(const Message& msg) const {
+    wire::OriginFields fields;
+    fields.message_id = msg.message_id;
+    fields.dest_suffix = msg.dest_suffix;
+    fields.payload = msg.payload;
+    fields.trigger_only = msg.trigger_only;
+    fields.type_hash = msg.type_hash;
+    return wire::sign_origin(host.identity(), fields);
+  }
+
+  // Our own message to `peer`, not yet signed (a fresh id unless options.message_id is set).
+  Message own_message(const wire::PeerId& peer, std::string_view channel, wire::ByteView payload,
+                      const SendOptions& options) {
+    Message msg;
+    msg.direction = Direction::tx;
+    msg.peer = peer;
+    msg.origin = self;
+    msg.message_id = options.message_id != 0 ? options.message_id : wire::random_message_id();
+    msg.dest_suffix = suffix_for(channel);
+    msg.trigger_only = options.trigger_only;
+    msg.payload = options.trigger_only ? wire::ByteView{} : payload;
+    msg.start_ns = clock.now_ns();
+    msg.budget_ns = options.budget_ns;
+    return msg;
+  }
+
+  // send() of our own message to one peer: signed with `signature` when it is given (the
+  // fan-out's one signature), else signed here when options.relayable asks for it.
+  asio::awaitable<Verdict> send_own(const wire::PeerId& peer, std::string_view channel,
+                                    wire::ByteView payload, const SendOptions& options,
+                                    const wire::Signature* signature) {
+    Message msg = own_message(peer, channel, payload, options);
+    wire::Signature own;
+    if (signature == nullptr && options.relayable) {
+      own = sign(msg);
+      signature = &own;
+    }
+    if (signature != nullptr) msg.origin_signature = wire::ByteView(*signature);
+    co_return co_await run_send(msg, options);
+  }
+
   const wire::Bytes& suffix_for(std::string_view channel) {
     auto it = suffixes.find(channel);
     if (it == suffixes.end()) {
@@ -699,19 +789,97 @@ struct Node::Impl final : WireTransport, Inbox {
   std::set<std::string, std::less<>> interned;
   NodeMetrics metrics;
   bool started = false;
+  bool touched = false;  // connect() or a send ran: the Host may have tasks even unstarted
   bool stopping = false;
+  bool finishing = false;  // finish_stop() is under way
   bool stopped = false;
   wire::detail::TaskGroup tasks;  // last: destroyed first
+
+  // ---- stopping ----
+
+  // What stop() does at once: no new work, every pending send failed (`stopped`), waiters
+  // woken. The rest (closing the Host, ending the tasks) is finish_stop().
+  void begin_stop() {
+    stopping = true;
+    std::vector<std::shared_ptr<Link>> open;
+    for (auto& [peer, link] : links) open.push_back(link);
+    for (auto& link : open) fail_link(*link, reason::stopped, "the node stopped");
+    for (auto& [key, ch] : channels) ch->changed.notify_all();
+    any_arrival.notify_all();
+  }
+
+  asio::awaitable<void> finish_stop() {
+    finishing = true;
+    co_await host.stop();
+    tasks.cancel_all();
+    co_await tasks.join();
+    stopped = true;
+    stop_done.notify_all();
+    events.close();
+    for (auto& [key, ch] : channels) ch->changed.notify_all();
+    any_arrival.notify_all();
+  }
+
+  asio::awaitable<void> stop() {
+    if (finishing) {  // another stop() is under way: wait for it to finish
+      while (!stopped) co_await stop_done.wait();
+      co_return;
+    }
+    if (!stopping) begin_stop();  // (~Node may have begun it)
+    co_await finish_stop();
+  }
+
+  // Whether destroying the Node now would leave tasks (its own or its Host's) behind.
+  bool needs_stop() const { return !stopped && (started || touched || stopping); }
+
+  // ~Node without stop(): the Impl outlives the Node until its tasks have ended.
+  static inline std::atomic<std::size_t> orphans{0};
+  struct OrphanCount {
+    OrphanCount() noexcept { ++orphans; }
+    ~OrphanCount() { --orphans; }
+    OrphanCount(const OrphanCount&) = delete;
+    OrphanCount& operator=(const OrphanCount&) = delete;
+  };
+  // (count first: parameters go in reverse order, so the Impl goes before the count does even
+  // when the executor is destroyed with this unfinished.)
+  static asio::awaitable<void> stop_orphaned(std::shared_ptr<OrphanCount> count,
+                                             std::shared_ptr<Impl> self) {
+    try {
+      co_await self->stop();
+      // Coroutines woken by the stop (receive(), next_event(), senders waiting for room) run
+      // before the memory they look at goes.
+      co_await asio::post(self->ex, asio::use_awaitable);
+    } catch (const std::exception& e) {
+      spdlog::warn("stopping a destroyed node: {}", wire::error_text(e));
+    }
+    self.reset();  // the Impl goes before the count does
+    count.reset();
+  }
 };
 
 Node::Node(const asio::any_io_executor& executor, NodeConfig config)
     : impl_(std::make_unique<Impl>(executor, std::move(config))) {}
 
-Node::~Node() = default;
+// Destroying a started Node without stop() (a connect() that threw on the way out of a scope,
+// say) must not leave its tasks running on freed memory: the destructor does at once what stop()
+// does at once, and the executor runs the rest with the Impl kept alive until every task ended.
+Node::~Node() {
+  if (!impl_ || !impl_->needs_stop()) return;
+  std::shared_ptr<Impl> impl(std::move(impl_));
+  if (!impl->stopping) impl->begin_stop();
+  const asio::any_io_executor ex = impl->ex;
+  auto count = std::make_shared<Impl::OrphanCount>();
+  asio::co_spawn(ex, Impl::stop_orphaned(std::move(count), std::move(impl)), asio::detached);
+}
+
+std::size_t Node::detached_stops() noexcept {
+  return Impl::orphans.load();
+}
 
 asio::awaitable<void> Node::start() {
   auto& impl = *impl_;
   if (impl.started) co_return;
+  impl.touched = true;  // listeners bound before a failure have tasks
   StageContext ctx{impl.clock, impl.tables, nullptr, &impl, &impl};
   auto tx_nodes =
       impl.config.tx_gates.value_or(default_gates({"PeerHealthGateTx", "BackoffGateTx"}));
@@ -738,28 +906,11 @@ asio::awaitable<void> Node::start() {
 }
 
 asio::awaitable<void> Node::stop() {
-  auto& impl = *impl_;
-  if (impl.stopping) {  // another stop() is under way: wait for it to finish
-    while (!impl.stopped) co_await impl.stop_done.wait();
-    co_return;
-  }
-  impl.stopping = true;
-  std::vector<std::shared_ptr<Impl::Link>> links;
-  for (auto& [peer, link] : impl.links) links.push_back(link);
-  for (auto& link : links) impl.fail_link(*link, reason::stopped, "the node stopped");
-  for (auto& [key, ch] : impl.channels) ch->changed.notify_all();
-  impl.any_arrival.notify_all();
-  co_await impl.host.stop();
-  impl.tasks.cancel_all();
-  co_await impl.tasks.join();
-  impl.stopped = true;
-  impl.stop_done.notify_all();
-  impl.events.close();
-  for (auto& [key, ch] : impl.channels) ch->changed.notify_all();
-  impl.any_arrival.notify_all();
+  co_await impl_->stop();
 }
 
 asio::awaitable<wire::PeerId> Node::connect(const wire::Multiaddr& addr) {
+  impl_->touched = true;
   auto conn = co_await impl_->host.connect(addr);
   const auto peer = conn.remote_peer();
   impl_->remember(peer, addr);
@@ -772,32 +923,47 @@ void Node::add_address(const wire::PeerId& peer, const wire::Multiaddr& addr) {
 
 asio::awaitable<Verdict> Node::send(const wire::PeerId& peer, std::string_view channel,
                                     wire::ByteView payload, SendOptions options) {
-  auto& impl = *impl_;
-  Message msg;
-  msg.direction = Direction::tx;
-  msg.peer = peer;
-  msg.origin = impl.self;
-  msg.message_id = options.message_id != 0 ? options.message_id : impl.tables.requests().mint();
-  msg.dest_suffix = impl.suffix_for(channel);
-  msg.trigger_only = options.trigger_only;
-  msg.payload = options.trigger_only ? wire::ByteView{} : payload;
-  msg.start_ns = impl.clock.now_ns();
-  msg.budget_ns = options.budget_ns;
-  co_return co_await impl.run_send(msg, options);
+  co_return co_await impl_->send_own(peer, channel, payload, options, nullptr);
 }
 
 asio::awaitable<std::vector<Verdict>> Node::send(std::span<const wire::PeerId> peers,
                                                  std::string_view channel, wire::ByteView payload,
                                                  SendOptions options) {
+  auto& impl = *impl_;
   if (options.message_id == 0) options.message_id = mint_message_id();
+  // One message, one signature: every copy carries the same one.
+  std::optional<wire::Signature> signature;
+  if (options.relayable && !peers.empty()) {
+    signature = impl.sign(impl.own_message(peers.front(), channel, payload, options));
+  }
   std::vector<Verdict> verdicts;
   verdicts.reserve(peers.size());
-  for (const auto& peer : peers) verdicts.push_back(co_await send(peer, channel, payload, options));
+  for (const auto& peer : peers) {
+    verdicts.push_back(
+        co_await impl.send_own(peer, channel, payload, options, signature ? &*signature : nullptr));
+  }
   co_return verdicts;
 }
 
 std::uint64_t Node::mint_message_id() {
-  return impl_->tables.requests().mint();
+  return wire::random_message_id();
+}
+
+Received Node::compose(std::string_view channel, wire::ByteView payload, SendOptions options) {
+  auto& impl = *impl_;
+  const Message msg = impl.own_message(impl.self, channel, payload, options);
+  Received r;
+  r.from = impl.self;
+  r.origin = impl.self;
+  r.channel = std::string(channel);
+  r.suffix.assign(msg.dest_suffix.begin(), msg.dest_suffix.end());
+  r.payload.assign(msg.payload.begin(), msg.payload.end());
+  r.message_id = msg.message_id;
+  r.trigger_only = msg.trigger_only;
+  r.arrival_ns = msg.start_ns;
+  r.budget_ns = options.budget_ns;
+  if (options.relayable) r.origin_signature = impl.sign(msg);
+  return r;
 }
 
 asio::awaitable<Verdict> Node::forward(const wire::PeerId& peer, const Received& message,
@@ -812,6 +978,16 @@ asio::awaitable<Verdict> Node::forward(const wire::PeerId& peer, const Received&
   msg.payload = message.payload;
   msg.trigger_only = message.trigger_only;
   msg.type_hash = message.type_hash;
+  if (message.origin_signature) msg.origin_signature = wire::ByteView(*message.origin_signature);
+  if (msg.origin != impl.self && msg.origin_signature.empty()) {
+    co_return impl.refuse_send(
+        msg, Denial{DenyKind::bad_input, reason::unsigned_origin,
+                    "message " + std::to_string(msg.message_id) + " of " + msg.origin.to_base58() +
+                        " carries no origin signature (its author did not send it relayable), "
+                        "so " +
+                        peer.to_base58() + " would refuse it as forged",
+                    "Node.forward"});
+  }
   if (options.budget_ns != 0) {
     msg.start_ns = impl.clock.now_ns();
     msg.budget_ns = options.budget_ns;
@@ -927,6 +1103,7 @@ PeerTables& Node::tables() noexcept {
   return impl_->tables;
 }
 wire::Host& Node::host() noexcept {
+  impl_->touched = true;  // whatever is done with it, stop it before it goes
   return impl_->host;
 }
 

@@ -35,8 +35,23 @@
 // `queue_full`. Past the high-water mark the receiver also sends BackoffNotices, which put the
 // sender in `cooldown` for that peer.
 //
+// Authenticated origins. The connection proves who delivered a message, not who wrote it: a
+// relayed message names its author (Received::origin), and the receiver believes that only with
+// the author's Ed25519 signature over the message (wire/envelope.hpp: id, channel suffix,
+// payload digest, trigger flag, type hash). A fill whose author is not the connection's peer
+// and whose signature is missing or wrong is refused before any gate sees it (`forged_origin`,
+// counted as `rx:forged_origin`); a message from its author needs none. Signing costs tens of
+// µs, so only messages meant to be relayed are signed (SendOptions::relayable, or compose());
+// forward() passes the signature on, and refuses (`unsigned_origin`) to forward someone else's
+// message that has none. Message ids are 64 random bits, so they cannot be guessed ahead.
+//
 // Thread rule: a Node and everything it returns live on its executor; call every member from
-// there. Lifetime: co_await stop() before destroying a started Node.
+// there. Lifetime: co_await stop() before destroying a started Node when you can: it returns
+// once everything is closed. Destroying a started Node without stop() is safe too: the
+// destructor closes its listeners and connections and fails what is pending (`stopped`) at
+// once, and hands the rest of stop() (waiting for its tasks to end) to the executor, which
+// must keep running for it (the Node's memory is freed when it ends). Coroutines of yours
+// that still use a destroyed Node are yours to end first.
 #pragma once
 
 #include "proto/onnx.pb.h"
@@ -101,7 +116,8 @@ struct NodeConfig {
   // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
   std::chrono::milliseconds tick_interval{100};
   std::chrono::milliseconds ping_interval{1'000};
-  // Time source for the tables and gates; SteadyClock when null. Must outlive the Node.
+  // Time source for the tables and gates; SteadyClock when null. Must outlive the Node (when
+  // the Node is destroyed without stop(): until the executor has finished stopping it).
   Clock* clock = nullptr;
   // Sees every connection-level event of the Host (connected with direction, identified, dial
   // and stream failures) before the Node acts on it; for tools that report them.
@@ -119,6 +135,10 @@ struct SendOptions {
   std::uint64_t message_id = 0;
   // A trigger-only fill: no payload goes out, the receiver gets Received::trigger_only.
   bool trigger_only = false;
+  // Sign the message as its author, so that receivers can forward() it: a relay's copy is
+  // refused (`forged_origin`) without the signature. Costs one Ed25519 signature (20–50 µs,
+  // plus SHA-256 of the payload) per message id: the fan-out send() and compose() sign once.
+  bool relayable = false;
 };
 
 // A message delivered to a channel, after the receive pipeline let it through.
@@ -128,11 +148,14 @@ struct Received {
   std::string channel;  // the subscribed name, or the suffix's text form when none matches
   wire::Bytes suffix;   // the fill's dest_suffix bytes
   wire::Bytes payload;
-  std::uint64_t message_id = 0;  // per-origin id, ≥ 1
+  std::uint64_t message_id = 0;  // per-origin id, random, never 0
   bool trigger_only = false;
   std::uint64_t type_hash = 0;
   std::uint64_t arrival_ns = 0;  // on the Node's clock
   std::uint64_t budget_ns = 0;   // the envelope's remaining deadline at arrival; 0: none
+  // The author's signature (verified on arrival), when it sent the message as relayable:
+  // what lets forward() pass it on. nullopt: a message that only its author may send.
+  std::optional<wire::Signature> origin_signature;
 };
 
 struct NodeMetrics {
@@ -202,11 +225,19 @@ class Node {
                                                     std::string_view channel,
                                                     wire::ByteView payload,
                                                     SendOptions options = {});
-  // A fresh message id (never 0), for SendOptions::message_id.
+  // A fresh message id (64 random bits, never 0), for SendOptions::message_id.
   std::uint64_t mint_message_id();
 
-  // Sends a received message on to `peer`, keeping its origin, id, channel and payload and the
-  // remaining deadline (budget − time since arrival): what a relay does.
+  // One message of our own, made once to be sent peer by peer with forward() (each copy under
+  // one id, and with options.relayable one signature, computed here): origin and from are this
+  // node, the id options.message_id or a fresh one, arrival_ns now, budget_ns options.budget_ns
+  // (0: each forward() uses the deadline rule), trigger_only options.trigger_only.
+  Received compose(std::string_view channel, wire::ByteView payload, SendOptions options = {});
+
+  // Sends a received message on to `peer`, keeping its origin, id, channel, payload and origin
+  // signature and the remaining deadline (budget − time since arrival): what a relay does.
+  // Someone else's message without a signature is denied at once with `unsigned_origin` (the
+  // peer would refuse it as forged); counted and reported like any denied send.
   boost::asio::awaitable<Verdict> forward(const wire::PeerId& peer, const Received& message,
                                           SendOptions options = {});
 
@@ -246,6 +277,10 @@ class Node {
   // Lower layers, for tools and tests.
   PeerTables& tables() noexcept;
   wire::Host& host() noexcept;
+
+  // Nodes (in this process) destroyed without stop() whose stop is still running on their
+  // executors; 0 once each has closed everything, its tasks have ended and its memory is freed.
+  static std::size_t detached_stops() noexcept;
 
  private:
   struct Impl;

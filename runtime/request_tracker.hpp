@@ -17,9 +17,8 @@ inline constexpr std::size_t kDefaultMaxInFlight = 10'000;
 
 struct RequestTrackerConfig {
   std::size_t max_in_flight = kDefaultMaxInFlight;  // ≥ 1
-  // The first token mint() returns (0 is read as 1). A Node starts from its start time in
-  // microseconds, so a restarted node with the same identity does not reuse ids its peers'
-  // dedup windows still hold.
+  // The first token mint() returns (0 is read as 1). (A Node does not use mint() for its message
+  // ids: those are random, wire::random_message_id(), so nobody can claim them ahead.)
   std::uint64_t first_token = 1;
 };
 

@@ -3,9 +3,11 @@
 // demand and queues it on the peer's bounded outbound queue.
 //   - unknown peer (not connected, no address): denied with `peer_resolve_failed`, as the
 //     original's PeerResolveFailed;
-//   - correlation: the message id (never 0; a Node mints them upward from its start time in
-//     microseconds so a restarted node does not reuse ids; relays keep them) as REQUEST, the
+//   - correlation: the message id (never 0; a Node mints 64 random bits, so ids cannot be
+//     guessed ahead and a restarted node does not reuse them; relays keep them) as REQUEST, the
 //     original's rule for a non-zero token;
+//   - origin: src_peer_bytes only when the author is someone else (a forward), and the
+//     author's origin signature in the fill whenever the message carries one;
 //   - remaining deadline, the original's rule: a message that carries a budget (a forward, or an
 //     explicit one) sends budget − elapsed (an exhausted budget is denied with
 //     `deadline_exceeded` rather than sent without one); else the `deadline_ns` attribute as a
@@ -69,6 +71,7 @@ class WireSend final : public Stage {
     // The author travels only with relayed messages; a receiver takes the connection's
     // authenticated peer as the origin otherwise.
     if (msg.origin != wire_->local_peer()) env.src_peer = msg.origin.bytes();
+    env.origin_signature = msg.origin_signature;
     env.src_addresses = wire_->local_addresses(msg.peer);
     co_return co_await wire_->send(msg, env);
   }

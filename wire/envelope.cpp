@@ -3,6 +3,8 @@
 #include "proto/bb_core.pb.h"
 #include "wire/varint.hpp"
 
+#include <sodium.h>
+
 #include <cstring>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -117,6 +119,10 @@ boost::system::error_code decode_envelope(ByteView bytes, const EnvelopeCaps& ca
   for (const auto& addr : out.src_peer_addresses()) {
     if (addr.size() > caps.max_src_peer_address_bytes) return errc::envelope_src_address_too_large;
   }
+  for (const auto& fill : out.fills()) {
+    const auto n = fill.origin_signature().size();
+    if (n != 0 && n != kOriginSignatureSize) return errc::origin_signature_invalid;
+  }
   return {};
 }
 
@@ -145,7 +151,8 @@ Sizes sizes_of(const SingleFillEnvelope& env) noexcept {
   Sizes s;
   s.fill = (env.dest_suffix.empty() ? 0 : bytes_field_size(env.dest_suffix.size())) +
            (env.payload.empty() ? 0 : bytes_field_size(env.payload.size())) +
-           (env.trigger_only ? 2 : 0) + varint_field_size(env.type_hash);
+           (env.trigger_only ? 2 : 0) + varint_field_size(env.type_hash) +
+           (env.origin_signature.empty() ? 0 : bytes_field_size(env.origin_signature.size()));
   s.correlation = varint_field_size(env.correlation_kind) + varint_field_size(env.wire_req_id);
   s.body = bytes_field_size(s.fill) + bytes_field_size(s.correlation) +
            varint_field_size(env.remaining_deadline_ns) +
@@ -192,6 +199,7 @@ void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env) {
     out[at++] = 1;
   }
   put_varint_field(out, at, tag(4, 0), env.type_hash);
+  if (!env.origin_signature.empty()) put_bytes(out, at, tag(5, 2), env.origin_signature);
   // 3: correlation
   out[at++] = tag(3, 2);
   put(out, at, s.correlation);
@@ -203,6 +211,63 @@ void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env) {
   // protobuf writes fields in declaration order, and bb_core.proto declares 8 before 7
   for (const auto& a : env.src_addresses) put_bytes(out, at, tag(8, 2), a);
   put_varint_field(out, at, tag(7, 0), kEnvelopeSchemaVersion);
+}
+
+// ---- authenticated origins ----
+
+namespace {
+
+constexpr char kOriginDomain[] = "bb/wire/origin-signature/v1";  // sizeof includes the 0x00
+
+void put_be64(Bytes& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+}  // namespace
+
+Bytes origin_signing_input(const PeerId& origin, const OriginFields& fields) {
+  const ByteView id = origin.bytes();
+  Bytes out(sizeof kOriginDomain);
+  std::memcpy(out.data(), kOriginDomain, sizeof kOriginDomain);
+  out.reserve(sizeof kOriginDomain + 10 + id.size() + 8 + 10 + fields.dest_suffix.size() + 1 + 8 +
+              crypto_hash_sha256_BYTES);
+  append_varint(out, id.size());
+  out.insert(out.end(), id.begin(), id.end());
+  put_be64(out, fields.message_id);
+  append_varint(out, fields.dest_suffix.size());
+  out.insert(out.end(), fields.dest_suffix.begin(), fields.dest_suffix.end());
+  out.push_back(fields.trigger_only ? 1 : 0);
+  put_be64(out, fields.type_hash);
+  const ByteView payload = fields.trigger_only ? ByteView{} : fields.payload;
+  const std::size_t at = out.size();
+  out.resize(at + crypto_hash_sha256_BYTES);
+  crypto_hash_sha256(out.data() + at, payload.data(), payload.size());
+  return out;
+}
+
+Signature sign_origin(const Ed25519KeyPair& author, const OriginFields& fields) {
+  const Bytes input = origin_signing_input(author.peer_id(), fields);
+  return author.sign(input);
+}
+
+boost::system::error_code verify_origin(const PeerId& origin, const OriginFields& fields,
+                                        ByteView signature) {
+  if (signature.empty()) return errc::origin_signature_missing;
+  if (signature.size() != kOriginSignatureSize) return errc::origin_signature_invalid;
+  const ByteView encoded_key = origin.inlined_public_key();
+  if (encoded_key.empty()) return errc::origin_signature_invalid;  // not an inlined key
+  const auto key = Ed25519PublicKey::from_protobuf(encoded_key);
+  if (!key) return errc::origin_signature_invalid;  // not an Ed25519 key
+  const Bytes input = origin_signing_input(origin, fields);
+  if (!key->verify(input, signature)) return errc::origin_signature_invalid;
+  return {};
+}
+
+std::uint64_t random_message_id() {
+  ensure_sodium();
+  std::uint64_t id = 0;
+  while (id == 0) randombytes_buf(&id, sizeof id);
+  return id;
 }
 
 }  // namespace bb::wire

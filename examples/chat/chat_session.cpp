@@ -267,7 +267,9 @@ asio::awaitable<bool> ChatSession::command(std::string_view text) {
 }
 
 asio::awaitable<void> ChatSession::broadcast(std::string text) {
-  const Received message = own_message(kLineChannel, encode_line(options_.name, text));
+  // Relayable: the neighbours flood it on with forward(), which needs our signature.
+  const Received message =
+      own_message(kLineChannel, encode_line(options_.name, text), /*relayable=*/true);
   const auto peers = node_.connected_peers();
   std::size_t sent_to = 0;
   for (const auto& peer : peers) {
@@ -321,7 +323,9 @@ asio::awaitable<void> ChatSession::dial(std::size_t index, bool quiet, bool init
 }
 
 asio::awaitable<void> ChatSession::send_hello(wire::PeerId peer, bool want_reply) {
-  const Received message = own_message(kHelloChannel, encode_hello(options_.name, want_reply));
+  // For the neighbour alone: not relayed, not signed.
+  const Received message =
+      own_message(kHelloChannel, encode_hello(options_.name, want_reply), /*relayable=*/false);
   if (auto denial = co_await deliver(peer, message); denial && !stopping_) {
     // Not fatal: the upkeep loop greets again while the neighbour stays nameless.
     std::cerr << "bb-chat: hello to " << peer.to_base58() << " not sent: " << denial->reason
@@ -333,17 +337,11 @@ asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Re
   const std::uint64_t give_up_at = message.arrival_ns + budget_ns_;
   for (;;) {
     runtime::SendOptions options;
-    options.message_id = message.message_id;
     options.budget_ns = give_up_at - std::min(give_up_at, node_.clock().now_ns());
     if (options.budget_ns == 0) options.budget_ns = 1;
-    // Our own messages go out under their id; relayed ones keep their author and id. (Not a
-    // conditional expression: g++ 12 destroys a co_await temporary twice inside `?:`.)
-    Verdict verdict;
-    if (message.origin == node_.peer_id()) {
-      verdict = co_await node_.send(peer, message.channel, message.payload, options);
-    } else {
-      verdict = co_await node_.forward(peer, message, options);
-    }
+    // Our own messages (made by Node::compose) and relayed ones alike keep their author, id and
+    // origin signature: one signature per line, however many neighbours and retries.
+    const Verdict verdict = co_await node_.forward(peer, message, options);
     if (!verdict) co_return verdict;
     // The Node also emits this denial as a SendFailed event; it is dealt with here.
     note_handled(peer, message.message_id, verdict->reason);
@@ -357,20 +355,14 @@ asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Re
   }
 }
 
-Received ChatSession::own_message(std::string_view channel, wire::Bytes payload) {
+Received ChatSession::own_message(std::string_view channel, wire::ByteView payload,
+                                  bool relayable) {
   // One id for every neighbour: the same (origin, id) for one line, so a copy arriving by a
-  // second path is a duplicate (SendOptions::message_id).
-  Received message;
-  message.from = node_.peer_id();
-  message.origin = node_.peer_id();
-  message.channel = std::string(channel);
-  const auto suffix = runtime::channel_suffix(channel);
-  message.suffix.assign(suffix.bytes().begin(), suffix.bytes().end());
-  message.payload = std::move(payload);
-  message.message_id = node_.mint_message_id();
-  message.arrival_ns = node_.clock().now_ns();
-  message.budget_ns = budget_ns_;
-  return message;
+  // second path is a duplicate.
+  runtime::SendOptions options;
+  options.budget_ns = budget_ns_;
+  options.relayable = relayable;
+  return node_.compose(channel, payload, options);
 }
 
 void ChatSession::add_dial(const wire::Multiaddr& addr, bool initial) {

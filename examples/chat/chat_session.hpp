@@ -111,7 +111,9 @@ class ChatSession {
   boost::asio::awaitable<runtime::Verdict> deliver(const wire::PeerId& peer,
                                                    const runtime::Received& message);
 
-  runtime::Received own_message(std::string_view channel, wire::Bytes payload);
+  // A message of ours, made once for every neighbour (one id; a line is signed once, as
+  // relayable, so that the neighbours can forward it).
+  runtime::Received own_message(std::string_view channel, wire::ByteView payload, bool relayable);
   void add_dial(const wire::Multiaddr& addr, bool initial = false);
   void greet(const wire::PeerId& peer);
   void check_departures();

@@ -352,8 +352,11 @@ asio::awaitable<void> drain_until_end(Node& receiver, Drained& out) {
 
 // The final message, confirmed by its receipt: receipts come back in order, so once it is
 // accepted the fate of every earlier message is known. Retried while the sender is held back
-// (each attempt counts as a send); a cooldown is waited out on the node's clock.
-asio::awaitable<void> send_final(Node& sender, const PeerId& receiver, SendTally& tally) {
+// (each attempt counts as a send); a cooldown is waited out by moving the sender's virtual
+// clock to its end. Its budget is never spent (the clock stands still while it waits for the
+// receiver to make room).
+asio::awaitable<void> send_final(Node& sender, ManualClock& clock, const PeerId& receiver,
+                                 SendTally& tally) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
     SendOptions options;
     options.await_receipt = true;
@@ -363,9 +366,7 @@ asio::awaitable<void> send_final(Node& sender, const PeerId& receiver, SendTally
     tally.record(v);
     if (!v) co_return;
     if (v->reason == "cooldown") {
-      if (auto retry = sender.peer_status(receiver).retry_at_ns) {
-        (void)co_await sender.clock().sleep_until(*retry);
-      }
+      if (auto retry = sender.peer_status(receiver).retry_at_ns) clock.advance_to(*retry);
     } else if (v->reason != "queue_full") {
       ADD_FAILURE() << "final message: " << reason_of(v) << " (" << v->detail << ")";
       co_return;
@@ -374,20 +375,27 @@ asio::awaitable<void> send_final(Node& sender, const PeerId& receiver, SendTally
   ADD_FAILURE() << "the final message never got through";
 }
 
+// The sender keeps virtual time: a message's budget runs out only when the test says so (once
+// the queue is full: send_on_virtual_time), so what the sender is told depends on its queue and
+// the receiver's notices, never on how fast the machine runs (a real 2 ms budget could run out
+// before the message reached the queue: `deadline_exceeded` under a loaded sanitizer build).
 asio::awaitable<void> slow_receiver(Cluster& cluster) {
+  ManualClock& clock = cluster.manual_clock();
   NodeConfig r_config = loopback_config();
   r_config.inbox_capacity = kInbox;
   r_config.tables.backpressure.min_notice_interval_ns = 20'000'000;  // short cooldowns
   NodeConfig s_config = loopback_config();
   s_config.max_queued_messages = kQueueMessages;
   s_config.max_queued_bytes = kQueueBytes;
+  s_config.clock = &clock;
   Node& receiver = *co_await cluster.start(r_config);
   Node& sender = *co_await cluster.start(s_config);
   const PeerId& r_id = receiver.peer_id();
   (void)co_await sender.connect(dial_addr(receiver));
   receiver.subscribe("bulk");
 
-  // The receiver takes nothing; the sender keeps sending with a 2 ms budget per message.
+  // The receiver takes nothing; the sender keeps sending with a 2 ms budget per message (of
+  // virtual time, spent only while the queue is full).
   SendTally tally;
   std::vector<std::uint64_t> queued_seqs;
   std::size_t max_messages = 0, max_bytes = 0, over_bound = 0;
@@ -395,9 +403,15 @@ asio::awaitable<void> slow_receiver(Cluster& cluster) {
   quick.budget_ns = 2'000'000;
   for (std::uint64_t seq = 1; seq <= kBurst; ++seq) {
     const wire::Bytes payload = numbered(kBulkTag, seq, kBulkSizes[seq % kBulkSizes.size()]);
-    const Verdict v = co_await sender.send(r_id, "bulk", payload, quick);
+    const Verdict v = co_await send_on_virtual_time(sender, clock, r_id, "bulk", payload, quick,
+                                                    kQueueMessages, kQueueBytes);
     tally.record(v);
     if (!v) queued_seqs.push_back(seq);
+    // A cooldown (from the receiver's notice) passes as the burst goes on, as it would in real
+    // time: the next message is sent at its end.
+    if (v && v->reason == "cooldown") {
+      if (auto retry = sender.peer_status(r_id).retry_at_ns) clock.advance_to(*retry);
+    }
     const PeerStatus s = sender.peer_status(r_id);
     max_messages = std::max(max_messages, s.queued_messages);
     max_bytes = std::max(max_bytes, s.queued_bytes);
@@ -415,7 +429,7 @@ asio::awaitable<void> slow_receiver(Cluster& cluster) {
 
   // The receiver drains; the final message closes the books.
   Drained drained;
-  co_await (drain_until_end(receiver, drained) && send_final(sender, r_id, tally));
+  co_await (drain_until_end(receiver, drained) && send_final(sender, clock, r_id, tally));
 
   const NodeMetrics sm = sender.metrics();
   const NodeMetrics rm = receiver.metrics();
@@ -472,6 +486,9 @@ asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
   b_config.inbox_capacity = kSmallInbox;
   NodeConfig a_config = loopback_config();
   a_config.max_queued_messages = 4;
+  // Virtual time for a: the 1 ms budgets below bound the wait for queue room, and must not run
+  // out on a slow machine before a message even reaches the queue (`deadline_exceeded`).
+  a_config.clock = &cluster.manual_clock();
   Node& b = *co_await cluster.start(b_config);
   Node& a = *co_await cluster.start(a_config);
   const PeerId& b_id = b.peer_id();
@@ -563,9 +580,14 @@ asio::awaitable<void> read_silently(SilentReader& r) {
   }
 }
 
-asio::awaitable<void> send_to_silent_reader(Node& a, SilentReader& reader) {
-  constexpr std::size_t kAwaiting = 32;
-  constexpr std::size_t kQueued = 8;
+constexpr std::size_t kAwaiting = 32;
+constexpr std::size_t kQueued = 8;
+
+// a keeps virtual time: each message's 2 ms budget runs out only once a's queue is full
+// (send_on_virtual_time), so every send ends queued or `queue_full` however slow the machine;
+// on real time a loaded sanitizer build saw the budget run out before the queue
+// (`deadline_exceeded`).
+asio::awaitable<void> send_to_silent_reader(Node& a, ManualClock& clock, SilentReader& reader) {
   NodeEvents events(a);
   const PeerId r_id = reader.identity.peer_id();
   a.add_address(r_id, reader.listener->local_addr());
@@ -577,7 +599,8 @@ asio::awaitable<void> send_to_silent_reader(Node& a, SilentReader& reader) {
   std::size_t peak_queued = 0;
   const std::vector<std::uint8_t> payload(100, 0x42);
   for (int i = 0; i < 300; ++i) {
-    tally.record(co_await a.send(r_id, "ch", payload, short_budget));
+    tally.record(co_await send_on_virtual_time(a, clock, r_id, "ch", payload, short_budget, kQueued,
+                                               std::size_t{8} << 20));
     const PeerStatus st = a.peer_status(r_id);
     peak_awaiting = std::max(peak_awaiting, st.awaiting_receipt);
     peak_queued = std::max(peak_queued, st.queued_messages);
@@ -586,6 +609,11 @@ asio::awaitable<void> send_to_silent_reader(Node& a, SilentReader& reader) {
   EXPECT_LE(peak_awaiting, kAwaiting + kQueued);
   EXPECT_LE(peak_queued, kQueued);
   EXPECT_GT(tally.denied_for("queue_full"), 0u) << tally.dump() << events.dump();
+  // Every message a accepted is still held, written or queued: nothing came back, nothing left.
+  const PeerStatus held = a.peer_status(r_id);
+  EXPECT_EQ(held.queued_messages, kQueued);
+  EXPECT_GE(held.awaiting_receipt, kAwaiting);
+  EXPECT_EQ(tally.ok, held.awaiting_receipt + held.queued_messages) << tally.dump();
   EXPECT_EQ(tally.denied_total(), tally.denied_for("queue_full")) << tally.dump();
   EXPECT_GT(reader.bytes_read, 0u);
   EXPECT_EQ(a.metrics().receipts_accepted, 0u);
@@ -604,13 +632,14 @@ asio::awaitable<void> send_to_silent_reader(Node& a, SilentReader& reader) {
 
 asio::awaitable<void> silent_reader_bounds_memory(Cluster& cluster) {
   NodeConfig config = loopback_config();
-  config.max_awaiting_receipt = 32;
-  config.max_queued_messages = 8;
+  config.max_awaiting_receipt = kAwaiting;
+  config.max_queued_messages = kQueued;
+  config.clock = &cluster.manual_clock();
   Node& a = *co_await cluster.start(std::move(config));
   SilentReader reader;
   reader.listener.emplace(wire::TcpListener::listen(
       co_await asio::this_coro::executor, *wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/0")));
-  co_await (read_silently(reader) && send_to_silent_reader(a, reader));
+  co_await (read_silently(reader) && send_to_silent_reader(a, cluster.manual_clock(), reader));
 }
 
 TEST(NodeFlow, APeerThatNeverSendsReceiptsCannotGrowTheSendersMemory) {

@@ -17,7 +17,10 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio/error.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -189,6 +192,39 @@ inline asio::awaitable<bool> expect_down(NodeEvents& events, const wire::PeerId&
     EXPECT_EQ(down->cause, cause);
   }
   co_return down.has_value();
+}
+
+// send() from a node on virtual time (NodeConfig::clock = a ManualClock) to a peer whose queue
+// may be full (`max_messages` / `max_bytes`: the sender's NodeConfig bounds). A send that waits
+// for room waits until its deadline on the node's clock, which only the test moves: this moves
+// it by the message's budget once the queue is seen full while the send still waits, so the
+// send ends queued or `queue_full`, never `deadline_exceeded`, however slow the machine (real
+// time only paces how often the queue is looked at). options.budget_ns must be set.
+inline asio::awaitable<Verdict> send_on_virtual_time(
+    Node& node, ManualClock& clock, const wire::PeerId& peer, std::string_view channel,
+    wire::ByteView payload, SendOptions options, std::size_t max_messages, std::size_t max_bytes) {
+  using namespace asio::experimental::awaitable_operators;
+  Verdict verdict;
+  bool done = false;
+  auto sending = [&]() -> asio::awaitable<void> {
+    verdict = co_await node.send(peer, channel, payload, options);
+    done = true;
+  };
+  auto moving_time = [&]() -> asio::awaitable<void> {
+    asio::steady_timer poll(co_await asio::this_coro::executor);
+    while (!done) {
+      poll.expires_after(std::chrono::milliseconds(1));
+      co_await poll.async_wait(asio::use_awaitable);
+      const PeerStatus s = node.peer_status(peer);
+      // An over-estimate of the frame (envelope fields, a signature) errs towards "full",
+      // which is harmless: a send that has room never waits.
+      const bool full = s.queued_messages >= max_messages ||
+                        (s.queued_bytes > 0 && s.queued_bytes + payload.size() + 256 > max_bytes);
+      if (!done && full) clock.advance(options.budget_ns);
+    }
+  };
+  co_await (sending() || moving_time());
+  co_return verdict;
 }
 
 // The nodes of one scenario, on its executor.

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace bb::wire {
 namespace {
 
@@ -210,6 +212,7 @@ void expect_same_as_protobuf(const SingleFillEnvelope& direct) {
   fill->set_payload(std::string(as_chars(direct.payload)));
   fill->set_trigger_only(direct.trigger_only);
   fill->set_type_hash(direct.type_hash);
+  fill->set_origin_signature(std::string(as_chars(direct.origin_signature)));
   env.mutable_correlation()->set_kind(static_cast<core::CorrelationKind>(direct.correlation_kind));
   env.mutable_correlation()->set_wire_req_id(direct.wire_req_id);
   env.set_remaining_deadline_ns(direct.remaining_deadline_ns);
@@ -241,11 +244,64 @@ TEST(SingleFillEnvelope, EncodesExactlyAsProtobufDoes) {
   expect_same_as_protobuf(env);
 }
 
+TEST(SingleFillEnvelope, EncodesTheOriginSignatureExactlyAsProtobufDoes) {
+  const auto origin = PeerId::from_u64(42);
+  const Bytes suffix{0xe2, 0x01, 0x05};
+  const Bytes payload(200, 0x33);
+  const Bytes signature(kOriginSignatureSize, 0xa5);
+  SingleFillEnvelope env;
+  env.dest_suffix = suffix;
+  env.payload = payload;
+  env.type_hash = 7;
+  env.correlation_kind = 1;
+  env.wire_req_id = 0xfedcba9876543210ULL;
+  env.remaining_deadline_ns = 5;
+  env.src_peer = origin.bytes();
+  env.origin_signature = signature;
+  expect_same_as_protobuf(env);
+  env.payload = {};
+  env.trigger_only = true;
+  expect_same_as_protobuf(env);
+}
+
+TEST(SingleFillEnvelope, WithoutASignatureTheBytesAreThoseOfBefore) {
+  // SlotFill field 5 is absent when empty: an unsigned message is what it always was.
+  SingleFillEnvelope env;
+  const Bytes payload{'h', 'i'};
+  env.payload = payload;
+  env.wire_req_id = 1;
+  env.correlation_kind = 1;
+  Bytes frame;
+  append_envelope_frame(frame, env);
+  // varint(len) ‖ fills{payload "hi"} ‖ correlation{kind 1, id 1} ‖ schema_version 1
+  EXPECT_EQ(to_hex(frame),
+            "0e"
+            "12041202"
+            "6869"
+            "1a0408011001"
+            "3801");
+}
+
 TEST(SingleFillEnvelope, OmitsDefaultsAsProtobufDoes) {
   SingleFillEnvelope env;  // empty fill, empty correlation, nothing else but the version
   expect_same_as_protobuf(env);
   env.trigger_only = true;
   expect_same_as_protobuf(env);
+}
+
+TEST(Envelope, AnOriginSignatureIsEmptyOrSixtyFourBytes) {
+  for (const std::size_t size : {std::size_t{0}, kOriginSignatureSize}) {
+    core::WireEnvelope env;
+    env.add_fills()->set_origin_signature(std::string(size, 's'));
+    EXPECT_FALSE(decode_err(env, {})) << size;
+  }
+  for (const std::size_t size :
+       {std::size_t{1}, kOriginSignatureSize - 1, kOriginSignatureSize + 1, std::size_t{4096}}) {
+    core::WireEnvelope env;
+    env.add_fills();
+    env.add_fills()->set_origin_signature(std::string(size, 's'));
+    EXPECT_EQ(decode_err(env, {}), errc::origin_signature_invalid) << size;
+  }
 }
 
 TEST(SingleFillEnvelope, DecodesWithTheCappedDecoder) {
@@ -265,6 +321,99 @@ TEST(SingleFillEnvelope, DecodesWithTheCappedDecoder) {
   EXPECT_EQ(out.fills(0).payload().size(), payload.size());
   EXPECT_EQ(out.correlation().wire_req_id(), 9u);
   EXPECT_EQ(out.schema_version(), kEnvelopeSchemaVersion);
+}
+
+}  // namespace
+}  // namespace bb::wire
+
+namespace bb::wire {
+namespace {
+
+OriginFields sample_fields(const Bytes& suffix, const Bytes& payload) {
+  OriginFields f;
+  f.message_id = 0x0102030405060708ULL;
+  f.dest_suffix = suffix;
+  f.payload = payload;
+  f.type_hash = 0x1112131415161718ULL;
+  return f;
+}
+
+TEST(OriginSignature, SignsTheDocumentedBytes) {
+  const auto author = Ed25519KeyPair::generate();
+  const PeerId id = author.peer_id();
+  const Bytes suffix{0xe2, 0x01, 0x05};
+  const Bytes payload{'a', 'b', 'c'};
+  const Bytes input = origin_signing_input(id, sample_fields(suffix, payload));
+  Bytes expected;
+  const std::string_view domain = "bb/wire/origin-signature/v1";
+  expected.insert(expected.end(), domain.begin(), domain.end());
+  expected.push_back(0);
+  expected.push_back(static_cast<std::uint8_t>(id.bytes().size()));
+  expected.insert(expected.end(), id.bytes().begin(), id.bytes().end());
+  for (int i = 1; i <= 8; ++i) expected.push_back(static_cast<std::uint8_t>(i));
+  expected.push_back(3);
+  expected.insert(expected.end(), suffix.begin(), suffix.end());
+  expected.push_back(0);  // not a trigger
+  for (int i = 0x11; i <= 0x18; ++i) expected.push_back(static_cast<std::uint8_t>(i));
+  // SHA-256("abc")
+  const auto digest = from_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  ASSERT_TRUE(digest);
+  expected.insert(expected.end(), digest->begin(), digest->end());
+  EXPECT_EQ(to_hex(input), to_hex(expected));
+}
+
+TEST(OriginSignature, VerifiesForItsOriginAndNothingElse) {
+  const auto author = Ed25519KeyPair::generate();
+  const auto other = Ed25519KeyPair::generate();
+  const Bytes suffix{0xe2, 0x01, 0x05};
+  const Bytes payload{'h', 'i'};
+  const OriginFields fields = sample_fields(suffix, payload);
+  const Signature sig = sign_origin(author, fields);
+  EXPECT_FALSE(verify_origin(author.peer_id(), fields, sig));
+
+  EXPECT_EQ(verify_origin(other.peer_id(), fields, sig), errc::origin_signature_invalid);
+  EXPECT_EQ(verify_origin(PeerId::from_u64(1), fields, sig), errc::origin_signature_invalid);
+  EXPECT_EQ(verify_origin(author.peer_id(), fields, {}), errc::origin_signature_missing);
+  EXPECT_EQ(verify_origin(author.peer_id(), fields, ByteView(sig).first(63)),
+            errc::origin_signature_invalid);
+  OriginFields changed = fields;
+  changed.message_id += 1;
+  EXPECT_EQ(verify_origin(author.peer_id(), changed, sig), errc::origin_signature_invalid);
+  changed = fields;
+  const Bytes other_payload{'h', 'o'};
+  changed.payload = other_payload;
+  EXPECT_EQ(verify_origin(author.peer_id(), changed, sig), errc::origin_signature_invalid);
+  changed = fields;
+  const Bytes other_suffix{0xe2, 0x01, 0x06};
+  changed.dest_suffix = other_suffix;
+  EXPECT_EQ(verify_origin(author.peer_id(), changed, sig), errc::origin_signature_invalid);
+  changed = fields;
+  changed.type_hash ^= 1;
+  EXPECT_EQ(verify_origin(author.peer_id(), changed, sig), errc::origin_signature_invalid);
+  changed = fields;
+  changed.trigger_only = true;
+  EXPECT_EQ(verify_origin(author.peer_id(), changed, sig), errc::origin_signature_invalid);
+}
+
+TEST(OriginSignature, ATriggerIgnoresThePayload) {
+  const auto author = Ed25519KeyPair::generate();
+  const Bytes suffix{0xe2, 0x01, 0x05};
+  const Bytes payload{'x'};
+  OriginFields fields = sample_fields(suffix, payload);
+  fields.trigger_only = true;
+  const Signature sig = sign_origin(author, fields);
+  fields.payload = {};  // what a relay of the trigger carries
+  EXPECT_FALSE(verify_origin(author.peer_id(), fields, sig));
+}
+
+TEST(OriginSignature, RandomMessageIdsAreNeverZeroAndDoNotRepeat) {
+  std::set<std::uint64_t> seen;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::uint64_t id = random_message_id();
+    EXPECT_NE(id, 0u);
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 10'000u);
 }
 
 }  // namespace
