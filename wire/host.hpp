@@ -4,14 +4,31 @@
 // identify, perf and /bb/wire/1.0.0. Outcomes (connected, disconnected, dial failures, bad
 // streams) come out as events, for the runtime to feed its peer tables.
 //
+// On an open network its connection manager (wire/connection_manager.hpp, docs/host.md) and
+// resource manager (wire/resource_manager.hpp) decide at accept, before any crypto: per-IP
+// limits on handshakes and connections; first_message_timeout for the first multistream-select
+// message; a newcomer evicts a stuck handshake of the address with the most of them, or waits
+// for a slot, rather than being refused; at max_connections it displaces an idle connection
+// (or an idle one of a crowded address), never one with traffic or a protected one; idle
+// unprotected connections are trimmed between high and low water marks; dials in flight are
+// capped; accept() backs off when out of descriptors. A refused dialer is told why where the
+// protocol allows: multistream-select "na" before the handshake, a Yamux GoAway with a libp2p
+// error code after it. Refusals come out as InboundFailed / DialFailed events with their
+// specific errc (ip_connection_limit, pending_connection_limit, pending_connection_evicted,
+// connection_limit, dial_limit, handshake_timeout, resource_*) and trimmed or displaced
+// connections as PeerDisconnected with connection_trimmed; the Host logs none of them one by
+// one.
+//
 // Thread rule: a Host and everything it returns live on one executor. Lifetime: call stop() and
 // let it finish before destroying the Host; stop() closes every connection and listener and
 // returns only when every task the Host started has ended.
 #pragma once
 
 #include "wire/connection.hpp"
+#include "wire/connection_manager.hpp"
 #include "wire/envelope.hpp"
 #include "wire/protocols/identify.hpp"
+#include "wire/resource_manager.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -20,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -34,8 +52,14 @@ std::string_view bb_version() noexcept;  // "0.1.0"
 
 struct HostOptions {
   ConnectionOptions connection;
-  std::size_t max_connections = 1024;
-  std::size_t max_pending_inbound = 64;                // TCP accepted, handshake not finished
+  // Both limits are lowered at construction if the process's file descriptor limit (raised to
+  // its hard limit first, once per process) cannot hold them; see fit_to_fd_limit().
+  std::size_t max_connections = 1024;     // established, both directions
+  std::size_t max_pending_inbound = 64;   // inbound handshakes running at once
+  ConnManagerOptions connection_manager;  // per-IP limits, deadlines, trimming, dial cap
+  // The Host's ResourceManager: every connection opens a scope in it before any crypto (at
+  // accept, before a dial) and is refused when that fails (resource_* errors).
+  ResourceLimits resources = ResourceLimits::defaults();
   std::chrono::milliseconds protocol_timeout{10'000};  // ping and identify exchanges
   bool serve_perf = true;                              // /perf/1.0.0 is for tests and benchmarks
   bool identify_peers = true;  // ask every new peer who it is (PeerIdentified)
@@ -50,14 +74,18 @@ struct PeerConnected {
 };
 struct PeerDisconnected {
   PeerId peer;
-  boost::system::error_code reason;  // empty for a clean close
+  boost::system::error_code reason;  // empty for a clean close; connection_trimmed
 };
 struct DialFailed {
   Multiaddr addr;
   boost::system::error_code error;
   std::string detail;
 };
-struct InboundFailed {  // a connection that never completed its handshake
+// A connection that never completed its handshake, or was refused: error is then
+// ip_connection_limit, pending_connection_limit, pending_connection_evicted, connection_limit,
+// resource_* (the resource manager) or handshake_timeout (no first message within
+// first_message_timeout, or the whole upgrade within ConnectionOptions::handshake_timeout).
+struct InboundFailed {
   Multiaddr from;
   boost::system::error_code error;
   std::string detail;
@@ -103,7 +131,9 @@ class Host {
   // A connection to the peer at `addr`: an existing one when `addr` names a connected peer,
   // else a new dial (merged with a dial to the same peer already in flight). With a /p2p/ part,
   // reaching anyone else fails (noise_peer_id_mismatch). Throws system_error (timeouts,
-  // refused, handshake errors, connection_limit); a failure is also reported as DialFailed.
+  // refused, handshake errors, connection_limit when full of connections none of which may be
+  // displaced, dial_limit when max_outbound_dials are in flight); a failure is also reported
+  // as DialFailed.
   boost::asio::awaitable<Connection> connect(const Multiaddr& addr);
   std::optional<Connection> connection(const PeerId& peer) const;
 
@@ -116,6 +146,20 @@ class Host {
   std::optional<HostEvent> try_next_event();
 
   boost::asio::awaitable<void> stop();
+
+  // Protected peers are never trimmed or displaced (ConnManagerOptions). A peer is protected
+  // while it holds at least one tag; tags may be set before it connects and outlive its
+  // connections. unprotect() returns whether another tag still protects the peer.
+  void protect(const PeerId& peer, std::string_view tag);
+  bool unprotect(const PeerId& peer, std::string_view tag);
+  bool is_protected(const PeerId& peer) const;
+
+  // The connection manager's counters (refusals by reason, evictions, trims, accept failures).
+  ConnManagerStats connection_stats() const;
+  // The fd limit at construction and the limits in force after fitting them to it.
+  const FdBudget& fd_budget() const noexcept;
+  // What every connection and stream holds (ResourceManager::stats()), for metrics.
+  const ResourceManager& resources() const noexcept;
 
   const PeerId& peer_id() const noexcept;
   const Ed25519KeyPair& identity() const noexcept;

@@ -7,6 +7,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <mutex>
+
 namespace bb::wire {
 
 namespace asio = boost::asio;
@@ -95,6 +103,38 @@ Multiaddr to_multiaddr(const tcp::endpoint& endpoint) {
 
 bool is_tcp_dialable(const Multiaddr& addr) {
   return host_port(addr).has_value();
+}
+
+std::size_t raise_fd_limit() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return;
+    // An unlimited hard limit still stops at the kernel's nr_open.
+    std::size_t nr_open = 0;
+    std::ifstream("/proc/sys/fs/nr_open") >> nr_open;
+    if (nr_open > limit.rlim_cur) {
+      raised.rlim_cur = static_cast<rlim_t>(nr_open);
+      (void)setrlimit(RLIMIT_NOFILE, &raised);
+    }
+  });
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+bool is_resource_exhaustion(const boost::system::error_code& ec) noexcept {
+  if (ec.category() != boost::system::system_category() &&
+      ec.category() != boost::system::generic_category()) {
+    return false;
+  }
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
 asio::awaitable<tcp::socket> tcp_connect(const Multiaddr& addr, std::chrono::milliseconds timeout) {

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <cstddef>
 
 namespace bb::wire {
 
@@ -22,6 +23,13 @@ result<tcp::endpoint> tcp_endpoint(const Multiaddr& addr);
 Multiaddr to_multiaddr(const tcp::endpoint& endpoint);
 // True for addresses tcp_connect can dial.
 bool is_tcp_dialable(const Multiaddr& addr);
+
+// Raises the soft RLIMIT_NOFILE to the hard limit, once per process (later calls only read
+// it), and returns the soft limit in force (SIZE_MAX when unlimited).
+std::size_t raise_fd_limit();
+// accept() errors that mean the process or the system is out of descriptors or memory
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM): retrying at once cannot succeed, only waiting can.
+bool is_resource_exhaustion(const boost::system::error_code& ec) noexcept;
 
 // Resolves (for dns*), connects, sets TCP_NODELAY. Throws boost::system::system_error:
 // errc::handshake_timeout-like timeouts are reported as boost::asio::error::timed_out, refused

@@ -9,11 +9,17 @@
 #include "tests/support/event_log.hpp"
 #include "wire/detail/timeout.hpp"
 #include "wire/host.hpp"
+#include "wire/mss/message.hpp"
 #include "wire/protocols/ping.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -107,6 +113,79 @@ inline boost::system::error_code code_of(const std::exception_ptr& error) {
   } catch (...) {
     return make_error_code(asio::error::fault);
   }
+}
+
+// ---- clients from a chosen source address (per-IP limits) ---------------------------------------
+
+// Linux accepts any 127.0.0.0/8 source on lo: "127.0.0.2" plays another machine.
+inline asio::awaitable<tcp::socket> connect_from(const char* source_ip, const Multiaddr& to) {
+  auto ex = co_await asio::this_coro::executor;
+  const tcp::endpoint target = tcp_endpoint(to.decapsulate_code(protocol::p2p)).value();
+  tcp::socket socket(ex);
+  socket.open(target.protocol());
+  socket.bind(tcp::endpoint(asio::ip::make_address(source_ip), 0));
+  co_await detail::with_timeout(socket.async_connect(target, asio::use_awaitable), kEventWait,
+                                make_error_code(asio::error::timed_out), "connecting");
+  socket.set_option(tcp::no_delay(true));
+  co_return socket;
+}
+
+// A peer with a fresh identity on a connection from `source_ip` to `host` (the upgrade done by
+// hand, as a Host would; nothing runs the connection unless the caller does).
+inline asio::awaitable<Connection> dial_from(const char* source_ip, const Host& host,
+                                             const Ed25519KeyPair& identity) {
+  tcp::socket socket = co_await connect_from(source_ip, host.listen_addrs().at(0));
+  co_return co_await Connection::upgrade(std::move(socket), Direction::outbound, identity,
+                                         host.peer_id(), ConnectionOptions());
+}
+
+// What a raw socket received until the peer closed it, or `bound` passed.
+struct RawEnding {
+  Bytes bytes;
+  boost::system::error_code end;  // eof or connection_reset; timed_out if still open at `bound`
+  // The multistream-select lines in `bytes` (complete ones).
+  std::vector<std::string> mss_lines() const {
+    std::vector<std::string> out;
+    ByteView rest(bytes);
+    while (true) {
+      auto message = mss::decode_message(rest);
+      if (!message || !*message) break;
+      out.emplace_back((*message)->first);
+      rest = rest.subspan((*message)->second);
+    }
+    return out;
+  }
+  bool closed() const { return end == asio::error::eof || end == asio::error::connection_reset; }
+};
+
+inline asio::awaitable<RawEnding> read_until_closed(tcp::socket& socket,
+                                                    std::chrono::milliseconds bound = kEventWait) {
+  using namespace asio::experimental::awaitable_operators;
+  RawEnding out;
+  asio::steady_timer timer(socket.get_executor(), bound);
+  std::array<std::uint8_t, 1024> buf{};
+  while (true) {
+    auto outcome =
+        co_await (socket.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable)) ||
+                  timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (outcome.index() == 1) {
+      out.end = make_error_code(asio::error::timed_out);
+      co_return out;
+    }
+    auto [ec, n] = std::get<0>(outcome);
+    out.bytes.insert(out.bytes.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    if (ec) {
+      out.end = ec;
+      co_return out;
+    }
+  }
+}
+
+// The first multistream-select message every dialer sends.
+inline Bytes mss_header() {
+  Bytes out;
+  mss::append_message(out, mss::kHeader);
+  return out;
 }
 
 }  // namespace bb::wire::host_test

@@ -5,15 +5,27 @@
 #include "wire/receipt.hpp"
 
 #include "proto/bb_core.pb.h"
+#include "tests/support/hostile_peer.hpp"
 #include "tests/wire/host_fixture.hpp"
 #include "wire/protocols/identify.hpp"
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
+#include "wire/yamux/frame.hpp"
+
+#include "wire/detail/task_group.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/write.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <filesystem>
+#include <memory>
+#include <set>
 
 namespace bb::wire {
 namespace {
@@ -22,12 +34,15 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
 using host_test::code_of;
+using host_test::connect_from;
 using host_test::dial_addr;
+using host_test::dial_from;
 using host_test::EventLog;
 using host_test::kEventWait;
 using host_test::kTestLimit;
 using host_test::loopback;
 using host_test::pings;
+using host_test::read_until_closed;
 using host_test::run_then_stop;
 
 const std::vector<std::string> kAllProtocols{"/ipfs/ping/1.0.0", "/ipfs/id/1.0.0", "/bb/wire/1.0.0",
@@ -451,7 +466,7 @@ asio::awaitable<void> pending_handshake_limit(Host& a, Host& b) {
   auto refused = co_await a_events.wait<InboundFailed>(
       [&second_from](const InboundFailed& e) { return e.from == second_from; });
   if (refused) {
-    EXPECT_EQ(refused->error, errc::connection_limit) << refused->detail;
+    EXPECT_EQ(refused->error, errc::pending_connection_limit) << refused->detail;
   }
 
   // Once the silent client leaves, its slot is free again.
@@ -470,6 +485,550 @@ TEST(Host, PendingHandshakeLimitRefusesExtraClientsUntilASlotFrees) {
   HostOptions one_pending;
   one_pending.max_pending_inbound = 1;
   test::run_async(two_hosts(&pending_handshake_limit, one_pending, HostOptions()), kTestLimit);
+}
+
+// ---- connection manager: refusals before any crypto ------------------------------------------
+
+const std::vector<std::string> kHeaderThenNa{"/multistream/1.0.0", "na"};
+
+// A client says nothing; another drips its first message a byte at a time. Neither holds its
+// handshake slot past first_message_timeout.
+asio::awaitable<void> drip(tcp::socket* socket, Bytes bytes) {
+  asio::steady_timer timer(socket->get_executor());
+  for (std::uint8_t byte : bytes) {
+    auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(&byte, 1),
+                                              asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;  // the host closed it
+    timer.expires_after(40ms);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
+
+asio::awaitable<void> first_message_deadline(Host& a, Host& b) {
+  auto ex = co_await asio::this_coro::executor;
+  EventLog a_events(a);
+  const Multiaddr a_addr = a.listen(loopback());
+  tcp::socket silent = co_await connect_from("127.0.0.1", a_addr);
+  tcp::socket slow = co_await connect_from("127.0.0.1", a_addr);
+  detail::TaskGroup dripping(ex);
+  dripping.spawn(drip(&slow, host_test::mss_header()), "drip");  // 20 bytes over 800 ms
+
+  const auto started = std::chrono::steady_clock::now();
+  for (tcp::socket* client : {&silent, &slow}) {
+    const Multiaddr from = to_multiaddr(client->local_endpoint());
+    auto timed_out = co_await a_events.wait<InboundFailed>(
+        [&from](const InboundFailed& e) { return e.from == from; });
+    if (timed_out) {
+      EXPECT_EQ(timed_out->error, errc::handshake_timeout) << timed_out->detail;
+    }
+    const auto ending = co_await read_until_closed(*client);
+    EXPECT_TRUE(ending.closed()) << ending.end.message();
+  }
+  // Well before the 10 s handshake timeout, and before the drip was done.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 750ms);
+  EXPECT_EQ(a.connection_stats().first_message_timeouts, 2u);
+  co_await dripping.join();
+
+  (void)co_await b.connect(dial_addr(a));  // a peer that speaks at once is not affected
+  const auto ok = co_await pings(b, a.peer_id());
+  EXPECT_TRUE(ok);
+}
+
+TEST(HostLimits, ASilentOrDrippingClientLosesItsSlotAfterTheFirstMessageTimeout) {
+  HostOptions quick;
+  quick.connection_manager.first_message_timeout = 300ms;
+  test::run_async(two_hosts(&first_message_deadline, quick, HostOptions()), kTestLimit);
+}
+
+// Idle sockets from one address: beyond max_pending_per_ip they are refused with "na" at once,
+// and a peer from another address completes its handshake.
+asio::awaitable<void> per_ip_pending_limit(Host& a, Host& b) {
+  EventLog a_events(a);
+  const Multiaddr a_addr = a.listen(loopback());
+  std::vector<tcp::socket> held;
+  for (int i = 0; i < 2; ++i) held.push_back(co_await connect_from("127.0.0.2", a_addr));
+  std::vector<tcp::socket> extra;
+  for (int i = 0; i < 3; ++i) extra.push_back(co_await connect_from("127.0.0.2", a_addr));
+  for (auto& socket : extra) {
+    const Multiaddr from = to_multiaddr(socket.local_endpoint());
+    const auto ending = co_await read_until_closed(socket);
+    EXPECT_TRUE(ending.closed()) << ending.end.message();
+    EXPECT_EQ(ending.mss_lines(), kHeaderThenNa) << "the refused client is told, not just closed";
+    auto refused = co_await a_events.wait<InboundFailed>(
+        [&from](const InboundFailed& e) { return e.from == from; });
+    if (refused) {
+      EXPECT_EQ(refused->error, errc::ip_connection_limit) << refused->detail;
+      EXPECT_NE(refused->detail.find("127.0.0.2"), std::string::npos) << refused->detail;
+    }
+  }
+  (void)co_await b.connect(dial_addr(a));
+  const auto ok = co_await pings(b, a.peer_id());
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(a.connection_stats().refused_ip, 3u);
+  EXPECT_EQ(a.connection_stats().handshakes_running, 2u) << "the two held sockets";
+}
+
+TEST(HostLimits, IdleSocketsFromOneAddressAreRefusedBeyondItsPendingLimit) {
+  HostOptions limited;
+  limited.connection_manager.max_pending_per_ip = 2;
+  test::run_async(two_hosts(&per_ip_pending_limit, limited, HostOptions()), kTestLimit);
+}
+
+// Idle sockets from one address fill every handshake slot; a peer from another address evicts
+// the oldest of them instead of being refused.
+asio::awaitable<void> eviction(Host& a, Host& b) {
+  EventLog a_events(a);
+  const Multiaddr a_addr = a.listen(loopback());
+  std::vector<tcp::socket> held;
+  for (int i = 0; i < 3; ++i) held.push_back(co_await connect_from("127.0.0.2", a_addr));
+  const Multiaddr oldest = to_multiaddr(held.front().local_endpoint());
+
+  (void)co_await b.connect(dial_addr(a));
+  const auto ok = co_await pings(b, a.peer_id());
+  EXPECT_TRUE(ok);
+  const auto ending = co_await read_until_closed(held.front());
+  EXPECT_TRUE(ending.closed()) << ending.end.message();
+  EXPECT_EQ(ending.mss_lines(), kHeaderThenNa);
+  auto evicted = co_await a_events.wait<InboundFailed>(
+      [&oldest](const InboundFailed& e) { return e.from == oldest; });
+  if (evicted) {
+    EXPECT_EQ(evicted->error, errc::pending_connection_evicted) << evicted->detail;
+  }
+  EXPECT_EQ(a.connection_stats().evicted, 1u);
+  EXPECT_EQ(a.connection_stats().handshakes_running, 2u);
+}
+
+TEST(HostLimits, APeerFromAnotherAddressEvictsTheOldestIdleHandshake) {
+  HostOptions three_slots;
+  three_slots.max_pending_inbound = 3;
+  three_slots.connection_manager.max_pending_per_ip = 16;
+  test::run_async(two_hosts(&eviction, three_slots, HostOptions()), kTestLimit);
+}
+
+// Many peers from one address at once: beyond max_pending_inbound they wait for a slot (and
+// the kernel's backlog holds the rest) instead of being refused.
+asio::awaitable<void> connect_into(Host* host, Multiaddr addr, bool* connected) {
+  auto outcome = co_await detail::capture(host->connect(addr));
+  *connected = !outcome.error;
+  if (outcome.error) ADD_FAILURE() << "connect failed: " << host_test::text_of(outcome.error);
+}
+
+asio::awaitable<void> burst_from_one_address(Host& a) {
+  auto ex = co_await asio::this_coro::executor;
+  constexpr std::size_t kPeers = 12;
+  EventLog a_events(a);
+  a.listen(loopback());
+  std::vector<std::unique_ptr<Host>> peers;
+  for (std::size_t i = 0; i < kPeers; ++i) {
+    peers.push_back(std::make_unique<Host>(ex, Ed25519KeyPair::generate()));
+  }
+  std::array<bool, kPeers> connected{};
+  detail::TaskGroup connecting(ex);
+  for (std::size_t i = 0; i < kPeers; ++i) {
+    connecting.spawn(connect_into(peers[i].get(), dial_addr(a), &connected[i]), "connect");
+  }
+  co_await connecting.join();
+  EXPECT_EQ(std::count(connected.begin(), connected.end(), true), static_cast<long>(kPeers));
+  for (std::size_t i = 0; i < kPeers; ++i) {
+    if (!(co_await a_events.wait<PeerConnected>())) break;
+  }
+  EXPECT_EQ(a.connection_count(), kPeers);
+  EXPECT_EQ(a_events.count<InboundFailed>(), 0u) << a_events.dump();
+  for (auto& peer : peers) co_await peer->stop();
+}
+
+TEST(HostLimits, ABurstFromOneAddressWaitsForHandshakeSlotsInsteadOfBeingRefused) {
+  test::run_async(
+      []() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        HostOptions two_slots;
+        two_slots.max_pending_inbound = 2;
+        two_slots.connection_manager.slot_wait = 5s;  // generous on a loaded machine
+        Host a(ex, Ed25519KeyPair::generate(), two_slots);
+        co_await run_then_stop(burst_from_one_address(a), a);
+      }(),
+      10s);
+}
+
+// A dialer refused at the connection limit reads "na" for /noise: its error says the protocol
+// was not supported, not "End of file".
+asio::awaitable<void> refused_dialer_is_told(Host& a, Host& b, Host& c) {
+  EventLog a_events(a);
+  a.listen(loopback());
+  (void)co_await b.connect(dial_addr(a));
+  if (!(co_await a_events.wait<PeerConnected>())) co_return;
+  auto refused = co_await detail::capture(c.connect(dial_addr(a)));
+  EXPECT_TRUE(refused.error);
+  if (refused.error) {
+    EXPECT_EQ(code_of(refused.error), errc::mss_protocol_not_supported)
+        << host_test::text_of(refused.error);
+  }
+  if (auto limit = co_await a_events.wait<InboundFailed>()) {
+    EXPECT_EQ(limit->error, errc::connection_limit) << limit->detail;
+  }
+}
+
+TEST(HostLimits, ADialerRefusedAtTheConnectionLimitIsToldNa) {
+  test::run_async(
+      []() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        HostOptions one;
+        one.max_connections = 1;
+        Host a(ex, Ed25519KeyPair::generate(), one);
+        Host b(ex, Ed25519KeyPair::generate());
+        Host c(ex, Ed25519KeyPair::generate());
+        co_await run_then_stop(refused_dialer_is_told(a, b, c), a, b, c);
+      }(),
+      kTestLimit);
+}
+
+// After the handshake a refusal is a Yamux GoAway with a libp2p error code: 0x1001 (resource
+// limit exceeded) for a connection over the limit, 0x1005 (garbage collected) for a trim.
+asio::awaitable<void> go_away_codes(Host& a, Host& /*unused*/) {
+  EventLog a_events(a);
+  const Multiaddr a_addr = a.listen(loopback());
+  // Both connect while a has no connection: both pass the check at accept.
+  auto first = co_await test::HostilePeer::connect(a_addr);
+  auto second = co_await test::HostilePeer::connect(a_addr);
+  const auto first_key = Ed25519KeyPair::generate();
+  const auto second_key = Ed25519KeyPair::generate();
+  co_await first.secure(first_key, a.peer_id());
+  const PeerId first_id = first_key.peer_id();
+  if (!(co_await a_events.wait<PeerConnected>(
+          [&first_id](const PeerConnected& e) { return e.peer == first_id; }))) {
+    co_return;
+  }
+  co_await second.secure(second_key, a.peer_id());
+  const auto refused = co_await second.read_until_closed(kEventWait);
+  EXPECT_TRUE(refused.closed_by_peer()) << refused.end.message();
+  EXPECT_EQ(refused.go_away, std::optional<std::uint32_t>(yamux::kGoAwayResourceLimitExceeded));
+  const Multiaddr second_from = second.local_addr();
+  if (auto failed = co_await a_events.wait<InboundFailed>(
+          [&second_from](const InboundFailed& e) { return e.from == second_from; })) {
+    EXPECT_EQ(failed->error, errc::connection_limit) << failed->detail;
+  }
+  // The first is idle: trimmed once past its grace period (high water 0).
+  const auto trimmed = co_await first.read_until_closed(kEventWait);
+  EXPECT_TRUE(trimmed.closed_by_peer()) << trimmed.end.message();
+  EXPECT_EQ(trimmed.go_away, std::optional<std::uint32_t>(yamux::kGoAwayGarbageCollected));
+  if (auto gone = co_await a_events.wait<PeerDisconnected>()) {
+    EXPECT_EQ(gone->peer, first_id);
+    EXPECT_EQ(gone->reason, errc::connection_trimmed);
+  }
+}
+
+TEST(HostLimits, ConnectionsRefusedOrTrimmedAfterTheHandshakeGetAGoAwayWithTheReason) {
+  HostOptions one;
+  one.max_connections = 1;
+  one.identify_peers = false;  // the hostile peers answer nothing
+  one.connection_manager.high_water = 0;
+  one.connection_manager.low_water = 0;
+  one.connection_manager.grace_period = 300ms;
+  one.connection_manager.idle_after = 300ms;
+  one.connection_manager.tick_interval = 20ms;
+  test::run_async(two_hosts(&go_away_codes, one, HostOptions()), kTestLimit);
+}
+
+// ---- connection manager: trimming, displacement, protection -----------------------------------
+
+// Pings over `conn` every 20 ms until *stop: a peer with traffic.
+asio::awaitable<void> keep_pinging(Connection conn, const bool* stop) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!*stop && conn.is_open()) {
+    auto rtt = co_await detail::capture(ping::ping(conn, kEventWait));
+    if (rtt.error && !*stop) ADD_FAILURE() << "ping failed: " << host_test::text_of(rtt.error);
+    if (rtt.error) co_return;
+    timer.expires_after(20ms);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
+
+// Throwaway identities: fresh keys from another address that connect and then say nothing.
+asio::awaitable<std::vector<Connection>> throwaways(const Host& target, std::size_t count,
+                                                    std::set<PeerId>& ids) {
+  std::vector<Connection> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto key = Ed25519KeyPair::generate();
+    ids.insert(key.peer_id());
+    out.push_back(co_await dial_from("127.0.0.2", target, key));
+  }
+  co_return out;
+}
+
+bool is_trim(const PeerDisconnected& e) {
+  return e.reason == errc::connection_trimmed;
+}
+
+HostOptions trimming_options() {
+  HostOptions o;
+  o.max_connections = 8;
+  auto& cm = o.connection_manager;
+  cm.high_water = 5;
+  cm.low_water = 3;
+  cm.grace_period = 200ms;
+  cm.idle_after = 800ms;  // many ping intervals, even on a loaded machine
+  cm.tick_interval = 20ms;
+  return o;
+}
+
+// Six throwaway identities and two real peers fill a's table (8); over high water (5), the
+// idle throwaways are trimmed; the peer with traffic and the protected idle peer stay; a
+// newcomer fits again.
+asio::awaitable<void> idle_throwaways_are_trimmed(Host& a, Host& busy, Host& guarded, Host& late) {
+  auto ex = co_await asio::this_coro::executor;
+  EventLog a_events(a);
+  a.listen(loopback());
+  a.protect(guarded.peer_id(), "test");
+  Connection busy_conn = co_await busy.connect(dial_addr(a));
+  bool stop = false;
+  detail::TaskGroup pinging(ex);
+  pinging.spawn(keep_pinging(busy_conn, &stop), "pinging");
+  (void)co_await guarded.connect(dial_addr(a));
+  std::set<PeerId> ids;
+  std::vector<Connection> idle = co_await throwaways(a, 6, ids);
+  for (int i = 0; i < 8; ++i) {
+    if (!(co_await a_events.wait<PeerConnected>())) break;
+  }
+  EXPECT_EQ(a.connection_count(), 8u);
+
+  // Three at least must go to come down to high water; all of them throwaways.
+  for (int i = 0; i < 3; ++i) {
+    auto gone = co_await a_events.wait<PeerDisconnected>(&is_trim, 3s);
+    if (!gone) break;
+    EXPECT_EQ(ids.count(gone->peer), 1u) << "trimmed a real peer " << gone->peer.to_base58();
+  }
+  EXPECT_LE(a.connection_count(), 5u);
+  EXPECT_TRUE(a.connection(busy.peer_id()).has_value()) << "the peer with traffic was trimmed";
+  EXPECT_TRUE(a.connection(guarded.peer_id()).has_value()) << "the protected peer was trimmed";
+
+  (void)co_await late.connect(dial_addr(a));
+  const auto ok = co_await pings(late, a.peer_id());
+  EXPECT_TRUE(ok);
+  EXPECT_GE(a.connection_stats().trimmed, 3u);
+  stop = true;
+  co_await pinging.join();
+  for (auto& c : idle) c.close();
+}
+
+TEST(HostLimits, IdleThrowawayIdentitiesAreTrimmedAndPeersWithTrafficOrProtectionStay) {
+  test::run_async(
+      []() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        Host a(ex, Ed25519KeyPair::generate(), trimming_options());
+        Host busy(ex, Ed25519KeyPair::generate());
+        Host guarded(ex, Ed25519KeyPair::generate());
+        Host late(ex, Ed25519KeyPair::generate());
+        co_await run_then_stop(idle_throwaways_are_trimmed(a, busy, guarded, late), a, busy,
+                               guarded, late);
+      }(),
+      10s);
+}
+
+// A table full of throwaway identities from one address (no trimming: high water = the limit):
+// a newcomer from that address is refused while they are new; a peer from another address
+// displaces one of them at once; once they have been idle long enough, any newcomer displaces
+// the one idle longest. The peer with traffic stays throughout.
+asio::awaitable<void> newcomers_displace_idle(Host& a, Host& busy, Host& late) {
+  auto ex = co_await asio::this_coro::executor;
+  EventLog a_events(a);
+  a.listen(loopback());
+  Connection busy_conn = co_await busy.connect(dial_addr(a));
+  bool stop = false;
+  detail::TaskGroup pinging(ex);
+  pinging.spawn(keep_pinging(busy_conn, &stop), "pinging");
+  std::set<PeerId> ids;
+  std::vector<Connection> idle = co_await throwaways(a, 3, ids);
+  for (int i = 0; i < 4; ++i) {
+    if (!(co_await a_events.wait<PeerConnected>())) break;
+  }
+
+  const auto stranger = Ed25519KeyPair::generate();
+  auto same_address = co_await detail::capture(dial_from("127.0.0.2", a, stranger));
+  EXPECT_TRUE(same_address.error) << "got in from the crowded address while all were new";
+  if (same_address.error) {
+    EXPECT_EQ(code_of(same_address.error), errc::mss_protocol_not_supported)
+        << host_test::text_of(same_address.error);
+  }
+
+  (void)co_await late.connect(dial_addr(a));  // from 127.0.0.1: one connection there, three on .2
+  if (auto gone = co_await a_events.wait<PeerDisconnected>(&is_trim)) {
+    EXPECT_EQ(ids.count(gone->peer), 1u) << "displaced a real peer";
+  }
+  const auto ok = co_await pings(late, a.peer_id());
+  EXPECT_TRUE(ok);
+
+  // Once the throwaways are past their grace period and idle, anyone displaces them.
+  asio::steady_timer timer(ex);
+  std::optional<Connection> in;
+  for (int attempt = 0; attempt < 30 && !in; ++attempt) {  // a bounded number of 100 ms steps
+    timer.expires_after(100ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    const auto key = Ed25519KeyPair::generate();
+    auto again = co_await detail::capture(dial_from("127.0.0.2", a, key));
+    if (!again.error) in = std::move(*again.value);
+  }
+  EXPECT_TRUE(in.has_value()) << "never displaced an idle throwaway";
+  if (auto gone = co_await a_events.wait<PeerDisconnected>(&is_trim)) {
+    EXPECT_EQ(ids.count(gone->peer), 1u) << "displaced a real peer";
+  }
+  EXPECT_TRUE(a.connection(busy.peer_id()).has_value());
+  EXPECT_TRUE(a.connection(late.peer_id()).has_value());
+  EXPECT_EQ(a.connection_count(), 4u);
+  EXPECT_EQ(a.connection_stats().trimmed, 2u);
+  stop = true;
+  co_await pinging.join();
+  for (auto& c : idle) c.close();
+  if (in) in->close();
+}
+
+TEST(HostLimits, AtTheLimitNewcomersDisplaceIdleThrowawaysNotABusyPeer) {
+  test::run_async(
+      []() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        HostOptions full;
+        full.max_connections = 4;
+        full.connection_manager.high_water = 4;
+        full.connection_manager.low_water = 4;
+        full.connection_manager.grace_period = 1s;
+        full.connection_manager.idle_after = 800ms;
+        full.connection_manager.tick_interval = 20ms;
+        Host a(ex, Ed25519KeyPair::generate(), full);
+        Host busy(ex, Ed25519KeyPair::generate());
+        Host late(ex, Ed25519KeyPair::generate());
+        co_await run_then_stop(newcomers_displace_idle(a, busy, late), a, busy, late);
+      }(),
+      10s);
+}
+
+// ---- connection manager: dials and descriptors ------------------------------------------------
+
+asio::awaitable<void> dial_into(Host* host, Multiaddr addr, boost::system::error_code* result) {
+  auto outcome = co_await detail::capture(host->connect(addr));
+  *result = outcome.error ? code_of(outcome.error) : boost::system::error_code{};
+}
+
+asio::awaitable<void> dial_cap(Host& a, Host& /*unused*/) {
+  auto ex = co_await asio::this_coro::executor;
+  EventLog a_events(a);
+  // Never accepts: dials to it hang in the upgrade until handshake_timeout.
+  auto listener = TcpListener::listen(ex, loopback());
+  auto target = [&listener] {
+    return listener.local_addr().with_peer_id(Ed25519KeyPair::generate().peer_id());
+  };
+  std::array<boost::system::error_code, 2> hanging{};
+  detail::TaskGroup dials(ex);
+  dials.spawn(dial_into(&a, target(), &hanging[0]), "dial");
+  dials.spawn(dial_into(&a, target(), &hanging[1]), "dial");
+  co_await test::yield_now();  // both are under way
+  EXPECT_EQ(a.connection_stats().dials, 2u);
+
+  const Multiaddr third = target();
+  const auto started = std::chrono::steady_clock::now();
+  auto refused = co_await detail::capture(a.connect(third));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 200ms) << "the third dial waited";
+  EXPECT_TRUE(refused.error);
+  if (refused.error) {
+    EXPECT_EQ(code_of(refused.error), errc::dial_limit) << host_test::text_of(refused.error);
+  }
+  if (auto failed = co_await a_events.wait<DialFailed>(
+          [&third](const DialFailed& e) { return e.addr == third; })) {
+    EXPECT_EQ(failed->error, errc::dial_limit);
+  }
+  co_await dials.join();
+  EXPECT_EQ(hanging[0], errc::handshake_timeout) << hanging[0].message();
+  EXPECT_EQ(hanging[1], errc::handshake_timeout) << hanging[1].message();
+  EXPECT_EQ(a.connection_stats().dials, 0u);
+  EXPECT_EQ(a.connection_stats().refused_dials, 1u);
+  listener.close();
+}
+
+TEST(HostLimits, DialsBeyondTheCapFailAtOnce) {
+  HostOptions capped;
+  capped.connection_manager.max_outbound_dials = 2;
+  capped.connection.handshake_timeout = 500ms;
+  test::run_async(two_hosts(&dial_cap, capped, HostOptions()), kTestLimit);
+}
+
+// Uses up every file descriptor the process may open (a lowered soft RLIMIT_NOFILE filled with
+// dup()s); release() and the destructor give them back and restore the limit.
+class FdExhaustion {
+ public:
+  FdExhaustion() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    }
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest + 32);
+    setrlimit(RLIMIT_NOFILE, &lowered);
+    while (true) {
+      const int fd = ::dup(0);
+      if (fd < 0) break;
+      dups_.push_back(fd);
+    }
+  }
+  ~FdExhaustion() {
+    release();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  FdExhaustion(const FdExhaustion&) = delete;
+  FdExhaustion& operator=(const FdExhaustion&) = delete;
+
+  void release() {
+    for (int fd : dups_) ::close(fd);
+    dups_.clear();
+  }
+  std::size_t held() const { return dups_.size(); }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> dups_;
+};
+
+asio::awaitable<void> out_of_descriptors(Host& a, Host& /*unused*/) {
+  auto ex = co_await asio::this_coro::executor;
+  EventLog a_events(a);
+  const Multiaddr a_addr = a.listen(loopback());
+  const tcp::endpoint endpoint = tcp_endpoint(a_addr).value();
+  constexpr std::size_t kClients = 3;
+  std::vector<tcp::socket> clients;
+  for (std::size_t i = 0; i < kClients; ++i) {
+    clients.emplace_back(ex).open(tcp::v4());  // their descriptors, before there are none
+  }
+  std::vector<Ed25519KeyPair> keys;
+  for (std::size_t i = 0; i < kClients; ++i) keys.push_back(Ed25519KeyPair::generate());
+  {
+    FdExhaustion exhaustion;
+    EXPECT_GT(exhaustion.held(), 0u);
+    // The kernel completes these connections; a cannot accept them.
+    for (auto& client : clients) co_await client.async_connect(endpoint, asio::use_awaitable);
+    asio::steady_timer timer(ex, 400ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    // 10 + 20 + 40 + 80 + 160 ms: about six tries in 400 ms, where retrying at once makes
+    // hundreds of thousands.
+    const auto failures = a.connection_stats().accept_failures;
+    EXPECT_GE(failures, 2u);
+    EXPECT_LE(failures, 10u);
+    exhaustion.release();
+  }
+  // Accepting resumes at the next try: every client completes its handshake.
+  for (std::size_t i = 0; i < kClients; ++i) {
+    auto conn = co_await detail::with_timeout(
+        Connection::upgrade(std::move(clients[i]), Direction::outbound, keys[i], a.peer_id(),
+                            ConnectionOptions()),
+        kEventWait, make_error_code(asio::error::timed_out), "handshake after the backoff");
+    EXPECT_EQ(conn.remote_peer(), a.peer_id());
+    conn.close();
+  }
+  for (std::size_t i = 0; i < kClients; ++i) {
+    if (!(co_await a_events.wait<PeerConnected>())) break;
+  }
+  EXPECT_LE(a.connection_stats().accept_failures, 12u);
+}
+
+TEST(HostLimits, AcceptBacksOffWhileOutOfDescriptorsAndResumesAfter) {
+  test::run_async(two_hosts(&out_of_descriptors), kTestLimit);
 }
 
 // ---- stop -----------------------------------------------------------------------------------
