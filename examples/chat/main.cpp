@@ -9,11 +9,13 @@
 #include "syscalls/ops.hpp"
 #include "wire/error.hpp"
 #include "wire/keys.hpp"
+#include "wire/log.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <unistd.h>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
@@ -31,6 +33,19 @@ struct Args {
   std::vector<std::string> connect;
   std::string key_file;
   std::vector<std::string> block;
+  int verbose = 0;
+  bool quiet = false;
+};
+
+// Logs go to stderr (the chat's lines are stdout); what main still holds is written at exit.
+struct LoggingScope {
+  LoggingScope() {
+    bb::wire::log_to_stderr("bb-chat", bb::wire::LogLevel::info);
+    bb::wire::route_protobuf_logs();
+  }
+  ~LoggingScope() { bb::wire::stop_logging(); }
+  LoggingScope(const LoggingScope&) = delete;
+  LoggingScope& operator=(const LoggingScope&) = delete;
 };
 
 const char* const kFooter = R"(
@@ -44,6 +59,9 @@ line is refused, not cut). Commands:
 Output, one line each: `listening ADDR` first (give ADDR to others' --connect), `NAME: TEXT`
 for what others say, `* ...` for joins, leaves and command output, `! ...` when something did
 not work (bad address, unreachable peer, undelivered line); the chat keeps running.
+
+Logs (connection problems, internal failures) go to stderr at level info; -v (debug), -q
+(warnings and errors only), or else BB_LOG=trace|debug|info|warn|error|off, changes that.
 
 Try it in three terminals:
   bb-chat --name alice
@@ -127,6 +145,7 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const LoggingScope logging;
   CLI::App app{"bb-chat: chat with everyone in a bb mesh (lines are relayed hop by hop)"};
   app.footer(kFooter);
   Args args;
@@ -137,11 +156,17 @@ int main(int argc, char** argv) {
                  "Key file (bb-node keygen) for a stable peer id; default: a fresh identity");
   app.add_option("--block", args.block,
                  "Peer id whose connections and lines are refused (repeatable)");
+  app.add_flag("-v,--verbose", args.verbose, "Log debug messages on stderr (-vv: trace)");
+  app.add_flag("-q,--quiet", args.quiet, "Log only warnings and errors on stderr");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitBadInput;
   }
+  const auto level =
+      bb::wire::choose_log_level(args.verbose, args.quiet, std::getenv(bb::wire::kLogLevelEnv));
+  bb::wire::set_log_level(level.level);
+  if (!level.warning.empty()) std::cerr << "bb-chat: " << level.warning << "\n";
   return run(args);
 }

@@ -1,16 +1,62 @@
 // bb-node: a bb peer-to-peer node and its tools. Run `bb-node --help` for the subcommands.
 #include "examples/node/commands.hpp"
+#include "wire/log.hpp"
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 
+namespace {
+
+// Log level flags, accepted before any subcommand (`bb-node -v run`) and after those that talk
+// to the network (`bb-node run -v`).
+struct LogFlags {
+  int verbose = 0;
+  bool quiet = false;
+};
+
+void add_log_flags(CLI::App& app, LogFlags& flags) {
+  app.add_flag("-v,--verbose", flags.verbose, "Log debug messages on stderr (-vv: trace)");
+  app.add_flag("-q,--quiet", flags.quiet, "Log only warnings and errors on stderr");
+}
+
+// Writes what the logger still holds when main returns.
+struct LoggingScope {
+  LoggingScope() {
+    bb::wire::log_to_stderr("bb-node", bb::wire::LogLevel::info);
+    bb::wire::route_protobuf_logs();
+  }
+  ~LoggingScope() { bb::wire::stop_logging(); }
+  LoggingScope(const LoggingScope&) = delete;
+  LoggingScope& operator=(const LoggingScope&) = delete;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  const LoggingScope logging;
   CLI::App app{"bb-node: a bb peer-to-peer node and its tools"};
+  app.footer(
+      "Logs go to stderr, at level info; -v or -q, or else the environment variable BB_LOG "
+      "(trace, debug, info, warn, error or off), changes that.");
   app.require_subcommand(1);
   int exit_code = bb::node::kExitOk;
   bb::node::add_identity_commands(app, exit_code);
   bb::node::add_network_commands(app, exit_code);
+  LogFlags log_flags;
+  add_log_flags(app, log_flags);
+  for (const char* name : {"run", "send", "ping", "perf"}) {
+    add_log_flags(*app.get_subcommand(name), log_flags);
+  }
+  // Runs after parsing and before the subcommand's callback.
+  app.parse_complete_callback([&log_flags] {
+    const auto choice = bb::wire::choose_log_level(log_flags.verbose, log_flags.quiet,
+                                                   std::getenv(bb::wire::kLogLevelEnv));
+    bb::wire::set_log_level(choice.level);
+    if (!choice.warning.empty()) spdlog::warn("{}", choice.warning);
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,14 +1,19 @@
 // bb-node run / send / ping / perf: a node on the libp2p stack (TCP, Noise, Yamux).
 #include "examples/node/commands.hpp"
 
+#include "examples/node/line_writer.hpp"
+#include "examples/node/output_format.hpp"
 #include "proto/bb_core.pb.h"
 #include "runtime/node.hpp"
 #include "wire/host.hpp"
 #include "wire/keys.hpp"
+#include "wire/log.hpp"
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +23,8 @@
 #include <boost/system/system_error.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -34,6 +41,13 @@ struct RunOptions {
   std::vector<std::string> connect;
   std::vector<std::string> channels{"default"};
   bool json = false;
+  bool serve_perf = false;
+  // Limits, defaulting to the Node's (shown by --help).
+  std::size_t max_connections = runtime::default_host_options().max_connections;
+  std::size_t max_pending = runtime::default_host_options().max_pending_inbound;
+  std::size_t max_connections_per_ip =
+      runtime::default_host_options().connection_manager.max_connections_per_ip;
+  std::size_t max_memory = runtime::default_host_options().resources.system.memory;
 };
 
 struct SendOptions {
@@ -76,44 +90,32 @@ std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file) {
   return *key;
 }
 
-// One line per event, as text or JSON.
+// One line per event, as text or JSON, handed to the output writer (which never blocks).
 class Printer {
  public:
-  explicit Printer(bool json) : json_(json) {}
+  explicit Printer(bool json)
+      : json_(json), out_(STDOUT_FILENO, [json](std::uint64_t count) {
+          const nlohmann::json e = {{"event", "output_dropped"}, {"count", count}};
+          return json ? safe_dump(e) : text_line(e);
+        }) {}
 
-  void print(const nlohmann::json& event) const {
-    if (json_) {
-      std::cout << event.dump() << std::endl;
-      return;
-    }
-    std::string line = event.at("event").get<std::string>();
-    for (const auto& [key, value] : event.items()) {
-      if (key == "event") continue;
-      line += " " + key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
-    }
-    std::cout << line << std::endl;
-  }
+  void print(const nlohmann::json& event) { out_.write(json_ ? safe_dump(event) : text_line(event)); }
 
-  void listening(const wire::Multiaddr& addr) const {
+  void listening(const wire::Multiaddr& addr) {
     if (json_) {
       print({{"event", "listening"}, {"addr", addr.to_string()}});
     } else {
-      std::cout << "listening " << addr.to_string() << std::endl;
+      out_.write("listening " + addr.to_string());
     }
   }
 
+  // Writes what is queued (waiting a bounded time for a slow reader).
+  void close() { out_.close(); }
+
  private:
   bool json_;
+  LineWriter out_;
 };
-
-std::string payload_text(const std::string& bytes) {
-  // Printable UTF-8 is shown as is, anything else as hex.
-  for (const char ch : bytes) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 && c != '\t') return "0x" + wire::to_hex(wire::as_bytes(bytes));
-  }
-  return bytes;
-}
 
 nlohmann::json to_json(const wire::HostEvent& event) {
   return std::visit(
@@ -152,9 +154,10 @@ nlohmann::json to_json(const wire::HostEvent& event) {
         } else {
           nlohmann::json fills = nlohmann::json::array();
           for (const auto& fill : e.envelope->fills()) {
-            fills.push_back(
-                {{"dest_suffix", "0x" + wire::to_hex(wire::as_bytes(fill.dest_suffix()))},
-                 {"payload", payload_text(fill.payload())}});
+            nlohmann::json f = {
+                {"dest_suffix", "0x" + wire::to_hex(wire::as_bytes(fill.dest_suffix()))}};
+            put_payload(f, fill.payload());
+            fills.push_back(std::move(f));
           }
           return {{"event", "message"},
                   {"peer", e.peer.to_base58()},
@@ -170,12 +173,13 @@ std::string_view text_of(const wire::Bytes& payload) {
 }
 
 nlohmann::json to_json(const runtime::Received& m) {
-  return {{"event", "message"},
-          {"peer", m.from.to_base58()},
-          {"origin", m.origin.to_base58()},
-          {"channel", m.channel},
-          {"message_id", m.message_id},
-          {"payload", payload_text(std::string(text_of(m.payload)))}};
+  nlohmann::json j = {{"event", "message"},
+                      {"peer", m.from.to_base58()},
+                      {"origin", m.origin.to_base58()},
+                      {"channel", m.channel},
+                      {"message_id", m.message_id}};
+  put_payload(j, text_of(m.payload));
+  return j;
 }
 
 // The Node's health and outcome events. peer_up / peer_down come from the Host's connection
@@ -216,34 +220,213 @@ nlohmann::json to_json(const runtime::Event& event) {
       event);
 }
 
-asio::awaitable<void> print_messages(runtime::Node& node, const Printer& printer) {
-  while (auto m = co_await node.receive_any()) printer.print(to_json(*m));
-}
-
-asio::awaitable<void> print_node_events(runtime::Node& node, const Printer& printer) {
-  while (auto e = co_await node.next_event()) printer.print(to_json(*e));
-}
-
-asio::awaitable<void> dial_all(runtime::Node& node, std::vector<wire::Multiaddr> addrs) {
-  for (const auto& addr : addrs) {
-    try {
-      (void)co_await node.connect(addr);
-    } catch (const system_error&) {
-      // Reported as a DialFailed "error" line; the node keeps running.
+// Connection-level failures (refused and failed inbound connections, failed dials, streams
+// closed for bad input): a peer can cause any number of them, so they are counted by cause and
+// logged on stderr once per interval rather than printed one by one. With -v each is also
+// logged (at debug level) as it happens.
+class FailureLog {
+ public:
+  // True when `event` is one of them (and is now counted).
+  bool count(const wire::HostEvent& event) {
+    const bool each = spdlog::should_log(spdlog::level::debug);
+    if (const auto* e = std::get_if<wire::InboundFailed>(&event)) {
+      if (each) {
+        spdlog::debug("inbound connection from {} failed: {}", e->from.to_string(),
+                      wire::escape_for_log(e->detail));
+      }
+      inbound_.add(e->error.message());
+    } else if (const auto* d = std::get_if<wire::DialFailed>(&event)) {
+      if (each) {
+        spdlog::debug("dial to {} failed: {}", wire::escape_for_log(d->addr.to_string()),
+                      wire::escape_for_log(d->detail));
+      }
+      dials_.add(d->error.message());
+    } else if (const auto* s = std::get_if<wire::StreamFailed>(&event)) {
+      if (each) {
+        spdlog::debug("stream {} of {} failed: {}", wire::escape_for_log(s->protocol),
+                      s->peer.to_base58(), wire::escape_for_log(s->detail));
+      }
+      streams_.add((s->protocol.empty() ? std::string("negotiation") : s->protocol) + ": " +
+                   s->error.message());
+    } else {
+      return false;
     }
+    return true;
+  }
+  void tick() {
+    inbound_.tick();
+    dials_.tick();
+    streams_.tick();
+  }
+  void flush() {
+    inbound_.flush();
+    dials_.flush();
+    streams_.flush();
+  }
+
+ private:
+  wire::LogAggregator inbound_{"{} inbound connection refused or failed",
+                               "{} inbound connections refused or failed"};
+  wire::LogAggregator dials_{"{} dial failed", "{} dials failed"};
+  wire::LogAggregator streams_{"{} stream failed", "{} streams failed"};
+};
+
+// How long `run` waits for the node to stop after an internal failure before it exits anyway.
+constexpr std::chrono::seconds kStopLimit{5};
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return wire::error_text(e);
+  } catch (...) {
+    return "a non-standard exception";
   }
 }
 
-asio::awaitable<void> wait_for_signal(asio::signal_set& signals) {
-  (void)co_await signals.async_wait(asio::use_awaitable);
+// What the tasks of `run` share. Everything here lives on the io thread.
+struct RunContext {
+  RunContext(asio::io_context& context, bool json)
+      : io(context), signals(context, SIGINT, SIGTERM), ticker(context), watchdog(context),
+        printer(json) {}
+
+  // An internal failure (an exception that escaped a task): say so on stderr, exit 1, and shut
+  // down as on SIGTERM; if that does not finish in kStopLimit, the io loop is stopped.
+  void fail(const std::exception_ptr& error) noexcept { fail(describe(error)); }
+  void fail(const std::string& what) noexcept {
+    std::cerr << "bb-node run: " << what << std::endl;
+    exit_code = kExitFailure;
+    if (failed) return;
+    failed = true;
+    request_stop();
+    watchdog.expires_after(kStopLimit);
+    watchdog.async_wait([this](boost::system::error_code ec) {
+      if (!ec) io.stop();
+    });
+  }
+  void request_stop() noexcept {
+    stop_requested = true;
+    boost::system::error_code ignored;
+    signals.cancel(ignored);
+  }
+
+  // The Host's connection events: printed, or counted when they are failures.
+  void observe(const wire::HostEvent& event) noexcept {
+    try {
+      if (std::holds_alternative<wire::EnvelopeReceived>(event)) return;
+      if (failures.count(event)) return;
+      printer.print(to_json(event));
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+
+  asio::io_context& io;
+  runtime::Node* node = nullptr;
+  asio::signal_set signals;
+  asio::steady_timer ticker;
+  asio::steady_timer watchdog;
+  Printer printer;
+  FailureLog failures;
+  int exit_code = kExitOk;
+  bool failed = false;
+  bool stop_requested = false;
+  bool started = false;
+  bool stopped = false;
+};
+
+// Each task of `run` reports its own failure (RunContext::fail) instead of throwing, so that
+// none of them ends the others' wait by cancellation they may not support.
+asio::awaitable<void> print_messages(RunContext& ctx) {
+  try {
+    while (auto m = co_await ctx.node->receive_any()) ctx.printer.print(to_json(*m));
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
 }
 
-asio::awaitable<void> run_node(runtime::Node& node, asio::signal_set& signals,
-                               const Printer& printer, std::vector<wire::Multiaddr> connect) {
-  for (const auto& addr : node.listen_addrs()) printer.listening(addr);
-  co_await dial_all(node, std::move(connect));
-  co_await wait_for_signal(signals);
-  co_await node.stop();
+asio::awaitable<void> print_node_events(RunContext& ctx) {
+  try {
+    while (auto e = co_await ctx.node->next_event()) ctx.printer.print(to_json(*e));
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+}
+
+asio::awaitable<void> tick_failures(RunContext& ctx) {
+  try {
+    while (!ctx.stop_requested) {
+      ctx.ticker.expires_after(std::chrono::seconds(1));
+      auto [ec] = co_await ctx.ticker.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) break;  // cancelled: the node is stopping
+      ctx.failures.tick();
+    }
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+}
+
+asio::awaitable<void> dial_all(RunContext& ctx, std::vector<wire::Multiaddr> addrs) {
+  for (const auto& addr : addrs) {
+    if (ctx.stop_requested) co_return;
+    std::optional<wire::DialFailed> failure;
+    try {
+      (void)co_await ctx.node->connect(addr);
+    } catch (const system_error& e) {
+      failure = wire::DialFailed{addr, e.code(), wire::error_text(e)};
+    }
+    // A dial the user asked for gets its own "error" line; the node keeps running.
+    if (failure) ctx.printer.print(to_json(wire::HostEvent(std::move(*failure))));
+  }
+}
+
+asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> connect) {
+  try {
+    for (const auto& addr : ctx.node->listen_addrs()) ctx.printer.listening(addr);
+    co_await dial_all(ctx, std::move(connect));
+    if (!ctx.stop_requested) {
+      (void)co_await ctx.signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+  ctx.stop_requested = true;
+  ctx.ticker.cancel();
+  try {
+    co_await ctx.node->stop();
+    ctx.stopped = true;
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+  ctx.failures.flush();
+  if (ctx.stopped) ctx.watchdog.cancel();
+}
+
+asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr> connect) {
+  std::string problem;
+  try {
+    co_await ctx.node->start();
+  } catch (const system_error& e) {
+    problem = wire::error_text(e);
+  }
+  if (!problem.empty()) {
+    std::cerr << "bb-node run: cannot start: " << problem << "\n";
+    ctx.exit_code = kExitFailure;
+    co_await ctx.node->stop();
+    ctx.stopped = true;
+    co_return;
+  }
+  ctx.started = true;
+  co_await (print_messages(ctx) && print_node_events(ctx) && tick_failures(ctx) &&
+            run_node(ctx, std::move(connect)));
+}
+
+// After a failure that escaped start_and_run itself.
+asio::awaitable<void> stop_after_failure(RunContext& ctx) {
+  ctx.ticker.cancel();
+  co_await ctx.node->stop();
+  ctx.stopped = true;
+  ctx.watchdog.cancel();
 }
 
 int run(const RunOptions& opts) {
@@ -261,53 +444,38 @@ int run(const RunOptions& opts) {
     if (!addr) return kExitBadInput;
     connect.push_back(*addr);
   }
-  const Printer printer(opts.json);
   config.identity = std::move(*identity);
-  const auto channels = opts.channels;
-  config.host_observer = [&printer](const wire::HostEvent& event) {
-    if (!std::holds_alternative<wire::EnvelopeReceived>(event)) printer.print(to_json(event));
-  };
+  config.host.serve_perf = opts.serve_perf;
+  config.host.max_connections = opts.max_connections;
+  config.host.max_pending_inbound = opts.max_pending;
+  config.host.connection_manager.max_connections_per_ip = opts.max_connections_per_ip;
+  config.host.resources.system.memory = opts.max_memory;
+
   asio::io_context io(1);
+  RunContext ctx(io, opts.json);
+  config.host_observer = [&ctx](const wire::HostEvent& event) { ctx.observe(event); };
   runtime::Node node(io.get_executor(), std::move(config));
-  for (const auto& name : channels) node.subscribe(name);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  int exit_code = kExitOk;
-  bool started = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        std::string problem;
-        try {
-          co_await node.start();
-        } catch (const system_error& e) {
-          problem = wire::error_text(e);
-        }
-        if (!problem.empty()) {
-          std::cerr << "bb-node run: cannot start: " << problem << "\n";
-          exit_code = kExitFailure;
-          co_await node.stop();
-          co_return;
-        }
-        started = true;
-        co_await (print_messages(node, printer) && print_node_events(node, printer) &&
-                  run_node(node, signals, printer, connect));
-      },
-      [&](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          std::cerr << "bb-node run: " << wire::error_text(ex) << "\n";
-        }
-        exit_code = kExitFailure;
-      });
+  ctx.node = &node;
+  for (const auto& name : opts.channels) node.subscribe(name);
+  asio::co_spawn(io, start_and_run(ctx, std::move(connect)), [&ctx](std::exception_ptr e) {
+    if (!e) return;
+    ctx.fail(e);
+    asio::co_spawn(ctx.io, stop_after_failure(ctx), [&ctx](std::exception_ptr again) {
+      if (again) ctx.fail(again);
+    });
+  });
   io.run();
-  if (started && exit_code != kExitOk) {
-    asio::co_spawn(io, node.stop(), [](std::exception_ptr) {});
-    io.restart();
-    io.run();
+  if (!ctx.stopped) {
+    // The watchdog ended the loop: the node did not stop in time. Nothing more can be done
+    // in order; write what is queued and leave.
+    std::cerr << "bb-node run: the node did not stop within " << kStopLimit.count()
+              << " s; exiting" << std::endl;
+    ctx.printer.close();
+    wire::stop_logging();
+    std::_Exit(ctx.exit_code == kExitOk ? kExitFailure : ctx.exit_code);
   }
-  return exit_code;
+  ctx.printer.close();
+  return ctx.exit_code;
 }
 
 // bb-node send: one message through a Node's send pipeline; exits 0 once the peer's receipt
@@ -368,13 +536,26 @@ int send(const SendOptions& opts) {
   return exit_code;
 }
 
+// `work`, then the host's stop() however `work` ended: a failed task would otherwise leave its
+// connection open, and the io loop running, until the peer closed it.
+asio::awaitable<void> then_stop(asio::awaitable<void> work, wire::Host& host) {
+  std::exception_ptr failure;
+  try {
+    co_await std::move(work);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_await host.stop();
+  if (failure) std::rethrow_exception(failure);
+}
+
 // Runs `task` against a fresh host with an ephemeral identity; prints failures.
 template <class Task>
 int with_client(const char* command, Task task) {
   asio::io_context io(1);
   wire::Host host(io.get_executor(), wire::Ed25519KeyPair::generate());
   int exit_code = kExitOk;
-  asio::co_spawn(io, task(host), [&](std::exception_ptr e) {
+  asio::co_spawn(io, then_stop(task(host), host), [&](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -434,7 +615,16 @@ void add_network_commands(CLI::App& app, int& exit_code) {
   auto run_opts = std::make_shared<RunOptions>();
   auto* run_cmd = app.add_subcommand(
       "run",
-      "Run a node: serve ping, identify, perf and /bb/wire/1.0.0; print events and messages");
+      "Run a node: serve ping, identify and /bb/wire/1.0.0 (and perf with --serve-perf); print "
+      "events and messages");
+  run_cmd->footer(
+      "Output (stdout): one line per event: listening, peer_up, identified, message, health, "
+      "send_failed, outbound_dropped, peer_down, and error for a --connect address that could "
+      "not be dialled. A payload prints as text when it is UTF-8, as 0x<hex> when it has control "
+      "characters, else in base64 with encoding=base64. Lines that a slow reader leaves no room "
+      "for are dropped and counted (output_dropped count=N).\n"
+      "Log (stderr): refused or failed connections, failed dials and failed streams are counted "
+      "by cause and logged once per 10 s; -v logs each one.");
   run_cmd->add_option("--key", run_opts->key_file, "Key file (default: an ephemeral identity)");
   run_cmd->add_option("--listen", run_opts->listen, "Listen multiaddr(s)")->capture_default_str();
   run_cmd->add_option("--connect", run_opts->connect, "Peer multiaddr(s) to dial at start");
@@ -444,6 +634,32 @@ void add_network_commands(CLI::App& app, int& exit_code) {
                    "their /site/<id> address")
       ->capture_default_str();
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
+  run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
+                    "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "
+                    "64 GiB per stream), off by default");
+  run_cmd
+      ->add_option("--max-connections", run_opts->max_connections,
+                   "Connections at most (inbound and outbound); more are refused")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--max-pending", run_opts->max_pending,
+                   "Inbound connections at most whose handshake is not finished; more are "
+                   "refused")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--max-connections-per-ip", run_opts->max_connections_per_ip,
+                   "Inbound connections at most from one IP address, established or in "
+                   "handshake (the machine's own loopback addresses are not limited)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--max-memory", run_opts->max_memory,
+                   "Memory at most, in bytes or with a unit (512MiB, 2GiB), that peers can make "
+                   "the node hold: connection, stream and message buffers")
+      ->transform(CLI::AsSizeValue(true))
+      ->capture_default_str();
   run_cmd->callback([run_opts, &exit_code] { exit_code = run(*run_opts); });
 
   auto send_opts = std::make_shared<SendOptions>();

@@ -1,0 +1,84 @@
+#include "examples/node/output_format.hpp"
+
+#include "wire/bytes.hpp"
+#include "wire/utf8.hpp"
+
+#include <sodium.h>
+
+namespace bb::node {
+
+namespace {
+
+bool has_control(std::string_view bytes) {
+  for (const char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 && c != '\t') return true;
+  }
+  return false;
+}
+
+// Valid UTF-8 assumed. C0 controls, DEL, C1 controls, line separators and bidi controls: what
+// can end, reorder or hide part of a line on a terminal.
+bool has_hazard(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = p[i];
+    if (c < 0x20 || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < text.size() && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) return true;
+    if (c == 0xE2 && i + 2 < text.size()) {
+      const unsigned cp = 0x2000u | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
+      if (p[i + 1] >= 0x80 && p[i + 1] <= 0x81 &&
+          (cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069))) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1);  // the terminating NUL
+  return out;
+}
+
+}  // namespace
+
+std::string safe_dump(const nlohmann::json& value, bool ascii) {
+  return value.dump(-1, ' ', ascii, nlohmann::json::error_handler_t::replace);
+}
+
+void put_payload(nlohmann::json& obj, std::string_view bytes) {
+  if (has_control(bytes)) {
+    obj["payload"] = "0x" + wire::to_hex(wire::as_bytes(bytes));
+  } else if (wire::is_valid_utf8(bytes)) {
+    obj["payload"] = std::string(bytes);
+  } else {
+    obj["payload"] = base64(bytes);
+    obj["encoding"] = "base64";
+  }
+}
+
+std::string text_value(std::string_view value) {
+  if (wire::is_valid_utf8(value) && !has_hazard(value)) return std::string(value);
+  return safe_dump(nlohmann::json(std::string(value)), true);
+}
+
+std::string text_line(const nlohmann::json& event) {
+  std::string line;
+  if (const auto it = event.find("event"); it != event.end() && it->is_string()) {
+    line = text_value(it->get_ref<const std::string&>());
+  }
+  for (const auto& [key, value] : event.items()) {
+    if (key == "event") continue;
+    line += " " + text_value(key) + "=" +
+            (value.is_string() ? text_value(value.get_ref<const std::string&>())
+                               : safe_dump(value, true));
+  }
+  return line;
+}
+
+}  // namespace bb::node

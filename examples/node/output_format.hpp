@@ -1,0 +1,30 @@
+// How bb-node prints what it is told by peers: as JSON that is always valid, or as text in which
+// a peer cannot forge a line. Peers choose payloads, agent versions, protocol names and the
+// details of their errors; none of it may break a line or the printer.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace bb::node {
+
+// `value` as one line of JSON; never throws: bytes of a string that are not UTF-8 become U+FFFD.
+// `ascii`: every character past U+007E as \uXXXX (the text form uses this for quoted values).
+std::string safe_dump(const nlohmann::json& value, bool ascii = false);
+
+// Sets obj["payload"] to `bytes`: as is when it is UTF-8 without control characters (tab
+// allowed); "0x" + hex when it has control characters; else (not UTF-8) base64, with
+// obj["encoding"] = "base64".
+void put_payload(nlohmann::json& obj, std::string_view bytes);
+
+// A string value for a text line: as is when it is UTF-8 without control characters, line
+// separators or bidi overrides; else quoted and escaped as a JSON string of ASCII.
+std::string text_value(std::string_view value);
+
+// `event` as a text line: its "event" value, then " key=value" for each other member; string
+// values through text_value(), others as ASCII JSON.
+std::string text_line(const nlohmann::json& event);
+
+}  // namespace bb::node
