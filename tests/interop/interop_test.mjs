@@ -184,9 +184,10 @@ async function stopJsListener (p) {
   check(r.code === 0, 'js listener exits 0 when its stdin closes', fmtExit(r))
 }
 
-// `bb-node run --json` on its default listen address (127.0.0.1, port 0).
+// `bb-node run --json` on its default listen address (127.0.0.1, port 0), serving perf (which
+// bb-node serves only when asked).
 async function startBbNode () {
-  const p = new Proc('bb-node run', BB_NODE, ['run', '--json'], { json: true })
+  const p = new Proc('bb-node run', BB_NODE, ['run', '--json', '--serve-perf'], { json: true })
   const l = await p.waitFor((e) => e.event === 'listening', '"listening"', START_MS)
   p.addr = l.addr
   p.peer = peerOf(l.addr)
