@@ -1074,6 +1074,7 @@ PeerStatus Node::peer_status(const wire::PeerId& peer) const {
 NodeMetrics Node::metrics() const {
   NodeMetrics m = impl_->metrics;
   m.connections = impl_->host.connection_count();
+  m.resources = impl_->host.resources().stats();
   return m;
 }
 

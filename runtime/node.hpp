@@ -174,6 +174,9 @@ struct NodeMetrics {
   std::uint64_t connections_closed = 0;
   std::uint64_t backoff_notices_sent = 0;
   std::uint64_t backoff_notices_received = 0;
+  // The Host's resource manager (docs/limits.md): usage and limits of the system and transient
+  // scopes and of each protocol in use, peak memory, refusals by "scope:resource".
+  wire::ResourceStats resources;
 
   std::uint64_t dropped(std::string_view reason) const;
   std::uint64_t failed_sends() const;  // every drop not prefixed "rx:"

@@ -107,6 +107,11 @@ asio::awaitable<void> connect_and_count(Cluster& cluster) {
   EXPECT_EQ(am.messages_in, 0u);
   EXPECT_TRUE(am.drops.empty()) << describe(am);
   EXPECT_TRUE(bm.drops.empty()) << describe(bm);
+  // The connection is charged to the resource manager's scopes on both ends.
+  EXPECT_EQ(am.resources.system.connections_outbound + am.resources.system.connections_inbound, 1u);
+  EXPECT_EQ(bm.resources.system.connections_inbound + bm.resources.system.connections_outbound, 1u);
+  EXPECT_GT(bm.resources.peak_memory, 0u);
+  EXPECT_TRUE(bm.resources.refusals.empty());
   EXPECT_EQ(tally.ok, 3u);
   EXPECT_TRUE(all_sends_accounted(a));
 
