@@ -52,11 +52,13 @@ std::size_t scaled(std::size_t base, std::size_t num, std::size_t den) {
 
 ResourceLimits ResourceLimits::defaults() {
   ResourceLimits l;
-  // The whole node: 1 GiB, a thousand connections, 16k streams.
+  // The whole node: 1 GiB, 16k streams, and connections as a backstop above the connection
+  // manager's own limit (HostOptions::max_connections, 1,024, plus handshakes and dials in
+  // progress), so that the manager, not this, decides who goes when the table is full.
   l.system.memory = 1024 * MiB;
-  l.system.connections = 1024;
-  l.system.connections_inbound = 1024;
-  l.system.connections_outbound = 1024;
+  l.system.connections = 1536;
+  l.system.connections_inbound = 1536;
+  l.system.connections_outbound = 1536;
   l.system.streams = 16384;
   l.system.fds = 4096;
   // Not yet authenticated: cheap to make, so a small share.
