@@ -37,8 +37,8 @@ struct StreamSlot {
   Signal writable;
   bool reset = false;
   bool closed_write = false;
-  StreamScope scope;            // empty for an unaccounted connection
-  error_code refused;           // the resource manager refused this stream (a reset with a why)
+  StreamScope scope;   // empty for an unaccounted connection
+  error_code refused;  // the resource manager refused this stream (a reset with a why)
   std::string refusal_detail;
 };
 
@@ -524,9 +524,9 @@ asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction di
   yamux::Session session(
       direction == Direction::outbound ? yamux::Role::client : yamux::Role::server, config);
   check(session.receive(up.plaintext), "Yamux");
-  auto core = std::make_shared<detail::MuxCore>(std::move(socket), std::move(up.transport),
-                                                std::move(session), direction, options,
-                                                std::move(scope));
+  auto core =
+      std::make_shared<detail::MuxCore>(std::move(socket), std::move(up.transport),
+                                        std::move(session), direction, options, std::move(scope));
   core->initial_ciphertext = std::move(up.ciphertext);
   // Now that Noise proved who this is, the connection moves from the transient scope to its
   // peer's; a peer over its limits is told so (GoAway 0x1001) before the close.
@@ -666,7 +666,8 @@ std::size_t Connection::pending_output() const noexcept {
 namespace {
 
 [[noreturn]] void throw_reset(const detail::StreamSlot& slot, const char* what) {
-  if (slot.refused) throw system_error(slot.refused, std::string(what) + ": " + slot.refusal_detail);
+  if (slot.refused)
+    throw system_error(slot.refused, std::string(what) + ": " + slot.refusal_detail);
   throw system_error(make_error_code(errc::yamux_stream_reset), what);
 }
 

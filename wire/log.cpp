@@ -74,9 +74,9 @@ std::size_t decode_utf8(std::string_view text, std::size_t i, std::uint32_t& cp)
 
 // Code points that can end, reorder or hide part of a line on a terminal or in a log viewer.
 bool is_hazard(std::uint32_t cp) noexcept {
-  return (cp >= 0x80 && cp <= 0x9F)        // C1 controls (CSI, NEL, ...)
-         || cp == 0x2028 || cp == 0x2029   // line and paragraph separators
-         || (cp >= 0x202A && cp <= 0x202E)  // bidi embeddings and overrides
+  return (cp >= 0x80 && cp <= 0x9F)          // C1 controls (CSI, NEL, ...)
+         || cp == 0x2028 || cp == 0x2029     // line and paragraph separators
+         || (cp >= 0x202A && cp <= 0x202E)   // bidi embeddings and overrides
          || (cp >= 0x2066 && cp <= 0x2069);  // bidi isolates
 }
 
@@ -196,9 +196,9 @@ void log_to_stderr(std::string_view program, LogLevel level) {
     async_logging = true;
   }
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto logger = std::make_shared<spdlog::async_logger>(std::string(program), std::move(sink),
-                                                       spdlog::thread_pool(),
-                                                       spdlog::async_overflow_policy::overrun_oldest);
+  auto logger = std::make_shared<spdlog::async_logger>(
+      std::string(program), std::move(sink), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::overrun_oldest);
   logger->set_level(to_spdlog(level));
   spdlog::set_default_logger(std::move(logger));
 }

@@ -132,14 +132,14 @@ struct Scope {
   std::string name;
   ScopeLimits limits;
   Usage usage;
-  Scope* owner = nullptr;     // connection: its peer or the transient scope
-  Scope* conn = nullptr;      // stream: its connection
-  Scope* protocol = nullptr;  // stream: its protocol, once set
+  Scope* owner = nullptr;      // connection: its peer or the transient scope
+  Scope* conn = nullptr;       // stream: its connection
+  Scope* protocol = nullptr;   // stream: its protocol, once set
   std::optional<PeerId> peer;  // peer scope: whose
-  std::size_t refs = 0;       // peer / protocol: connections or streams attached; connection:
-                              // live streams
-  std::size_t direct = 0;     // memory reserved on this scope itself (not through children)
-  bool handle_gone = false;   // connection: its handle released; freed with its last stream
+  std::size_t refs = 0;        // peer / protocol: connections or streams attached; connection:
+                               // live streams
+  std::size_t direct = 0;      // memory reserved on this scope itself (not through children)
+  bool handle_gone = false;    // connection: its handle released; freed with its last stream
   std::string last_refusal;
 };
 
@@ -196,8 +196,8 @@ struct ResourceState {
     if (at.kind != ScopeKind::system && at.kind != ScopeKind::transient) text += " " + at.name;
     text += " " + std::string(to_string(what)) + ": ";
     if (what == ResourceKind::memory) {
-      text += size_text(used) + " in use, limit " + size_text(limit) + ", asked " +
-              size_text(asked);
+      text +=
+          size_text(used) + " in use, limit " + size_text(limit) + ", asked " + size_text(asked);
     } else {
       text += std::to_string(used) + " in use, limit " + std::to_string(limit);
     }
@@ -214,9 +214,8 @@ struct ResourceState {
     for (Scope* x : c) {
       if (x->limits.memory != kUnlimited &&
           (x->usage.memory > x->limits.memory || n > x->limits.memory - x->usage.memory)) {
-        const error_code ec =
-            refuse(*x, ResourceKind::memory, x->usage.memory, x->limits.memory, n,
-                   errc::resource_memory_limit);
+        const error_code ec = refuse(*x, ResourceKind::memory, x->usage.memory, x->limits.memory, n,
+                                     errc::resource_memory_limit);
         if (x != &s) s.last_refusal = x->last_refusal;
         return ec;
       }
@@ -242,8 +241,7 @@ struct ResourceState {
     const std::size_t in = x.usage.streams_in;
     const std::size_t out = x.usage.streams_out;
     const bool inbound = dir == Dir::inbound;
-    if (over(in + out, n, x.limits.streams) ||
-        (inbound && over(in, n, x.limits.streams_inbound)) ||
+    if (over(in + out, n, x.limits.streams) || (inbound && over(in, n, x.limits.streams_inbound)) ||
         (!inbound && over(out, n, x.limits.streams_outbound))) {
       const std::size_t limit =
           over(in + out, n, x.limits.streams)
@@ -279,8 +277,8 @@ struct ResourceState {
     }
     error_code ec;
     if (limit != kUnlimited) {
-      ec = refuse(x, ResourceKind::connections, in + out, limit, 1,
-                  errc::resource_connection_limit);
+      ec =
+          refuse(x, ResourceKind::connections, in + out, limit, 1, errc::resource_connection_limit);
     } else if (over(x.usage.fds, fds, x.limits.fds)) {
       ec = refuse(x, ResourceKind::fds, x.usage.fds, x.limits.fds, fds, errc::resource_fd_limit);
     }
@@ -311,8 +309,8 @@ struct ResourceState {
   }
 
   void maybe_drop_peer(Scope& p) {
-    if (p.refs == 0 && p.usage.memory == 0 && p.usage.streams_in == 0 &&
-        p.usage.streams_out == 0 && p.usage.conns_in == 0 && p.usage.conns_out == 0) {
+    if (p.refs == 0 && p.usage.memory == 0 && p.usage.streams_in == 0 && p.usage.streams_out == 0 &&
+        p.usage.conns_in == 0 && p.usage.conns_out == 0) {
       peers.erase(*p.peer);
     }
   }
@@ -364,8 +362,8 @@ struct ResourceState {
 
 // ---- ConnectionScope -----------------------------------------------------------------------
 
-ConnectionScope::ConnectionScope(std::shared_ptr<detail::ResourceState> state,
-                                 detail::Scope* scope, Dir dir)
+ConnectionScope::ConnectionScope(std::shared_ptr<detail::ResourceState> state, detail::Scope* scope,
+                                 Dir dir)
     : state_(std::move(state)), scope_(scope), dir_(dir) {}
 
 ConnectionScope::ConnectionScope(ConnectionScope&& other) noexcept

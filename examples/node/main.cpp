@@ -2,8 +2,8 @@
 #include "examples/node/commands.hpp"
 #include "wire/log.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <iostream>

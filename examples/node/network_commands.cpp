@@ -11,8 +11,8 @@
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -99,7 +99,9 @@ class Printer {
           return json ? safe_dump(e) : text_line(e);
         }) {}
 
-  void print(const nlohmann::json& event) { out_.write(json_ ? safe_dump(event) : text_line(event)); }
+  void print(const nlohmann::json& event) {
+    out_.write(json_ ? safe_dump(event) : text_line(event));
+  }
 
   void listening(const wire::Multiaddr& addr) {
     if (json_) {
@@ -287,7 +289,10 @@ std::string describe(const std::exception_ptr& error) {
 // What the tasks of `run` share. Everything here lives on the io thread.
 struct RunContext {
   RunContext(asio::io_context& context, bool json)
-      : io(context), signals(context, SIGINT, SIGTERM), ticker(context), watchdog(context),
+      : io(context),
+        signals(context, SIGINT, SIGTERM),
+        ticker(context),
+        watchdog(context),
         printer(json) {}
 
   // An internal failure (an exception that escaped a task): say so on stderr, exit 1, and shut
@@ -468,8 +473,8 @@ int run(const RunOptions& opts) {
   if (!ctx.stopped) {
     // The watchdog ended the loop: the node did not stop in time. Nothing more can be done
     // in order; write what is queued and leave.
-    std::cerr << "bb-node run: the node did not stop within " << kStopLimit.count()
-              << " s; exiting" << std::endl;
+    std::cerr << "bb-node run: the node did not stop within " << kStopLimit.count() << " s; exiting"
+              << std::endl;
     ctx.printer.close();
     wire::stop_logging();
     std::_Exit(ctx.exit_code == kExitOk ? kExitFailure : ctx.exit_code);

@@ -134,9 +134,8 @@ std::string multistream_opening() {
   return bytes;
 }
 
-asio::awaitable<void> idle_worker(State& state, tcp::endpoint target,
-                                  asio::ip::address_v4 source, std::optional<milliseconds> step,
-                                  milliseconds reopen_pause) {
+asio::awaitable<void> idle_worker(State& state, tcp::endpoint target, asio::ip::address_v4 source,
+                                  std::optional<milliseconds> step, milliseconds reopen_pause) {
   const std::string opening = multistream_opening();
   while (!state.stopping) {
     auto socket = co_await connect_from(state, target, source);
@@ -215,9 +214,9 @@ asio::awaitable<void> identity_worker(State& state, tcp::endpoint target, wire::
       co_await pause(state, reopen_pause);
       continue;
     }
-    auto outcome = co_await (try_upgrade(std::move(*socket), wire::Ed25519KeyPair::generate(),
-                                         expected) ||
-                             until_stopped(state));
+    auto outcome =
+        co_await (try_upgrade(std::move(*socket), wire::Ed25519KeyPair::generate(), expected) ||
+                  until_stopped(state));
     if (outcome.index() == 1 || state.stopping) break;
     Upgrade upgrade = std::move(std::get<0>(outcome));
     if (!upgrade.connection) {
@@ -281,7 +280,8 @@ asio::awaitable<void> burst_peer(Burst& burst, tcp::endpoint target, wire::PeerI
     burst.done("connect: " + ec.message());
     co_return;
   }
-  auto upgrade = co_await try_upgrade(std::move(socket), wire::Ed25519KeyPair::generate(), expected);
+  auto upgrade =
+      co_await try_upgrade(std::move(socket), wire::Ed25519KeyPair::generate(), expected);
   if (!upgrade.connection) {
     burst.done("handshake: " + upgrade.detail);
     co_return;
@@ -311,9 +311,9 @@ BurstResult legitimate_burst(const tcp::endpoint& target, const std::string& pee
   {
     wire::detail::TaskGroup tasks(io.get_executor());
     for (int i = 0; i < peers; ++i)
-      tasks.spawn(burst_peer(burst, target, expected,
-                             source_address(block, static_cast<std::uint32_t>(i))),
-                  "legitimate peer");
+      tasks.spawn(
+          burst_peer(burst, target, expected, source_address(block, static_cast<std::uint32_t>(i))),
+          "legitimate peer");
     io.run_for(limit);
     burst.result.finished = tasks.running() == 0;
     if (!burst.result.finished) {
@@ -328,22 +328,34 @@ BurstResult legitimate_burst(const tcp::endpoint& target, const std::string& pee
   return burst.result;
 }
 
-asio::any_io_executor AttackControl::executor() const { return state_.io.get_executor(); }
-bool AttackControl::stopping() const { return state_.stopping; }
+asio::any_io_executor AttackControl::executor() const {
+  return state_.io.get_executor();
+}
+bool AttackControl::stopping() const {
+  return state_.stopping;
+}
 std::shared_ptr<void> AttackControl::on_stop(std::function<void()> cancel) {
   return std::make_shared<Hold>(state_, std::move(cancel));
 }
 void AttackControl::add(std::atomic<std::uint64_t>& counter, std::uint64_t delta) {
   state_.bump(counter, delta);
 }
-void AttackControl::add_open(std::int64_t delta) { state_.bump(state_.counters.open, delta); }
-AttackCounters& AttackControl::counters() { return state_.counters; }
-void AttackControl::record(const std::string& reason) { state_.record(reason); }
+void AttackControl::add_open(std::int64_t delta) {
+  state_.bump(state_.counters.open, delta);
+}
+AttackCounters& AttackControl::counters() {
+  return state_.counters;
+}
+void AttackControl::record(const std::string& reason) {
+  state_.record(reason);
+}
 asio::awaitable<void> AttackControl::pause(milliseconds duration) {
   co_await hostile::pause(state_, duration);
 }
 
-AttackControl& Attack::control() { return *control_; }
+AttackControl& Attack::control() {
+  return *control_;
+}
 
 Attack::Attack()
     : state_(std::make_unique<State>()), control_(std::make_unique<AttackControl>(*state_)) {
@@ -355,7 +367,9 @@ Attack::Attack()
   });
 }
 
-Attack::~Attack() { stop(); }
+Attack::~Attack() {
+  stop();
+}
 
 void Attack::spawn(asio::awaitable<void> worker) {
   asio::post(state_->io, [state = state_.get(), worker = std::move(worker)]() mutable {
@@ -389,7 +403,9 @@ bool Attack::wait_until(const std::function<bool(const AttackCounters&)>& done,
   return done(state_->counters);
 }
 
-const AttackCounters& Attack::counters() const { return state_->counters; }
+const AttackCounters& Attack::counters() const {
+  return state_->counters;
+}
 
 std::map<std::string, std::uint64_t> Attack::reasons() const {
   std::lock_guard lock(state_->mutex);

@@ -66,8 +66,8 @@ class Attack {
 
   // Silent TCP connections from `source` (never a byte), each reopened `reopen_pause` after the
   // daemon closes it.
-  void idle_sockets(const asio::ip::tcp::endpoint& target, asio::ip::address_v4 source,
-                    int count, milliseconds reopen_pause = milliseconds(20));
+  void idle_sockets(const asio::ip::tcp::endpoint& target, asio::ip::address_v4 source, int count,
+                    milliseconds reopen_pause = milliseconds(20));
   // Slowloris: each connection sends a valid multistream header and /noise proposal one byte
   // every `step`, then waits; reopened like idle_sockets.
   void slowloris(const asio::ip::tcp::endpoint& target, asio::ip::address_v4 source, int count,
@@ -132,7 +132,7 @@ struct BurstResult {
   int peers = 0;
   int connected = 0;
   int pinged = 0;
-  bool finished = false;  // false: `limit` passed first
+  bool finished = false;                // false: `limit` passed first
   std::map<std::string, int> failures;  // error text -> how many peers
   std::string describe() const;
 };

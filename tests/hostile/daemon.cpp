@@ -75,17 +75,16 @@ Daemon::Daemon(DaemonOptions options) {
   if (fd < 0) throw std::runtime_error("mkstemp failed");
   ::close(fd);
   stderr_path_ = path;
-  std::vector<std::string> args{"-c",
-                                kLauncher,
-                                stderr_path_,
-                                options.max_open_files
-                                    ? std::to_string(*options.max_open_files)
-                                    : std::string(),
-                                bb_node_path(),
-                                "run",
-                                "--listen",
-                                "/ip4/127.0.0.1/tcp/0",
-                                "--json"};
+  std::vector<std::string> args{
+      "-c",
+      kLauncher,
+      stderr_path_,
+      options.max_open_files ? std::to_string(*options.max_open_files) : std::string(),
+      bb_node_path(),
+      "run",
+      "--listen",
+      "/ip4/127.0.0.1/tcp/0",
+      "--json"};
   args.insert(args.end(), options.args.begin(), options.args.end());
   process_ = std::make_unique<test::ChildProcess>("/bin/sh", args);
   (void)process_->wait_until(
@@ -155,8 +154,8 @@ std::optional<int> Daemon::terminate(milliseconds timeout) {
 }
 
 std::string Daemon::describe() const {
-  return "bb-node run (pid " + std::to_string(pid()) + ") stdout:\n" +
-         tail(process_->lines(), 15) + "stderr:\n" + tail(stderr_lines(), 15);
+  return "bb-node run (pid " + std::to_string(pid()) + ") stdout:\n" + tail(process_->lines(), 15) +
+         "stderr:\n" + tail(stderr_lines(), 15);
 }
 
 std::string ClientOutcome::text() const {
@@ -222,9 +221,8 @@ void report_row(const std::string& attack, const std::string& bound, std::uint64
   testing::Test::RecordProperty("attack", attack);
   testing::Test::RecordProperty("peak_rss", mib(peak_rss));
   testing::Test::RecordProperty("legitimate_peer_got_in", got_in);
-  std::fprintf(stderr, "hostile: %s: peak RSS %s, legitimate peer got in: %s%s%s\n",
-               attack.c_str(), mib(peak_rss).c_str(), got_in.c_str(), note.empty() ? "" : "; ",
-               note.c_str());
+  std::fprintf(stderr, "hostile: %s: peak RSS %s, legitimate peer got in: %s%s%s\n", attack.c_str(),
+               mib(peak_rss).c_str(), got_in.c_str(), note.empty() ? "" : "; ", note.c_str());
   if (const char* file = std::getenv("BB_HOSTILE_TABLE"); file && *file) {
     std::ofstream out(file, std::ios::app);
     out << "| " << attack << " | " << bound << " | " << mib(peak_rss) << " | " << got_in

@@ -37,7 +37,7 @@ const std::string& bb_node_path();
 bool run_supports(const std::string& flag);
 
 struct DaemonOptions {
-  std::vector<std::string> args;     // after `run --listen /ip4/127.0.0.1/tcp/0 --json`
+  std::vector<std::string> args;      // after `run --listen /ip4/127.0.0.1/tcp/0 --json`
   std::optional<int> max_open_files;  // RLIMIT_NOFILE, soft and hard, for the daemon only
 };
 

@@ -29,7 +29,8 @@ TEST(Emfile, Finding5_OutOfDescriptorsTheDaemonBacksOffAndRecovers) {
   const auto start = std::chrono::steady_clock::now();
   (void)attack.wait_until([](const auto&) { return false; }, 2s);
   const auto after = daemon.stats().value_or(ProcessStats{});
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = after.cpu_seconds - before.cpu_seconds;
   attack.stop();
 
@@ -42,13 +43,13 @@ TEST(Emfile, Finding5_OutOfDescriptorsTheDaemonBacksOffAndRecovers) {
   std::snprintf(note, sizeof note, "%.2f CPU s in %.1f s, %zu stderr lines", cpu, wall,
                 err.size() - stderr_before);
   report_row("EMFILE: 128 silent connections, daemon limited to 64 fds",
-             "accept errors back off 10 ms to 1 s; limits clamped to the fd limit",
-             stats.peak_rss, pings.all(), note);
+             "accept errors back off 10 ms to 1 s; limits clamped to the fd limit", stats.peak_rss,
+             pings.all(), note);
 
   EXPECT_LT(cpu, 0.3 * wall) << "the daemon spun: " << note << "\n" << daemon.describe();
   EXPECT_LE(err.size() - stderr_before, 30u) << daemon.describe();
-  const auto bad = non_json_lines({out.begin() + static_cast<std::ptrdiff_t>(stdout_before),
-                                   out.end()});
+  const auto bad =
+      non_json_lines({out.begin() + static_cast<std::ptrdiff_t>(stdout_before), out.end()});
   EXPECT_TRUE(bad.empty()) << bad.size() << " lines of the --json stream are not JSON, e.g. '"
                            << (bad.empty() ? "" : bad.front()) << "'";
   EXPECT_TRUE(pings.all()) << pings.failures << attack.describe() << "\n" << daemon.describe();

@@ -38,8 +38,8 @@ void throwaway_identities(int ips, const std::string& attack_name, const std::st
   const int workers = limits.max_connections + 64;
   Attack attack;
   for (int ip = 0; ip < ips; ++ip) {
-    const auto source = ips == 1 ? kAttackerAddress
-                                 : source_address(2, static_cast<std::uint32_t>(ip));
+    const auto source =
+        ips == 1 ? kAttackerAddress : source_address(2, static_cast<std::uint32_t>(ip));
     const int share = workers / ips + (ip < workers % ips ? 1 : 0);
     attack.identities(daemon_endpoint(daemon.port()), daemon.peer_id(), source, share, true);
   }
@@ -111,8 +111,7 @@ asio::awaitable<std::vector<Ending>> one_past_the_limit(std::string daemon_addr)
   constexpr std::uint32_t kDialers = 5;
   std::vector<std::optional<test::HostilePeer>> peers(kDialers);
   std::vector<Ending> endings(kDialers);
-  for (std::uint32_t i = 0; i < kDialers; ++i)
-    co_await dial(daemon_addr, i, peers[i], endings[i]);
+  for (std::uint32_t i = 0; i < kDialers; ++i) co_await dial(daemon_addr, i, peers[i], endings[i]);
   wire::detail::TaskGroup readers(co_await asio::this_coro::executor);
   for (std::uint32_t i = 0; i < kDialers; ++i)
     if (peers[i]) readers.spawn(read_end(*peers[i], endings[i]), "reader");

@@ -17,8 +17,8 @@ TEST(IdleSockets, Finding3_SilentConnectionsDoNotLockOutALegitimatePeer) {
   Daemon daemon;
   Attack attack;
   attack.idle_sockets(daemon_endpoint(daemon.port()), kAttackerAddress, kIdleSockets);
-  ASSERT_TRUE(attack.wait_until([](const auto& c) { return c.connects >= kIdleSockets; },
-                                kPeerWait))
+  ASSERT_TRUE(
+      attack.wait_until([](const auto& c) { return c.connects >= kIdleSockets; }, kPeerWait))
       << attack.describe();
 
   const auto pings = pings_in_a_row(daemon, 4);
@@ -39,8 +39,8 @@ TEST(IdleSockets, Finding3_SlowlorisDoesNotLockOutALegitimatePeer) {
   // One byte of a valid multistream opening every 500 ms: 27 bytes take 13.5 s, longer than
   // this test, so each connection is always "in progress" and never done.
   attack.slowloris(daemon_endpoint(daemon.port()), kAttackerAddress, kIdleSockets, 500ms);
-  ASSERT_TRUE(attack.wait_until([](const auto& c) { return c.connects >= kIdleSockets; },
-                                kPeerWait))
+  ASSERT_TRUE(
+      attack.wait_until([](const auto& c) { return c.connects >= kIdleSockets; }, kPeerWait))
       << attack.describe();
 
   const auto pings = pings_in_a_row(daemon, 4);
@@ -48,8 +48,7 @@ TEST(IdleSockets, Finding3_SlowlorisDoesNotLockOutALegitimatePeer) {
   attack.stop();
   report_row("slowloris: " + std::to_string(kIdleSockets) +
                  " connections sending one handshake byte per 500 ms",
-             "first-message deadline, per-IP pending limit, eviction", stats.peak_rss,
-             pings.all(),
+             "first-message deadline, per-IP pending limit, eviction", stats.peak_rss, pings.all(),
              std::to_string(pings.succeeded) + "/" + std::to_string(pings.runs) + " pings");
   EXPECT_TRUE(pings.all()) << pings.succeeded << " of " << pings.runs << " pings got in\n"
                            << pings.failures << attack.describe() << "\n"

@@ -73,8 +73,8 @@ TEST(JsonOutput, Finding7_ANonUtf8PayloadIsPrintedAndTheDaemonGoesOn) {
   EXPECT_TRUE(shown) << "no message line carries the bytes caf\\xe9\n" << daemon.describe();
 
   // It goes on printing what comes after (a daemon that went deaf is not waited for again).
-  const auto later = shown ? run_client({"send", daemon.addr(), "--data", "still listening"})
-                           : ClientOutcome{};
+  const auto later =
+      shown ? run_client({"send", daemon.addr(), "--data", "still listening"}) : ClientOutcome{};
   EXPECT_TRUE(later.ok()) << later.text();
   EXPECT_TRUE(shown && daemon.process().wait_until(
                            [&](const std::vector<std::string>& lines) {

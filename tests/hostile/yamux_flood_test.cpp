@@ -19,7 +19,9 @@ using namespace std::chrono_literals;
 constexpr std::uint64_t kMaxMemoryMiB = 64;
 // What a daemon holds beyond its accounted buffers (code, allocator slack, stacks), above the
 // RSS it had at start. Under ASan freed memory sits in quarantine (256 MiB by default).
-std::uint64_t allowance() { return (sanitized_build() ? 512u : 48u) << 20; }
+std::uint64_t allowance() {
+  return (sanitized_build() ? 512u : 48u) << 20;
+}
 
 std::vector<std::string> memory_args() {
   if (!run_supports("--max-memory")) return {};
@@ -134,8 +136,8 @@ void memory_attack(const std::string& attack_name, const std::string& bound, int
       << attack.describe();
   // During the flood, and again once it is all sent (or stalled) and held.
   const auto during = pings_in_a_row(daemon, 1);
-  const bool flooded = attack.wait_until(
-      [&](const auto& c) { return c.milestones >= std::uint64_t(workers); }, 60s);
+  const bool flooded =
+      attack.wait_until([&](const auto& c) { return c.milestones >= std::uint64_t(workers); }, 60s);
   const auto after = pings_in_a_row(daemon, 1);
   const auto stats = daemon.stats().value_or(ProcessStats{});
   attack.stop();
@@ -153,30 +155,29 @@ void memory_attack(const std::string& attack_name, const std::string& bound, int
   if (args.empty()) ADD_FAILURE() << "bb-node run has no --max-memory flag";
   for (const auto& r : reports) EXPECT_EQ(r.failure, "") << attack.describe();
   EXPECT_TRUE(flooded) << "the attack did not finish within its bound\n" << attack.describe();
-  EXPECT_LE(stats.peak_rss, limit) << "peak RSS " << mib(stats.peak_rss) << " over "
-                                   << mib(limit) << " (" << note << ")\n"
-                                   << daemon.describe();
+  EXPECT_LE(stats.peak_rss, limit)
+      << "peak RSS " << mib(stats.peak_rss) << " over " << mib(limit) << " (" << note << ")\n"
+      << daemon.describe();
   EXPECT_TRUE(during.all()) << "during the flood:\n" << during.failures << daemon.describe();
   EXPECT_TRUE(after.all()) << "after the flood:\n" << after.failures << daemon.describe();
 }
 
 TEST(YamuxFlood, Finding1_PingsWhoseRepliesAreNeverReadStayWithinTheMemoryLimit) {
-  memory_attack(
-      "Yamux ping flood, replies never read (128 MiB of pings)",
-      "output backlog reserved against the connection's memory; reader pauses over it",
-      1, [](Attack& attack, const Daemon& daemon, std::vector<FloodReport>& reports) {
-        attack.spawn(flood_worker(attack.control(), daemon.addr(), test::yamux_pings(4096),
-                                  128u << 20, reports[0]));
-      });
+  memory_attack("Yamux ping flood, replies never read (128 MiB of pings)",
+                "output backlog reserved against the connection's memory; reader pauses over it", 1,
+                [](Attack& attack, const Daemon& daemon, std::vector<FloodReport>& reports) {
+                  attack.spawn(flood_worker(attack.control(), daemon.addr(),
+                                            test::yamux_pings(4096), 128u << 20, reports[0]));
+                });
 }
 
 TEST(YamuxFlood, Finding1_StreamOpensPastTheLimitWhoseResetsAreNeverReadStayWithinTheLimit) {
-  memory_attack("Yamux SYN flood past the stream limit, RSTs never read (128 MiB of SYNs)",
-                "control replies count against the output backlog; reader pauses over it", 1,
-                [](Attack& attack, const Daemon& daemon, std::vector<FloodReport>& reports) {
-                  attack.spawn(syn_flood_worker(attack.control(), daemon.addr(), 128u << 20,
-                                                reports[0]));
-                });
+  memory_attack(
+      "Yamux SYN flood past the stream limit, RSTs never read (128 MiB of SYNs)",
+      "control replies count against the output backlog; reader pauses over it", 1,
+      [](Attack& attack, const Daemon& daemon, std::vector<FloodReport>& reports) {
+        attack.spawn(syn_flood_worker(attack.control(), daemon.addr(), 128u << 20, reports[0]));
+      });
 }
 
 TEST(YamuxFlood, Finding2_PerfStreamsThatOnlySendTheirHeaderStayWithinTheLimit) {

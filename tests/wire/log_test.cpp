@@ -2,8 +2,8 @@
 // manual clock, and libprotobuf's messages routed to stderr through spdlog.
 #include "wire/log.hpp"
 
-#include <gtest/gtest.h>
 #include <google/protobuf/stubs/logging.h>
+#include <gtest/gtest.h>
 
 #include <unistd.h>
 #include <chrono>
@@ -49,8 +49,9 @@ TEST(LogLevel, AFlagWinsOverTheEnvironment) {
 TEST(LogLevel, AnUnknownEnvironmentValueIsReportedAndIgnored) {
   const auto choice = choose_log_level(0, false, "loud\n");
   EXPECT_EQ(choice.level, LogLevel::info);
-  EXPECT_EQ(choice.warning,
-            "BB_LOG='loud\\n' is not a log level (trace, debug, info, warn, error, off); using info");
+  EXPECT_EQ(
+      choice.warning,
+      "BB_LOG='loud\\n' is not a log level (trace, debug, info, warn, error, off); using info");
 }
 
 TEST(EscapeForLog, KeepsPrintableUtf8) {
@@ -65,13 +66,17 @@ TEST(EscapeForLog, EscapesWhatCouldForgeOrHideALine) {
   EXPECT_EQ(escape_for_log(std::string_view("nul\0x", 5)), "nul\\x00x");
   EXPECT_EQ(escape_for_log("del\x7f"), "del\\x7f");
   EXPECT_EQ(escape_for_log("back\\slash"), "back\\\\slash");
-  EXPECT_EQ(escape_for_log("nel\xc2\x85" "csi\xc2\x9b"), "nel\\u0085csi\\u009b");
-  EXPECT_EQ(escape_for_log("ls\xe2\x80\xa8" "rlo\xe2\x80\xae"), "ls\\u2028rlo\\u202e");
+  EXPECT_EQ(escape_for_log("nel\xc2\x85"
+                           "csi\xc2\x9b"),
+            "nel\\u0085csi\\u009b");
+  EXPECT_EQ(escape_for_log("ls\xe2\x80\xa8"
+                           "rlo\xe2\x80\xae"),
+            "ls\\u2028rlo\\u202e");
 }
 
 TEST(EscapeForLog, ShowsBytesThatAreNotUtf8AsHex) {
   EXPECT_EQ(escape_for_log("caf\xe9"), "caf\\xe9");
-  EXPECT_EQ(escape_for_log("\xc0\xaf"), "\\xc0\\xaf");          // overlong '/'
+  EXPECT_EQ(escape_for_log("\xc0\xaf"), "\\xc0\\xaf");           // overlong '/'
   EXPECT_EQ(escape_for_log("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a UTF-16 surrogate
 }
 
@@ -193,7 +198,8 @@ TEST_F(AggregatorTest, CausesBeyondTheLimitAreSummedAsOther) {
   log.add("a", 2);  // a known cause keeps counting under its name
   log.flush();
   ASSERT_EQ(lines_.size(), 1u);
-  EXPECT_EQ(lines_[0].line, "refused 16 inbound connections in the last 1 ms: b (5), a (3), other (8)");
+  EXPECT_EQ(lines_[0].line,
+            "refused 16 inbound connections in the last 1 ms: b (5), a (3), other (8)");
 }
 
 TEST_F(AggregatorTest, CausesAreEscaped) {

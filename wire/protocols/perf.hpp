@@ -22,8 +22,8 @@ inline constexpr std::string_view kProtocolId = "/perf/1.0.0";
 // A server refuses to send more than this per request (perf is a test protocol, not a way to
 // make a node stream forever).
 inline constexpr std::uint64_t kMaxDownloadBytes = std::uint64_t{64} << 30;
-inline constexpr std::size_t kChunkBytes = 1 << 20;  // the client's writes and reads: 1 MiB
-inline constexpr std::size_t kDrainBytes = 16 << 10;      // the server's upload scratch: 16 KiB
+inline constexpr std::size_t kChunkBytes = 1 << 20;        // the client's writes and reads: 1 MiB
+inline constexpr std::size_t kDrainBytes = 16 << 10;       // the server's upload scratch: 16 KiB
 inline constexpr std::size_t kServeChunkBytes = 64 << 10;  // the server's download writes
 
 // Serves one /perf/1.0.0 stream. Throws boost::system::system_error: perf_request_too_large
