@@ -1,5 +1,7 @@
 #include "wire/log.hpp"
 
+#include "wire/utf8.hpp"
+
 #include <google/protobuf/stubs/logging.h>
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
@@ -36,41 +38,6 @@ std::mutex& logging_mutex() {
   return m;
 }
 bool async_logging = false;  // guarded by logging_mutex()
-
-// One UTF-8 sequence at text[i]: its length and code point, or 0 when the bytes there are not
-// UTF-8 (overlong forms, surrogates and values past U+10FFFF included).
-std::size_t decode_utf8(std::string_view text, std::size_t i, std::uint32_t& cp) noexcept {
-  const auto lead = static_cast<std::uint8_t>(text[i]);
-  if (lead < 0x80) {
-    cp = lead;
-    return 1;
-  }
-  std::size_t more = 0;
-  std::uint32_t min = 0;
-  if ((lead & 0xE0) == 0xC0) {
-    more = 1;
-    cp = lead & 0x1Fu;
-    min = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    more = 2;
-    cp = lead & 0x0Fu;
-    min = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    more = 3;
-    cp = lead & 0x07u;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (text.size() - i - 1 < more) return 0;
-  for (std::size_t k = 1; k <= more; ++k) {
-    const auto c = static_cast<std::uint8_t>(text[i + k]);
-    if ((c & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (c & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return more + 1;
-}
 
 // Code points that can end, reorder or hide part of a line on a terminal or in a log viewer.
 bool is_hazard(std::uint32_t cp) noexcept {

@@ -3,7 +3,15 @@
 
 #include "wire/bytes.hpp"
 
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
 namespace bb::wire {
+
+// One UTF-8 sequence at text[i] (i < text.size()): its length, with its code point in `cp`, or 0
+// when the bytes there are not UTF-8 (overlong forms, surrogates, values past U+10FFFF).
+std::size_t decode_utf8(std::string_view text, std::size_t i, std::uint32_t& cp) noexcept;
 
 // True when `text` is well-formed UTF-8: no overlong forms, no UTF-16 surrogates, nothing past
 // U+10FFFF.
