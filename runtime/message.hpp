@@ -80,6 +80,9 @@ inline constexpr std::string_view queue_full = "queue_full";  // no room before 
 inline constexpr std::string_view connection_lost = "connection_lost";  // before the receipt
 inline constexpr std::string_view no_subscriber = "no_subscriber";      // nobody takes it
 inline constexpr std::string_view stopped = "stopped";                  // the node stopped
+// The sending peer (or the whole node) is over its memory limit in the resource manager and has
+// nothing waiting in the inboxes whose reading would make room.
+inline constexpr std::string_view resource_limit = "resource_limit";
 // Authenticated origins: a fill that names another author than the connection's peer without
 // that author's valid signature is refused on receipt (`forged_origin`); forward() of another
 // author's message that carries no signature is denied before it is sent (`unsigned_origin`).

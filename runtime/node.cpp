@@ -50,6 +50,9 @@ constexpr std::uint64_t fnv1a64(std::string_view text) noexcept {
 constexpr std::uint64_t kBackoffNoticeTypeHash =
     fnv1a64("ai.bytesandbrains.backpressure.BackoffNotice");
 constexpr std::size_t kMaxAddressesPerPeer = 8;
+// What a queued message costs besides its payload and names: the Received, its deque slots and
+// the allocations' headers, about.
+constexpr std::size_t kQueuedMessageOverhead = 256;
 constexpr std::size_t kMaxInternedReasons = 64;
 
 std::uint64_t to_ns(std::chrono::milliseconds d) {
@@ -63,7 +66,8 @@ std::string_view known_reason(std::string_view text) {
       reason::peer_down,   reason::duplicate,           reason::deadline_exceeded,
       reason::cancelled,   reason::peer_resolve_failed, reason::peer_unreachable,
       reason::queue_full,  reason::connection_lost,     reason::no_subscriber,
-      reason::stopped,     reason::forged_origin,       reason::unsigned_origin};
+      reason::stopped,     reason::forged_origin,       reason::unsigned_origin,
+      reason::resource_limit};
   for (auto k : known) {
     if (k == text) return k;
   }
@@ -154,6 +158,7 @@ struct Node::Impl final : WireTransport, Inbox {
     bool subscribed = false;
     std::deque<Received> queue;
     std::deque<std::uint64_t> arrivals;  // arrival number of each queued message
+    std::deque<wire::PeerMemory> held;   // each queued message's memory, charged to its sender
     wire::detail::Condition changed;     // a message arrived or room was made
   };
 
@@ -319,6 +324,7 @@ struct Node::Impl final : WireTransport, Inbox {
                            "the peer closed its /bb/wire/1.0.0 stream");
       }
       reader.commit(n);
+      tables.on_heartbeat(link.peer);  // receipts are traffic from the peer, as envelopes are
       bool accepted_any = false;
       while (true) {
         auto frame = reader.next();
@@ -412,9 +418,41 @@ struct Node::Impl final : WireTransport, Inbox {
       it = channels.emplace(key, std::move(ch)).first;
     }
     auto ch = it->second;  // alive across suspension
-    while (ch->queue.size() >= config.inbox_capacity) {
+    // Room in the channel, then the message's memory, charged to its sender in the Host's
+    // resource manager. A sender with config.inbox_bytes_per_peer waiting to be read waits, as
+    // for a full channel (its stream stops being read; nothing is lost, others go on); so does
+    // one over its resource limit with anything waiting. With nothing of its waiting, a refusal
+    // (the node as a whole is full) refuses the message.
+    const std::size_t cost = kQueuedMessageOverhead + msg.payload.size() +
+                             2 * msg.dest_suffix.size() + msg.origin.bytes().size();
+    wire::PeerMemory held;
+    while (true) {
       if (stopping) co_return deny(reason::stopped, "the node is stopping");
-      co_await ch->changed.wait();
+      if (ch->queue.size() >= config.inbox_capacity) {
+        co_await ch->changed.wait();
+        continue;
+      }
+      const auto waiting = waiting_from.find(msg.peer);
+      const std::size_t queued = waiting == waiting_from.end() ? 0 : waiting->second;
+      if (queued > 0 && queued + cost > config.inbox_bytes_per_peer) {
+        ++metrics.inbox_memory_waits;
+        co_await room.wait();
+        continue;
+      }
+      auto reserved = host.resources().hold_peer_memory(msg.peer, cost);
+      if (reserved) {
+        held = std::move(*reserved);
+        break;
+      }
+      ++metrics.inbox_memory_waits;
+      if (queued == 0) {
+        co_return Denial{DenyKind::other, reason::resource_limit,
+                         "a " + std::to_string(cost) + "-byte message from " +
+                             msg.peer.to_base58() + " refused: " +
+                             host.resources().last_refusal(),
+                         "wire.Recv"};
+      }
+      co_await room.wait();
     }
     Received r;
     r.from = msg.peer;
@@ -434,6 +472,8 @@ struct Node::Impl final : WireTransport, Inbox {
     }
     ch->queue.push_back(std::move(r));
     ch->arrivals.push_back(++arrival_counter);
+    waiting_from[msg.peer] += held.size();
+    ch->held.push_back(std::move(held));
     ch->changed.notify_all();
     any_arrival.notify_all();
     maybe_notice(msg.peer, ch->queue.size());
@@ -580,10 +620,23 @@ struct Node::Impl final : WireTransport, Inbox {
     }
   }
 
-  void remember(const wire::PeerId& peer, const wire::Multiaddr& addr) {
+  // The address book: kMaxAddressesPerPeer per peer. Peers the application named (connect(),
+  // add_address()) stay; peers learned from the network (identify, envelopes, their dials) are
+  // at most config.address_book_capacity, the longest known going first.
+  void remember(const wire::PeerId& peer, const wire::Multiaddr& addr, bool named = false) {
     if (!addr.tcp_port()) return;  // only dialable transport addresses
     if (auto other = addr.peer_id(); other && *other != peer) return;
     auto full = addr.with_peer_id(peer);
+    if (named) {
+      named_peers.insert(peer);
+    } else if (!addresses.contains(peer) && !named_peers.contains(peer)) {
+      while (learned_order.size() >= std::max<std::size_t>(config.address_book_capacity, 1)) {
+        const wire::PeerId oldest = std::move(learned_order.front());
+        learned_order.pop_front();
+        if (!named_peers.contains(oldest)) addresses.erase(oldest);
+      }
+      learned_order.push_back(peer);
+    }
     auto& list = addresses[peer];
     for (const auto& a : list) {
       if (a == full) return;
@@ -748,6 +801,11 @@ struct Node::Impl final : WireTransport, Inbox {
     Received r = std::move(ch->queue.front());
     ch->queue.pop_front();
     ch->arrivals.pop_front();
+    if (auto it = waiting_from.find(r.from); it != waiting_from.end()) {
+      it->second -= std::min(it->second, ch->held.front().size());
+      if (it->second == 0) waiting_from.erase(it);
+    }
+    ch->held.pop_front();
     relieve(ch);
     return r;
   }
@@ -764,6 +822,7 @@ struct Node::Impl final : WireTransport, Inbox {
 
   void relieve(const std::shared_ptr<Channel>& ch) {
     ch->changed.notify_all();
+    room.notify_all();
     (void)tables.backpressure().observe_relief(ch->queue.size(), config.inbox_capacity);
   }
 
@@ -779,11 +838,15 @@ struct Node::Impl final : WireTransport, Inbox {
   std::optional<Pipeline> rx;
   std::unordered_map<wire::PeerId, std::shared_ptr<Link>> links;
   std::unordered_map<wire::PeerId, std::vector<wire::Multiaddr>> addresses;
+  std::unordered_set<wire::PeerId> named_peers;  // the application's: never evicted
+  std::deque<wire::PeerId> learned_order;         // the others, oldest first
   std::vector<wire::Bytes> local_addrs;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels;
   std::size_t unsubscribed = 0;
   std::uint64_t arrival_counter = 0;
+  std::unordered_map<wire::PeerId, std::size_t> waiting_from;  // queued bytes per sender
   wire::detail::Condition any_arrival{ex};
+  wire::detail::Condition room{ex};  // a queued message was taken: its memory went back
   wire::detail::Condition stop_done{ex};
   std::map<std::string, wire::Bytes, std::less<>> suffixes;
   std::set<std::string, std::less<>> interned;
@@ -806,6 +869,7 @@ struct Node::Impl final : WireTransport, Inbox {
     for (auto& link : open) fail_link(*link, reason::stopped, "the node stopped");
     for (auto& [key, ch] : channels) ch->changed.notify_all();
     any_arrival.notify_all();
+    room.notify_all();
   }
 
   asio::awaitable<void> finish_stop() {
@@ -913,12 +977,12 @@ asio::awaitable<wire::PeerId> Node::connect(const wire::Multiaddr& addr) {
   impl_->touched = true;
   auto conn = co_await impl_->host.connect(addr);
   const auto peer = conn.remote_peer();
-  impl_->remember(peer, addr);
+  impl_->remember(peer, addr, /*named=*/true);
   co_return peer;
 }
 
 void Node::add_address(const wire::PeerId& peer, const wire::Multiaddr& addr) {
-  impl_->remember(peer, addr);
+  impl_->remember(peer, addr, /*named=*/true);
 }
 
 asio::awaitable<Verdict> Node::send(const wire::PeerId& peer, std::string_view channel,

@@ -111,8 +111,16 @@ struct NodeConfig {
   std::size_t max_awaiting_receipt = 65'536;
   // Per-channel inbound queue bound (messages delivered and not yet received by the app).
   std::size_t inbox_capacity = 4096;
+  // Bytes of one sender's messages waiting in the inboxes (over every channel) before that
+  // sender's stream waits for the application to read; below the resource manager's per-peer
+  // memory limit (HostOptions::resources), which also holds the peer's stream buffers.
+  std::size_t inbox_bytes_per_peer = std::size_t{32} << 20;
   // Distinct channels a node holds messages for before anyone subscribed to them.
   std::size_t max_unsubscribed_channels = 64;
+  // Peers whose addresses the node keeps after learning them from the network (identify, the
+  // addresses in envelopes, inbound dials); the longest known go first. Addresses the
+  // application gave (connect(), add_address()) are kept whatever this is.
+  std::size_t address_book_capacity = 4096;
   // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
   std::chrono::milliseconds tick_interval{100};
   std::chrono::milliseconds ping_interval{1'000};
@@ -174,6 +182,9 @@ struct NodeMetrics {
   std::uint64_t connections_closed = 0;
   std::uint64_t backoff_notices_sent = 0;
   std::uint64_t backoff_notices_received = 0;
+  // Times an inbound message waited for its sender's memory in the resource manager (its
+  // earlier messages were still unread); refusals count as drops "rx:resource_limit".
+  std::uint64_t inbox_memory_waits = 0;
   // The Host's resource manager (docs/limits.md): usage and limits of the system and transient
   // scopes and of each protocol in use, peak memory, refusals by "scope:resource".
   wire::ResourceStats resources;

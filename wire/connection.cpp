@@ -683,6 +683,29 @@ void Stream::attach_protocol() {
   }
 }
 
+boost::system::error_code StreamMemory::resize(std::size_t bytes) {
+  StreamScope* scope = stream_->resources();
+  if (scope == nullptr) {  // unaccounted, or the stream ended and its scope gave it all back
+    held_ = bytes;
+    return {};
+  }
+  if (bytes > held_) {
+    if (auto ec = scope->reserve_memory(bytes - held_)) return ec;
+  } else {
+    scope->release_memory(held_ - bytes);
+  }
+  held_ = bytes;
+  return {};
+}
+
+void StreamMemory::resize_or_reset(std::size_t bytes, std::string_view what) {
+  if (auto ec = resize(bytes)) {
+    std::string why = std::string(what) + " refused: " + stream_->resources()->last_refusal();
+    stream_->reset();
+    throw boost::system::system_error(ec, why);
+  }
+}
+
 StreamScope* Stream::resources() noexcept {
   if (!core_) return nullptr;
   auto it = core_->slots.find(id_);

@@ -103,6 +103,30 @@ class Stream {
   std::size_t pending_at_ = 0;
 };
 
+// Memory a protocol holds for one stream (its read buffer, a decoded message), charged to the
+// stream's scope: grown before the buffer grows, given back when destroyed. The stream may end
+// first (its scope then gave everything back); an unaccounted stream reserves nothing. Refers to
+// the Stream it was made for, which must stay where it is while this lives.
+class StreamMemory {
+ public:
+  explicit StreamMemory(Stream& stream) noexcept : stream_(&stream) {}
+  ~StreamMemory() { (void)resize(0); }
+  StreamMemory(const StreamMemory&) = delete;
+  StreamMemory& operator=(const StreamMemory&) = delete;
+
+  // Makes the reservation exactly `bytes`: growing may fail (resource_memory_limit, nothing
+  // changed), shrinking never does.
+  boost::system::error_code resize(std::size_t bytes);
+  // resize(), and on a refusal resets the stream and throws resource_memory_limit with the
+  // refusal's text, `what` first ("/bb/wire frame buffer refused: stream memory: …").
+  void resize_or_reset(std::size_t bytes, std::string_view what);
+  std::size_t size() const noexcept { return held_; }
+
+ private:
+  Stream* stream_;
+  std::size_t held_ = 0;
+};
+
 class Connection {
  public:
   // Runs the upgrade on a connected socket. The initiator passes the PeerId it dialed, if known:

@@ -32,6 +32,12 @@ std::span<std::uint8_t> FrameReader::prepare(std::size_t min_size) {
   return {buf_.data() + end_, buf_.size() - end_};
 }
 
+void FrameReader::shrink(std::size_t keep) {
+  if (begin_ != end_ || buf_.size() <= keep) return;
+  Bytes().swap(buf_);
+  begin_ = end_ = 0;
+}
+
 void FrameReader::append(ByteView bytes) {
   auto dst = prepare(bytes.size());
   std::copy(bytes.begin(), bytes.end(), dst.begin());

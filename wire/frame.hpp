@@ -58,6 +58,11 @@ class FrameReader {
   result<std::optional<ByteView>> next();
 
   std::size_t buffered() const noexcept { return end_ - begin_; }
+  // Bytes the buffer holds allocated; prepare(n) makes it at most buffered() + n (or leaves it).
+  std::size_t allocated() const noexcept { return buf_.size(); }
+  // Frees the buffer if it is larger than `keep` bytes and holds nothing unconsumed (after a
+  // large frame, so that it does not stay allocated for the stream's life).
+  void shrink(std::size_t keep);
   std::size_t max_body() const noexcept { return max_body_; }
 
  private:

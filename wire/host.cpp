@@ -276,15 +276,24 @@ struct Host::Impl {
 
   // Reads envelopes and answers each with a receipt (wire/receipt.hpp). Receipts for one read's
   // worth of envelopes go out in one write; runs of equal outcomes share one receipt.
+  // The frame buffer and the decoded envelope are reserved in the stream's scope before they
+  // grow (a frame may be up to envelope_caps.max_total_bytes); a refusal resets the stream.
   asio::awaitable<void> serve_bb_wire(PeerId peer, Stream stream) {
+    constexpr std::size_t kReadChunk = 64 * 1024;
     FrameReader reader(options.envelope_caps.max_total_bytes);
+    StreamMemory reserved(stream);
     Bytes receipts;
     // Reused while the handler keeps no reference: parsing into it keeps its string buffers.
     auto env = std::make_shared<core::WireEnvelope>();
+    std::size_t decoded_bytes = 0;  // what the envelope being handled holds, about
     std::uint64_t run = 0;
     std::string_view run_reason;
     while (true) {
-      const std::size_t n = co_await stream.read_some(reader.prepare(64 * 1024));
+      reader.shrink(kReadChunk);
+      reserved.resize_or_reset(
+          std::max(reader.allocated(), reader.buffered() + kReadChunk) + decoded_bytes,
+          "/bb/wire/1.0.0 frame buffer");
+      const std::size_t n = co_await stream.read_some(reader.prepare(kReadChunk));
       if (n == 0) break;
       reader.commit(n);
       while (true) {
@@ -295,6 +304,8 @@ struct Host::Impl {
         }
         if (!*frame) break;
         const std::size_t frame_bytes = varint_size((*frame)->size()) + (*frame)->size();
+        decoded_bytes = frame_bytes;
+        reserved.resize_or_reset(reader.allocated() + decoded_bytes, "/bb/wire/1.0.0 envelope");
         if (env.use_count() != 1) env = std::make_shared<core::WireEnvelope>();
         if (auto ec = decode_envelope(**frame, options.envelope_caps, *env)) {
           stream.reset();
@@ -732,6 +743,10 @@ const FdBudget& Host::fd_budget() const noexcept {
   return impl_->fds;
 }
 const ResourceManager& Host::resources() const noexcept {
+  return impl_->resources;
+}
+
+ResourceManager& Host::resources() noexcept {
   return impl_->resources;
 }
 

@@ -158,8 +158,10 @@ class Host {
   ConnManagerStats connection_stats() const;
   // The fd limit at construction and the limits in force after fitting them to it.
   const FdBudget& fd_budget() const noexcept;
-  // What every connection and stream holds (ResourceManager::stats()), for metrics.
+  // What every connection and stream holds (ResourceManager::stats()), for metrics; the
+  // mutable one is for what is built on the Host (a Node's inboxes hold peer memory there).
   const ResourceManager& resources() const noexcept;
+  ResourceManager& resources() noexcept;
 
   const PeerId& peer_id() const noexcept;
   const Ed25519KeyPair& identity() const noexcept;

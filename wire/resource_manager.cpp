@@ -77,8 +77,9 @@ ResourceLimits ResourceLimits::defaults() {
   l.peer.streams_outbound = 512;
   l.connection.memory = 80 * MiB;
   l.connection.streams = 512;
-  // One stream: one 16 MiB envelope plus the Yamux window it arrives through.
-  l.stream.memory = 24 * MiB;
+  // One stream: a 16 MiB envelope twice (its frame and the decoded message) plus the Yamux
+  // window it arrives through.
+  l.stream.memory = 40 * MiB;
   // /perf/1.0.0 exists for measurements: a handful of streams at a time.
   ScopeLimits perf;
   perf.memory = 32 * MiB;
@@ -641,6 +642,43 @@ void ResourceManager::release_peer_memory(const PeerId& peer, std::size_t bytes)
   if (it == st.peers.end()) return;
   st.release_memory(*it->second, bytes);
   st.maybe_drop_peer(*it->second);
+}
+
+result<PeerMemory> ResourceManager::hold_peer_memory(const PeerId& peer, std::size_t bytes) {
+  if (auto ec = reserve_peer_memory(peer, bytes)) return ec;
+  return PeerMemory(state_, peer, bytes);
+}
+
+PeerMemory::PeerMemory(std::shared_ptr<detail::ResourceState> state, PeerId peer,
+                       std::size_t bytes)
+    : state_(std::move(state)), peer_(std::move(peer)), bytes_(bytes) {}
+
+PeerMemory::PeerMemory(PeerMemory&& other) noexcept
+    : state_(std::move(other.state_)),
+      peer_(std::move(other.peer_)),
+      bytes_(std::exchange(other.bytes_, 0)) {}
+
+PeerMemory& PeerMemory::operator=(PeerMemory&& other) noexcept {
+  if (this != &other) {
+    release();
+    state_ = std::move(other.state_);
+    peer_ = std::move(other.peer_);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+void PeerMemory::release() noexcept {
+  if (state_ && peer_ && bytes_ > 0) {
+    auto& st = *state_;
+    if (auto it = st.peers.find(*peer_); it != st.peers.end()) {
+      st.release_memory(*it->second, bytes_);
+      st.maybe_drop_peer(*it->second);
+    }
+  }
+  bytes_ = 0;
+  state_.reset();
+  peer_.reset();
 }
 
 const ResourceLimits& ResourceManager::limits() const noexcept {

@@ -194,6 +194,29 @@ class MemoryReservation {
   std::size_t held_ = 0;
 };
 
+// Memory of the node's own held for one peer (a message waiting in an inbox), charged to that
+// peer and the system; released when destroyed. Shares the manager's state, so it may outlive
+// the manager and the peer's connections.
+class PeerMemory {
+ public:
+  PeerMemory() = default;
+  PeerMemory(PeerMemory&& other) noexcept;
+  PeerMemory& operator=(PeerMemory&& other) noexcept;
+  PeerMemory(const PeerMemory&) = delete;
+  PeerMemory& operator=(const PeerMemory&) = delete;
+  ~PeerMemory() { release(); }
+
+  std::size_t size() const noexcept { return bytes_; }
+  void release() noexcept;
+
+ private:
+  friend class ResourceManager;
+  PeerMemory(std::shared_ptr<detail::ResourceState> state, PeerId peer, std::size_t bytes);
+  std::shared_ptr<detail::ResourceState> state_;
+  std::optional<PeerId> peer_;
+  std::size_t bytes_ = 0;
+};
+
 class ResourceManager {
  public:
   explicit ResourceManager(ResourceLimits limits = ResourceLimits::defaults());
@@ -209,6 +232,9 @@ class ResourceManager {
   // the address book): reserve before growing, release after shrinking.
   boost::system::error_code reserve_peer_memory(const PeerId& peer, std::size_t bytes);
   void release_peer_memory(const PeerId& peer, std::size_t bytes) noexcept;
+  // The same as a handle: the memory goes back when the PeerMemory is destroyed. Errors:
+  // resource_memory_limit (last_refusal() says which scope).
+  result<PeerMemory> hold_peer_memory(const PeerId& peer, std::size_t bytes);
 
   const ResourceLimits& limits() const noexcept;
   ResourceStats stats() const;

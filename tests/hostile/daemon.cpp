@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/sanitizer.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -230,18 +232,6 @@ void report_row(const std::string& attack, const std::string& bound, std::uint64
   }
 }
 
-bool sanitized_build() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
+bool sanitized_build() { return test::kSanitizedBuild; }
 
 }  // namespace bb::hostile

@@ -6,6 +6,7 @@
 
 #include "proto/bb_core.pb.h"
 #include "tests/support/hostile_peer.hpp"
+#include "tests/support/sanitizer.hpp"
 #include "tests/wire/host_fixture.hpp"
 #include "wire/protocols/identify.hpp"
 #include "wire/protocols/perf.hpp"
@@ -1003,13 +1004,18 @@ asio::awaitable<void> out_of_descriptors(Host& a, Host& /*unused*/) {
     EXPECT_GT(exhaustion.held(), 0u);
     // The kernel completes these connections; a cannot accept them.
     for (auto& client : clients) co_await client.async_connect(endpoint, asio::use_awaitable);
-    asio::steady_timer timer(ex, 400ms);
-    co_await timer.async_wait(asio::use_awaitable);
-    // 10 + 20 + 40 + 80 + 160 ms: about six tries in 400 ms, where retrying at once makes
-    // hundreds of thousands.
+    // Retries come after 10, 20, 40, 80 ms...: the third failure is seen with a handful
+    // counted, however late this check runs, where retrying at once counts thousands.
+    asio::steady_timer poll(ex);
+    const auto give_up = std::chrono::steady_clock::now() + kEventWait;
+    while (a.connection_stats().accept_failures < 3 &&
+           std::chrono::steady_clock::now() < give_up) {
+      poll.expires_after(2ms);
+      co_await poll.async_wait(asio::use_awaitable);
+    }
     const auto failures = a.connection_stats().accept_failures;
-    EXPECT_GE(failures, 2u);
-    EXPECT_LE(failures, 10u);
+    EXPECT_GE(failures, 3u);
+    EXPECT_LE(failures, 12u);
     exhaustion.release();
   }
   // Accepting resumes at the next try: every client completes its handshake.
@@ -1028,6 +1034,11 @@ asio::awaitable<void> out_of_descriptors(Host& a, Host& /*unused*/) {
 }
 
 TEST(HostLimits, AcceptBacksOffWhileOutOfDescriptorsAndResumesAfter) {
+  if (test::kSanitizedBuild) {
+    // The sanitizer runtime opens descriptors of its own (UBSan's vptr check probes memory
+    // through a pipe): without any it reports errors that are not there. The g++ build runs it.
+    GTEST_SKIP() << "needs a process that can run out of descriptors; sanitizers cannot";
+  }
   test::run_async(two_hosts(&out_of_descriptors), kTestLimit);
 }
 

@@ -6,6 +6,7 @@
 #include "wire/host.hpp"
 
 #include "tests/support/hostile_peer.hpp"
+#include "tests/support/sanitizer.hpp"
 #include "tests/wire/host_fixture.hpp"
 #include "wire/mss/message.hpp"
 #include "wire/protocols/perf.hpp"
@@ -37,17 +38,7 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 // Under ASan the process keeps freed memory in quarantine and shadow memory grows with every
 // allocation, so resident memory says little there; the resource manager's own accounting
 // (checked too) is what bounds the Host. Process RSS bounds get a sanitizer's allowance.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = test::kSanitizedBuild;
 constexpr std::size_t kRssAllowance = kSanitized ? 512 * kMiB : 0;
 // Floods run longer than the fixture's usual 5 s limit allows under sanitizers.
 constexpr auto kFloodTestLimit = 20s;

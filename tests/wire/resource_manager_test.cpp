@@ -172,6 +172,29 @@ TEST(ResourceManager, NodeMemoryIsChargedToThePeerAndTheSystem) {
   EXPECT_EQ(rm.stats().system.memory, 0u);
 }
 
+TEST(ResourceManager, HeldPeerMemoryGoesBackWhenTheHandleDiesEvenAfterTheManager) {
+  auto rm = std::make_unique<ResourceManager>(small_limits());
+  auto first = rm->hold_peer_memory(peer(9), 600);
+  ASSERT_TRUE(first);
+  auto refused = rm->hold_peer_memory(peer(9), 1);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), errc::resource_memory_limit);
+  EXPECT_NE(rm->last_refusal().find("memory"), std::string::npos) << rm->last_refusal();
+  {
+    PeerMemory moved = std::move(*first);
+    EXPECT_EQ(moved.size(), 600u);
+    EXPECT_EQ(first->size(), 0u);
+    EXPECT_EQ(rm->stats().system.memory, 600u);
+  }
+  EXPECT_EQ(rm->stats().system.memory, 0u);
+  EXPECT_EQ(rm->stats().peers, 0u);
+  auto late = rm->hold_peer_memory(peer(10), 100);
+  ASSERT_TRUE(late);
+  rm.reset();  // the handle outlives its manager
+  late->release();
+  EXPECT_EQ(late->size(), 0u);
+}
+
 TEST(ResourceManager, BudgetScalesTheSmallerScopes) {
   const auto l = ResourceLimits::for_budget(std::size_t{64} << 20, 256);
   EXPECT_EQ(l.system.memory, std::size_t{64} << 20);

@@ -77,6 +77,7 @@ asio::awaitable<Info> request_once(Connection connection) {
   std::vector<std::string> protocols{std::string(kProtocolId)};
   Stream stream = co_await connection.open_stream(std::move(protocols));
   stream.close_write();
+  StreamMemory held(stream);  // the reply, reserved before it grows
   Bytes all;
   std::uint8_t buf[4096];
   while (true) {
@@ -87,6 +88,7 @@ asio::awaitable<Info> request_once(Connection connection) {
       throw boost::system::system_error(make_error_code(errc::identify_invalid),
                                         "identify reply too large");
     }
+    held.resize_or_reset(all.size() + n, "identify reply");
     all.insert(all.end(), buf, buf + n);
   }
   auto info = decode(all);

@@ -13,38 +13,12 @@ namespace {
 // Every download is written from this block: read-only, shared by all streams and threads.
 constexpr std::array<std::uint8_t, kServeChunkBytes> kZeros{};
 
-// kDrainBytes reserved in the stream's resource scope while the scratch buffer lives. The scope
-// is looked up again to release them: it may be gone by then with the stream's state, which
-// releases everything it held.
-class DrainReservation {
- public:
-  explicit DrainReservation(Stream& stream) : stream_(stream) {
-    StreamScope* scope = stream_.resources();
-    if (scope == nullptr) return;  // an unaccounted connection
-    if (auto ec = scope->reserve_memory(kDrainBytes)) {
-      std::string why = scope->last_refusal();
-      stream_.reset();
-      throw boost::system::system_error(ec, "perf upload buffer refused: " + why);
-    }
-    held_ = true;
-  }
-  ~DrainReservation() {
-    if (!held_) return;
-    if (StreamScope* scope = stream_.resources()) scope->release_memory(kDrainBytes);
-  }
-  DrainReservation(const DrainReservation&) = delete;
-  DrainReservation& operator=(const DrainReservation&) = delete;
-
- private:
-  Stream& stream_;
-  bool held_ = false;
-};
-
 // Reads the upload to its end, through a scratch buffer allocated only now that the header has
 // arrived (and freed when the upload ends). It is the one allocation a perf stream makes on
 // behalf of its peer, so it is reserved first; a refusal resets the stream.
 asio::awaitable<std::uint64_t> drain_upload(Stream& stream) {
-  const DrainReservation reserved(stream);
+  StreamMemory reserved(stream);
+  reserved.resize_or_reset(kDrainBytes, "perf upload buffer");
   const auto scratch = std::make_unique_for_overwrite<std::uint8_t[]>(kDrainBytes);
   std::uint64_t total = 0;
   while (true) {
