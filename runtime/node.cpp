@@ -62,11 +62,11 @@ std::uint64_t to_ns(std::chrono::milliseconds d) {
 
 std::string_view known_reason(std::string_view text) {
   static constexpr std::string_view known[] = {
-      reason::blocklisted, reason::not_allowlisted,     reason::cooldown,
-      reason::peer_down,   reason::duplicate,           reason::deadline_exceeded,
-      reason::cancelled,   reason::peer_resolve_failed, reason::peer_unreachable,
-      reason::queue_full,  reason::connection_lost,     reason::no_subscriber,
-      reason::stopped,     reason::forged_origin,       reason::unsigned_origin,
+      reason::blocklisted,   reason::not_allowlisted,     reason::cooldown,
+      reason::peer_down,     reason::duplicate,           reason::deadline_exceeded,
+      reason::cancelled,     reason::peer_resolve_failed, reason::peer_unreachable,
+      reason::queue_full,    reason::connection_lost,     reason::no_subscriber,
+      reason::stopped,       reason::forged_origin,       reason::unsigned_origin,
       reason::resource_limit};
   for (auto k : known) {
     if (k == text) return k;
@@ -448,8 +448,7 @@ struct Node::Impl final : WireTransport, Inbox {
       if (queued == 0) {
         co_return Denial{DenyKind::other, reason::resource_limit,
                          "a " + std::to_string(cost) + "-byte message from " +
-                             msg.peer.to_base58() + " refused: " +
-                             host.resources().last_refusal(),
+                             msg.peer.to_base58() + " refused: " + host.resources().last_refusal(),
                          "wire.Recv"};
       }
       co_await room.wait();
@@ -839,7 +838,7 @@ struct Node::Impl final : WireTransport, Inbox {
   std::unordered_map<wire::PeerId, std::shared_ptr<Link>> links;
   std::unordered_map<wire::PeerId, std::vector<wire::Multiaddr>> addresses;
   std::unordered_set<wire::PeerId> named_peers;  // the application's: never evicted
-  std::deque<wire::PeerId> learned_order;         // the others, oldest first
+  std::deque<wire::PeerId> learned_order;        // the others, oldest first
   std::vector<wire::Bytes> local_addrs;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels;
   std::size_t unsubscribed = 0;

@@ -649,8 +649,7 @@ result<PeerMemory> ResourceManager::hold_peer_memory(const PeerId& peer, std::si
   return PeerMemory(state_, peer, bytes);
 }
 
-PeerMemory::PeerMemory(std::shared_ptr<detail::ResourceState> state, PeerId peer,
-                       std::size_t bytes)
+PeerMemory::PeerMemory(std::shared_ptr<detail::ResourceState> state, PeerId peer, std::size_t bytes)
     : state_(std::move(state)), peer_(std::move(peer)), bytes_(bytes) {}
 
 PeerMemory::PeerMemory(PeerMemory&& other) noexcept

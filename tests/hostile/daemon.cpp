@@ -232,6 +232,8 @@ void report_row(const std::string& attack, const std::string& bound, std::uint64
   }
 }
 
-bool sanitized_build() { return test::kSanitizedBuild; }
+bool sanitized_build() {
+  return test::kSanitizedBuild;
+}
 
 }  // namespace bb::hostile

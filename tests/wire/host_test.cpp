@@ -1008,8 +1008,7 @@ asio::awaitable<void> out_of_descriptors(Host& a, Host& /*unused*/) {
     // counted, however late this check runs, where retrying at once counts thousands.
     asio::steady_timer poll(ex);
     const auto give_up = std::chrono::steady_clock::now() + kEventWait;
-    while (a.connection_stats().accept_failures < 3 &&
-           std::chrono::steady_clock::now() < give_up) {
+    while (a.connection_stats().accept_failures < 3 && std::chrono::steady_clock::now() < give_up) {
       poll.expires_after(2ms);
       co_await poll.async_wait(asio::use_awaitable);
     }
