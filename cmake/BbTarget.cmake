@@ -50,3 +50,12 @@ function(bb_executable_settings target)
                                            $<$<CXX_COMPILER_ID:GNU>:-Wno-mismatched-new-delete>)
   bb_sanitize(${target} PRIVATE)
 endfunction()
+
+# Test executables and their support code: as above, compiled with -Og in optimized builds. Tests
+# drive the libraries, which keep the build type's optimization; -Og compiles the coroutine-heavy
+# test scenarios about 2.6 times faster than -O2 (tests/wire/host_test.cpp: 29 s against 76 s
+# of CPU with g++ 12) and keeps them easy to debug.
+function(bb_test_settings target)
+  bb_executable_settings(${target})
+  target_compile_options(${target} PRIVATE $<$<CONFIG:RelWithDebInfo,Release,MinSizeRel>:-Og>)
+endfunction()
