@@ -92,6 +92,12 @@ FdBudget fit_options(HostOptions& options) {
     options.max_pending_inbound = budget.max_pending_inbound;
     options.connection_manager.max_outbound_dials = budget.max_outbound_dials;
   }
+  // The resource manager's descriptor limits, too: never above what the process may open.
+  if (budget.fd_limit > 0) {
+    auto& limits = options.resources;
+    limits.system.fds = std::min(limits.system.fds, budget.fd_limit);
+    limits.transient.fds = std::min(limits.transient.fds, budget.fd_limit);
+  }
   return budget;
 }
 

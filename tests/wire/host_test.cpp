@@ -943,6 +943,18 @@ asio::awaitable<void> dial_cap(Host& a, Host& /*unused*/) {
   listener.close();
 }
 
+TEST(HostLimits, TheResourceManagersDescriptorLimitsFitTheProcesssLimit) {
+  asio::io_context io;
+  HostOptions options;
+  options.resources.system.fds = kUnlimited;
+  options.resources.transient.fds = kUnlimited;
+  Host host(io.get_executor(), Ed25519KeyPair::generate(), options);
+  const std::size_t fd_limit = host.fd_budget().fd_limit;
+  ASSERT_GT(fd_limit, 0u);
+  EXPECT_LE(host.resources().limits().system.fds, fd_limit);
+  EXPECT_LE(host.resources().limits().transient.fds, fd_limit);
+}
+
 TEST(HostLimits, DialsBeyondTheCapFailAtOnce) {
   HostOptions capped;
   capped.connection_manager.max_outbound_dials = 2;
