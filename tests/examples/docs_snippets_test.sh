@@ -21,4 +21,5 @@ check() {  # check SOURCE MARKER DOC
 }
 check examples/custom_op/main.cpp op docs/pipelines.md
 check examples/custom_op/main.cpp pipeline docs/pipelines.md
+check examples/hello/main.cpp hello docs/node.md
 exit $((fails > 0))
