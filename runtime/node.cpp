@@ -946,7 +946,11 @@ asio::awaitable<void> Node::start() {
   StageContext ctx{impl.clock, impl.tables, nullptr, &impl, &impl};
   auto tx_nodes =
       impl.config.tx_gates.value_or(default_gates({"PeerHealthGateTx", "BackoffGateTx"}));
-  tx_nodes.push_back(make_node("ai.bytesandbrains.wire", "Send"));
+  auto& send = tx_nodes.emplace_back(make_node("ai.bytesandbrains.wire", "Send"));
+  if (impl.config.default_deadline_ns != 0) {
+    set_attribute(send, "deadline_ns", static_cast<std::int64_t>(impl.config.default_deadline_ns));
+  }
+  set_attribute(send, "min_budget_ns", static_cast<std::int64_t>(impl.config.min_hop_budget_ns));
   auto rx_nodes = impl.config.rx_gates.value_or(
       default_gates({"DedupGateRx", "PeerHealthGateRx", "BackoffGateRx"}));
   rx_nodes.push_back(make_node("ai.bytesandbrains.wire", "Recv"));

@@ -101,8 +101,12 @@ struct NodeConfig {
   // defaults above. The Node appends wire.Send / wire.Recv itself.
   std::optional<std::vector<onnx::NodeProto>> tx_gates;
   std::optional<std::vector<onnx::NodeProto>> rx_gates;
-  // Static per-hop budget for wire.Send (the `deadline_ns` rule); 0: RTT estimate, else 100 ms.
+  // Per-hop budget of a message sent without one (SendOptions::budget_ns 0): this, if not 0
+  // (wire.Send's `deadline_ns`); else the peer's RTT estimate (else 100 ms) raised to
+  // min_hop_budget_ns (`min_budget_ns`), so that a fast link does not give a message less time
+  // than a busy receiver or a full queue takes. 0: no floor.
   std::uint64_t default_deadline_ns = 0;
+  std::uint64_t min_hop_budget_ns = 1'000'000'000;
   // Per-peer outbound queue bound: messages accepted by send() and not yet written.
   std::size_t max_queued_messages = 4096;
   std::size_t max_queued_bytes = std::size_t{8} << 20;

@@ -11,10 +11,14 @@
 //   - remaining deadline, the original's rule: a message that carries a budget (a forward, or an
 //     explicit one) sends budget − elapsed (an exhausted budget is denied with
 //     `deadline_exceeded` rather than sent without one); else the `deadline_ns` attribute as a
-//     relative budget; else the peer's RTT estimate (SRTT + 4·RTTVAR); else 100 ms.
+//     relative budget; else the peer's RTT estimate (SRTT + 4·RTTVAR), else 100 ms, raised to
+//     the `min_budget_ns` attribute (default 1 s): on loopback the RTT rule alone gives a hop
+//     well under a millisecond, which a busy receiver or a full queue outlasts.
 #include "runtime/clock.hpp"
 #include "runtime/wire_transport.hpp"
 #include "syscalls/detail/gate_common.hpp"
+
+#include <algorithm>
 
 namespace bb::syscalls {
 
@@ -25,6 +29,7 @@ namespace {
 using namespace runtime;
 
 constexpr std::uint64_t kDefaultPerHopBudgetNs = 100'000'000;
+constexpr std::uint64_t kDefaultMinBudgetNs = 1'000'000'000;
 constexpr std::uint32_t kCorrelationNone = 0;
 constexpr std::uint32_t kCorrelationRequest = 1;
 
@@ -37,6 +42,7 @@ class WireSend final : public Stage {
                             "wire.Send needs a WireTransport: build it inside a bb::runtime::Node");
     }
     deadline_ns_ = uint_attribute(node, "deadline_ns").value_or(0);
+    min_budget_ns_ = uint_attribute(node, "min_budget_ns").value_or(kDefaultMinBudgetNs);
   }
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
@@ -55,10 +61,10 @@ class WireSend final : public Stage {
       budget = msg.budget_ns - elapsed;
     } else if (deadline_ns_ != 0) {
       budget = deadline_ns_;
-    } else if (auto rtt = peers_.rtt().estimate(msg.peer)) {
-      budget = std::max<std::uint64_t>(rtt->budget_ns(), 1);
     } else {
-      budget = kDefaultPerHopBudgetNs;
+      const auto rtt = peers_.rtt().estimate(msg.peer);
+      budget = rtt ? rtt->budget_ns() : kDefaultPerHopBudgetNs;
+      budget = std::max<std::uint64_t>({budget, min_budget_ns_, 1});
     }
     wire::SingleFillEnvelope env;
     env.dest_suffix = msg.dest_suffix;
@@ -81,6 +87,7 @@ class WireSend final : public Stage {
   PeerTables& peers_;
   Clock& clock_;
   std::uint64_t deadline_ns_ = 0;
+  std::uint64_t min_budget_ns_ = kDefaultMinBudgetNs;
 };
 
 std::unique_ptr<Stage> make(const onnx::NodeProto& node, const StageContext& ctx) {

@@ -88,9 +88,9 @@ asio::awaitable<void> connect_and_count(Cluster& cluster) {
     EXPECT_TRUE(ids.insert(m->message_id).second) << "id " << m->message_id << " repeated";
     EXPECT_FALSE(m->trigger_only);
     EXPECT_GT(m->arrival_ns, 0u);
-    // The default deadline rule gives each hop at most 100 ms when none is set.
-    EXPECT_GT(m->budget_ns, 0u);
-    EXPECT_LE(m->budget_ns, 100'000'000u);
+    // With no budget set, a hop gets the RTT rule's budget raised to the 1 s floor: on
+    // loopback the RTT alone would give well under a millisecond.
+    EXPECT_EQ(m->budget_ns, 1'000'000'000u);
   }
   EXPECT_FALSE(b.try_receive("chat"));
 
@@ -157,6 +157,42 @@ asio::awaitable<void> unknown_peer(Cluster& cluster) {
   EXPECT_EQ(m.messages_out, 0u);
   EXPECT_EQ(m.connections_opened, 0u);  // nothing was dialled
   EXPECT_TRUE(all_sends_accounted(a));
+}
+
+// The per-hop budget of a message sent without one: NodeConfig::default_deadline_ns when set,
+// else the RTT rule raised to min_hop_budget_ns (1 s by default; 0 leaves the RTT rule alone).
+asio::awaitable<void> hop_budgets(Cluster& cluster) {
+  Node& receiver = *co_await cluster.start();
+  NodeConfig fixed = loopback_config();
+  fixed.default_deadline_ns = 250'000'000;
+  NodeConfig unfloored = loopback_config();
+  unfloored.min_hop_budget_ns = 0;
+  std::vector<std::pair<Node*, std::string_view>> senders;
+  senders.emplace_back(co_await cluster.start(), "default");
+  senders.emplace_back(co_await cluster.start(fixed), "deadline_ns 250 ms");
+  senders.emplace_back(co_await cluster.start(unfloored), "no floor");
+  SendOptions confirmed;
+  confirmed.await_receipt = true;
+  for (const auto& [sender, what] : senders) {
+    (void)co_await sender->connect(dial_addr(receiver));
+    const Verdict v =
+        co_await sender->send(receiver.peer_id(), "budget", wire::as_bytes(what), confirmed);
+    EXPECT_FALSE(v) << what << ": " << reason_of(v);
+  }
+  std::map<std::string, std::uint64_t> budgets;
+  for (std::size_t i = 0; i < senders.size(); ++i) {
+    const auto m = receiver.try_receive("budget");
+    if (!m) break;
+    budgets[wire::to_string(m->payload)] = m->budget_ns;
+  }
+  EXPECT_EQ(budgets["default"], 1'000'000'000u);
+  EXPECT_EQ(budgets["deadline_ns 250 ms"], 250'000'000u);
+  EXPECT_GT(budgets["no floor"], 0u);
+  EXPECT_LE(budgets["no floor"], 100'000'000u) << "the RTT rule on loopback, or 100 ms";
+}
+
+TEST(Node, AHopWithoutABudgetGetsTheConfiguredOneOrTheRttRuleRaisedToTheFloor) {
+  run_scenario(&hop_budgets);
 }
 
 TEST(Node, SendToAPeerWithoutConnectionOrAddressIsDeniedPeerResolveFailed) {
