@@ -90,6 +90,32 @@ std::string describe(const std::exception_ptr& error) {
   }
 }
 
+// The Clock the Node's pipeline stages sleep on: the Node's own, except that every sleep ends
+// (returning false, as a cancelled sleep does) once the Node stops, so that a gate waiting out a
+// cooldown does not hold a send, or its caller, past stop().
+class StopAwareClock final : public Clock {
+ public:
+  StopAwareClock(Clock& inner, const asio::any_io_executor& ex) : inner_(inner), stop_(ex) {}
+
+  std::uint64_t now_ns() const noexcept override { return inner_.now_ns(); }
+
+  asio::awaitable<bool> sleep_until(std::uint64_t deadline_ns) override {
+    if (stopped_) co_return false;
+    auto slept = co_await (inner_.sleep_until(deadline_ns) || stop_.wait());
+    co_return slept.index() == 0 && std::get<0>(slept);
+  }
+
+  void stop() {
+    stopped_ = true;
+    stop_.notify_all();
+  }
+
+ private:
+  Clock& inner_;
+  wire::detail::Condition stop_;
+  bool stopped_ = false;
+};
+
 }  // namespace
 
 wire::HostOptions default_host_options() {
@@ -704,12 +730,23 @@ struct Node::Impl final : WireTransport, Inbox {
           SendFailed{msg.peer, stopped_denial.reason, stopped_denial.detail, msg.message_id});
       co_return stopped_denial;
     }
+    // A message without a budget gets its hop's now, so that the gates that wait (a cooldown,
+    // a down peer's probe) wait no longer than wire.Send would give it.
+    if (msg.budget_ns == 0) {
+      const auto rtt = tables.rtt().estimate(msg.peer);
+      msg.start_ns = clock.now_ns();
+      msg.budget_ns = hop_budget_ns(rtt ? &*rtt : nullptr, config.default_deadline_ns,
+                                    config.min_hop_budget_ns);
+    }
     std::shared_ptr<Waiter> waiter;
     if (options.await_receipt) {
       waiter = std::make_shared<Waiter>(ex);
       msg.transport_context = &waiter;
     }
     auto verdict = co_await tx->run(msg);
+    if (verdict && stopping && verdict->reason == reason::cancelled) {
+      verdict = deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
+    }
     if (verdict) {
       ++metrics.drops[std::string(verdict->reason)];
       events.emit(SendFailed{msg.peer, verdict->reason, verdict->detail, msg.message_id});
@@ -829,6 +866,7 @@ struct Node::Impl final : WireTransport, Inbox {
   NodeConfig config;
   SteadyClock steady;
   Clock& clock;
+  StopAwareClock stage_clock{clock, ex};  // what the pipeline stages sleep on
   EventQueue events;
   PeerTables tables;
   wire::Host host;
@@ -869,6 +907,7 @@ struct Node::Impl final : WireTransport, Inbox {
     for (auto& [key, ch] : channels) ch->changed.notify_all();
     any_arrival.notify_all();
     room.notify_all();
+    stage_clock.stop();  // gates waiting out a cooldown give up
   }
 
   asio::awaitable<void> finish_stop() {
@@ -943,7 +982,7 @@ asio::awaitable<void> Node::start() {
   auto& impl = *impl_;
   if (impl.started) co_return;
   impl.touched = true;  // listeners bound before a failure have tasks
-  StageContext ctx{impl.clock, impl.tables, nullptr, &impl, &impl};
+  StageContext ctx{impl.stage_clock, impl.tables, nullptr, &impl, &impl};
   auto tx_nodes =
       impl.config.tx_gates.value_or(default_gates({"PeerHealthGateTx", "BackoffGateTx"}));
   auto& send = tx_nodes.emplace_back(make_node("ai.bytesandbrains.wire", "Send"));

@@ -5,6 +5,13 @@
 
 namespace bb::runtime {
 
+std::uint64_t hop_budget_ns(const RttEstimate* estimate, std::uint64_t fixed_ns,
+                            std::uint64_t floor_ns) noexcept {
+  if (fixed_ns != 0) return fixed_ns;
+  const std::uint64_t measured = estimate != nullptr ? estimate->budget_ns() : kDefaultHopBudgetNs;
+  return std::max<std::uint64_t>({measured, floor_ns, 1});
+}
+
 void RttEstimate::update(std::uint64_t s, unsigned alpha_shift, unsigned beta_shift) noexcept {
   if (samples == 0) {
     srtt_ns = s;

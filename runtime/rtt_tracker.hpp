@@ -36,6 +36,13 @@ struct RttEstimate {
   friend bool operator==(const RttEstimate&, const RttEstimate&) = default;
 };
 
+// The budget of one hop for a message that carries none (the original's deadline rule, with a
+// floor): `fixed_ns` if not 0; else the RTT estimate's budget (SRTT + 4·RTTVAR), or 100 ms
+// without one, raised to `floor_ns`. Never 0.
+inline constexpr std::uint64_t kDefaultHopBudgetNs = 100'000'000;
+std::uint64_t hop_budget_ns(const RttEstimate* estimate, std::uint64_t fixed_ns,
+                            std::uint64_t floor_ns) noexcept;
+
 struct RttTrackerConfig {
   std::size_t max_peers = kDefaultRttMaxPeers;  // ≥ 1
 };

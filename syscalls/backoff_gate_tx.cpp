@@ -1,10 +1,11 @@
 // BackoffGateTx: consults BackoffTable::should_retry for the destination peer.
-//   policy "drop" (default, the original's behaviour): deny with `cooldown` while the peer is in
-//     its backoff window.
-//   policy "wait": co_await a timer until the retry time, then let the message through. The wait
+//   policy "wait" (default): co_await the Clock until the retry time, then let the message
+//     through. The wait
 //     is bounded by the message's deadline (start_ns + budget_ns; a retry time past it denies at
 //     once with `deadline_exceeded`) and by the `max_wait_ns` attribute (default: the backoff cap,
 //     60 s; past it, `cooldown`).
+//   policy "drop" (the original's behaviour): deny with `cooldown` while the peer is in its
+//     backoff window.
 #include "syscalls/detail/gate_common.hpp"
 
 #include "runtime/clock.hpp"
@@ -23,11 +24,11 @@ class BackoffGateTx final : public Stage {
  public:
   BackoffGateTx(const onnx::NodeProto& node, const StageContext& ctx)
       : Stage(stage_name(node)), peer_(node), peers_(ctx.peers), clock_(ctx.clock) {
-    const auto policy = string_attribute(node, "policy").value_or("drop");
-    if (policy == "wait") {
-      wait_ = true;
-    } else if (policy != "drop") {
-      throw_attribute_error(node, "policy", "must be \"drop\" or \"wait\", not \"" + policy + "\"");
+    const auto policy = string_attribute(node, "policy").value_or("wait");
+    if (policy == "drop") {
+      wait_ = false;
+    } else if (policy != "wait") {
+      throw_attribute_error(node, "policy", "must be \"wait\" or \"drop\", not \"" + policy + "\"");
     }
     max_wait_ns_ =
         uint_attribute(node, "max_wait_ns").value_or(peers_.backoff().config().max_delay_ns);
@@ -69,7 +70,7 @@ class BackoffGateTx final : public Stage {
   detail::PeerSource peer_;
   PeerTables& peers_;
   Clock& clock_;
-  bool wait_ = false;
+  bool wait_ = true;
   std::uint64_t max_wait_ns_ = 0;
 };
 

@@ -8,6 +8,12 @@ std::vector<onnx::NodeProto> default_tx_gates() {
           runtime::make_node(kBackoffGateTx.domain, kBackoffGateTx.op_type)};
 }
 
+std::vector<onnx::NodeProto> dropping_tx_gates() {
+  auto gates = default_tx_gates();
+  for (auto& gate : gates) runtime::set_attribute(gate, "policy", "drop");
+  return gates;
+}
+
 std::vector<onnx::NodeProto> default_rx_gates() {
   return {runtime::make_node(kDedupGateRx.domain, kDedupGateRx.op_type),
           runtime::make_node(kPeerHealthGateRx.domain, kPeerHealthGateRx.op_type),

@@ -28,8 +28,12 @@ extern const OpId kDeadlineCheck;     // relative budget from dispatch or arriva
 extern const OpId kWireSend;          // envelope for the destination peer -> WireTransport
 extern const OpId kWireRecv;          // delivered fill -> the subscriber of its dest_suffix
 
-// PeerHealthGateTx -> BackoffGateTx; the Node appends its send op (wire.Send).
+// PeerHealthGateTx -> BackoffGateTx; the Node appends its send op (wire.Send). Both gates wait
+// out a backoff window that ends within the message's budget (policy "wait").
 std::vector<onnx::NodeProto> default_tx_gates();
+// The same gates with policy "drop": a message meeting a backoff window is denied at once
+// (`cooldown`, `peer_down`), the original's behaviour.
+std::vector<onnx::NodeProto> dropping_tx_gates();
 // DedupGateRx -> PeerHealthGateRx -> BackoffGateRx.
 std::vector<onnx::NodeProto> default_rx_gates();
 

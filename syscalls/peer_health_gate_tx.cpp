@@ -1,10 +1,18 @@
 // PeerHealthGateTx: may this message go out to this peer at all? Blocklist, then allowlist, then
 // health, then the backoff cooldown. A peer whose failure detector is past the suspect threshold
-// is denied (`peer_down`). A peer marked down is a circuit breaker: denied (`peer_down`) while
-// its backoff window is open; once the window has passed, messages go through as probes (their
-// dial or write outcome feeds the tables again, and a failure opens a longer window), so a peer
-// that comes back is found.
+// is denied (`peer_down`). A peer marked down is a circuit breaker: closed to messages while its
+// backoff window is open; once the window has passed, messages go through as probes (their dial
+// or write outcome feeds the tables again, and a failure opens a longer window), so a peer that
+// comes back is found.
+//   policy "wait" (default): a message that meets an open window (a cooldown, or a down peer's
+//     window before its probe) waits for the window's end on the Clock when that end comes
+//     within the message's budget (start_ns + budget_ns) and within `max_wait_ns` (default: the
+//     backoff cap, 60 s); otherwise it is denied at once (`cooldown`, `peer_down`), without
+//     waiting for a failure it can already see.
+//   policy "drop": denied at once while the window is open (the original's behaviour).
 #include "syscalls/detail/gate_common.hpp"
+
+#include "runtime/clock.hpp"
 
 namespace bb::syscalls {
 
@@ -16,8 +24,17 @@ using namespace runtime;
 
 class PeerHealthGateTx final : public Stage {
  public:
-  PeerHealthGateTx(const onnx::NodeProto& node, PeerTables& peers)
-      : Stage(stage_name(node)), peer_(node), peers_(peers) {}
+  PeerHealthGateTx(const onnx::NodeProto& node, const StageContext& ctx)
+      : Stage(stage_name(node)), peer_(node), peers_(ctx.peers), clock_(ctx.clock) {
+    const auto policy = string_attribute(node, "policy").value_or("wait");
+    if (policy == "drop") {
+      wait_ = false;
+    } else if (policy != "wait") {
+      throw_attribute_error(node, "policy", "must be \"wait\" or \"drop\", not \"" + policy + "\"");
+    }
+    max_wait_ns_ =
+        uint_attribute(node, "max_wait_ns").value_or(peers_.backoff().config().max_delay_ns);
+  }
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     const wire::PeerId& peer = peer_(msg);
@@ -27,35 +44,53 @@ class PeerHealthGateTx final : public Stage {
           DenyKind::blocked, label(*d.deny),
           "send to " + peer.to_base58() + " denied: " + std::string(label(*d.deny)));
     }
-    const auto now = peers_.now_ns();
-    const bool may_probe = peers_.backoff().should_retry(peer, now);
-    if (governor.is_down(peer) && !may_probe) {
-      co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
-                             "peer " + peer.to_base58() + " is marked down");
-    }
-    if (peers_.phi().state(peer, now) != PhiState::live) {
-      co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
-                             "peer " + peer.to_base58() +
-                                 " is suspected by the failure detector"
-                                 " (phi " +
-                                 std::to_string(peers_.phi().phi(peer, now)) + ")");
-    }
-    if (!peers_.backoff().should_retry(peer, now)) {
+    const std::uint64_t started = peers_.now_ns();
+    const std::uint64_t deadline =
+        msg.budget_ns == 0 ? UINT64_MAX : saturating_add(msg.start_ns, msg.budget_ns);
+    const std::uint64_t wait_limit = saturating_add(started, max_wait_ns_);
+    while (true) {
+      const auto now = peers_.now_ns();
+      if (peers_.phi().state(peer, now) != PhiState::live) {
+        co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
+                               "peer " + peer.to_base58() +
+                                   " is suspected by the failure detector"
+                                   " (phi " +
+                                   std::to_string(peers_.phi().phi(peer, now)) + ")");
+      }
+      if (peers_.backoff().should_retry(peer, now)) co_return std::nullopt;
+      // A window is open: a down peer's (the circuit breaker) or a cooldown.
+      const bool down = governor.is_down(peer);
       const auto retry = peers_.backoff().retry_at(peer).value_or(now);
-      co_return detail::deny(
-          DenyKind::cooldown, reason::cooldown,
-          "peer " + peer.to_base58() + " is backing off for another " + detail::ms(retry - now));
+      if (!wait_ || retry > deadline || retry > wait_limit) {
+        const std::string when =
+            wait_ ? " (past " +
+                        std::string(retry > deadline ? "the message's budget" : "max_wait_ns") + ")"
+                  : "";
+        if (down) {
+          co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
+                                 "peer " + peer.to_base58() + " is marked down; next probe in " +
+                                     detail::ms(retry - now) + when);
+        }
+        co_return detail::deny(DenyKind::cooldown, reason::cooldown,
+                               "peer " + peer.to_base58() + " is backing off for another " +
+                                   detail::ms(retry - now) + when);
+      }
+      if (!co_await clock_.sleep_until(retry)) {
+        co_return detail::deny(DenyKind::other, reason::cancelled, "wait for backoff cancelled");
+      }
     }
-    co_return std::nullopt;
   }
 
  private:
   detail::PeerSource peer_;
   PeerTables& peers_;
+  Clock& clock_;
+  bool wait_ = true;
+  std::uint64_t max_wait_ns_ = 0;
 };
 
 std::unique_ptr<Stage> make(const onnx::NodeProto& node, const StageContext& ctx) {
-  return std::make_unique<PeerHealthGateTx>(node, ctx.peers);
+  return std::make_unique<PeerHealthGateTx>(node, ctx);
 }
 
 }  // namespace

@@ -28,7 +28,6 @@ namespace {
 
 using namespace runtime;
 
-constexpr std::uint64_t kDefaultPerHopBudgetNs = 100'000'000;
 constexpr std::uint64_t kDefaultMinBudgetNs = 1'000'000'000;
 constexpr std::uint32_t kCorrelationNone = 0;
 constexpr std::uint32_t kCorrelationRequest = 1;
@@ -59,12 +58,9 @@ class WireSend final : public Stage {
             "the message's budget of " + detail::ms(msg.budget_ns) + " ran out before it was sent");
       }
       budget = msg.budget_ns - elapsed;
-    } else if (deadline_ns_ != 0) {
-      budget = deadline_ns_;
     } else {
       const auto rtt = peers_.rtt().estimate(msg.peer);
-      budget = rtt ? rtt->budget_ns() : kDefaultPerHopBudgetNs;
-      budget = std::max<std::uint64_t>({budget, min_budget_ns_, 1});
+      budget = hop_budget_ns(rtt ? &*rtt : nullptr, deadline_ns_, min_budget_ns_);
     }
     wire::SingleFillEnvelope env;
     env.dest_suffix = msg.dest_suffix;

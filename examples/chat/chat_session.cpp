@@ -28,8 +28,6 @@ namespace {
 constexpr std::uint64_t kMsNs = 1'000'000;
 // Hellos are re-sent to a connected neighbour that has not answered after this long.
 constexpr std::uint64_t kHelloRetryNs = 2'000 * kMsNs;
-// Longest single pause while waiting out a cooldown, so shutdown is noticed promptly.
-constexpr std::uint64_t kCooldownSliceNs = 50 * kMsNs;
 // Bound of the set of denials already reported inline (see note_handled).
 constexpr std::size_t kMaxHandled = 16 * 1024;
 
@@ -334,25 +332,18 @@ asio::awaitable<void> ChatSession::send_hello(wire::PeerId peer, bool want_reply
 }
 
 asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Received& message) {
+  // The Node's gates wait out a neighbour's cooldown within the line's budget (counted from when
+  // the line was typed or arrived): a burst slows down instead of losing lines.
+  runtime::SendOptions options;
   const std::uint64_t give_up_at = message.arrival_ns + budget_ns_;
-  for (;;) {
-    runtime::SendOptions options;
-    options.budget_ns = give_up_at - std::min(give_up_at, node_.clock().now_ns());
-    if (options.budget_ns == 0) options.budget_ns = 1;
-    // Our own messages (made by Node::compose) and relayed ones alike keep their author, id and
-    // origin signature: one signature per line, however many neighbours and retries.
-    const Verdict verdict = co_await node_.forward(peer, message, options);
-    if (!verdict) co_return verdict;
-    // The Node also emits this denial as a SendFailed event; it is dealt with here.
-    note_handled(peer, message.message_id, verdict->reason);
-    if (verdict->reason != runtime::reason::cooldown || stopping_) co_return verdict;
-    const auto status = node_.peer_status(peer);
-    const std::uint64_t now = node_.clock().now_ns();
-    if (!status.connected || now >= give_up_at) co_return verdict;
-    const std::uint64_t retry_at = std::min(status.retry_at_ns.value_or(now), give_up_at);
-    (void)co_await node_.clock().sleep_until(
-        std::min(std::max(retry_at, now + kMsNs), now + kCooldownSliceNs));
-  }
+  options.budget_ns = give_up_at - std::min(give_up_at, node_.clock().now_ns());
+  if (options.budget_ns == 0) options.budget_ns = 1;
+  // Our own messages (made by Node::compose) and relayed ones alike keep their author, id and
+  // origin signature: one signature per line, however many neighbours.
+  const Verdict verdict = co_await node_.forward(peer, message, options);
+  // The Node also emits this denial as a SendFailed event; it is dealt with here.
+  if (verdict) note_handled(peer, message.message_id, verdict->reason);
+  co_return verdict;
 }
 
 Received ChatSession::own_message(std::string_view channel, wire::ByteView payload,

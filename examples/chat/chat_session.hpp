@@ -106,8 +106,7 @@ class ChatSession {
   // quiet: no message when it fails (redials); initial: one of the --connect addresses.
   boost::asio::awaitable<void> dial(std::size_t index, bool quiet, bool initial);
   boost::asio::awaitable<void> send_hello(wire::PeerId peer, bool want_reply);
-  // forward() with retries while the peer is in a cooldown (a receiver's BackoffNotice), up to
-  // the message's budget: a burst slows down instead of losing lines.
+  // forward() within the line's budget (the gates wait out a neighbour's cooldown).
   boost::asio::awaitable<runtime::Verdict> deliver(const wire::PeerId& peer,
                                                    const runtime::Received& message);
 

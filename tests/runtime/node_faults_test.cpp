@@ -5,6 +5,8 @@
 // hanging. Every test closes its books: sent = delivered + reported-failed.
 #include "runtime/node.hpp"
 
+#include "syscalls/ops.hpp"
+
 #include "tests/runtime/node_fixture.hpp"
 #include "wire/connection.hpp"
 #include "wire/tcp.hpp"
@@ -37,6 +39,7 @@ asio::awaitable<void> peer_stops_and_returns(Cluster& cluster) {
   ManualClock& clock = cluster.manual_clock();
   NodeConfig virtual_time = loopback_config();
   virtual_time.clock = &clock;
+  virtual_time.tx_gates = syscalls::dropping_tx_gates();  // windows deny: the test reads them
   NodeConfig b_config = loopback_config();
   b_config.identity = wire::Ed25519KeyPair::generate();
   Node& a = *co_await cluster.start(virtual_time);
@@ -169,6 +172,7 @@ asio::awaitable<void> dial_failures_back_off(Cluster& cluster) {
   ManualClock& clock = cluster.manual_clock();
   NodeConfig a_config = loopback_config();
   a_config.clock = &clock;
+  a_config.tx_gates = syscalls::dropping_tx_gates();  // windows deny: the test reads them
   Node& a = *co_await cluster.start(a_config);
   NodeEvents a_events(a);
 
@@ -253,6 +257,7 @@ asio::awaitable<void> failures_take_peer_down(Cluster& cluster) {
   ManualClock& clock = cluster.manual_clock();
   NodeConfig a_config = loopback_config();
   a_config.clock = &clock;
+  a_config.tx_gates = syscalls::dropping_tx_gates();  // windows deny: the test reads them
   a_config.tables.governor.failure_threshold = 2;
   Node& a = *co_await cluster.start(a_config);
   NodeEvents a_events(a);
@@ -318,6 +323,73 @@ asio::awaitable<void> failures_take_peer_down(Cluster& cluster) {
 
 TEST(NodeFaults, RepeatedDialFailuresTakeThePeerDownAndAProbeFindsItBack) {
   run_scenario(&failures_take_peer_down);
+}
+
+// ---- the default gates wait out a cooldown within the budget ---------------------------------
+
+// Polls (bounded) until `clock` has `count` sleepers: a send has started waiting on it.
+asio::awaitable<bool> sleepers_reach(ManualClock& clock, std::size_t count) {
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  for (int i = 0; i < 1000 && clock.sleepers() < count; ++i) {
+    poll.expires_after(std::chrono::milliseconds(2));
+    co_await poll.async_wait(asio::use_awaitable);
+  }
+  co_return clock.sleepers() >= count;
+}
+
+asio::awaitable<void> cooldown_is_waited_out(Cluster& cluster) {
+  ManualClock& clock = cluster.manual_clock();
+  NodeConfig a_config = loopback_config();
+  a_config.clock = &clock;
+  Node& a = *co_await cluster.start(a_config);
+  Node& b = *co_await cluster.start();
+  const PeerId b_id = co_await a.connect(dial_addr(b));
+  SendOptions confirmed;
+  confirmed.await_receipt = true;
+
+  // One failure: a 10 ms window. The send (a 1 s budget by default) waits for its end.
+  a.tables().on_send_failed(b_id, "peer_unreachable", "a test's failure");
+  const std::uint64_t retry = a.peer_status(b_id).retry_at_ns.value();
+  const std::size_t idle_sleepers = clock.sleepers();
+  Verdict waited = Denial{};
+  bool done = false;
+  auto sending = [&]() -> asio::awaitable<void> {
+    waited = co_await a.send(b_id, "ch", wire::as_bytes("after the window"), confirmed);
+    done = true;
+  };
+  auto driving = [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await sleepers_reach(clock, idle_sleepers + 1)) << "the send never waited";
+    EXPECT_FALSE(done);
+    clock.advance_to(retry);
+  };
+  co_await (sending() && driving());
+  EXPECT_FALSE(waited) << reason_of(waited);
+  EXPECT_EQ(payload_text(b.try_receive("ch")), "after the window");
+
+  // A budget that ends first: denied at once, nothing sleeps.
+  a.tables().on_send_failed(b_id, "peer_unreachable", "a test's failure");
+  SendOptions short_budget;
+  short_budget.budget_ns = 1'000'000;
+  const Verdict denied = co_await a.send(b_id, "ch", wire::as_bytes("too soon"), short_budget);
+  EXPECT_EQ(reason_of(denied), "cooldown");
+  EXPECT_FALSE(b.try_receive("ch"));
+
+  // stop() ends a wait at once: the send fails `stopped`.
+  Verdict stopped_send;
+  auto waiting = [&]() -> asio::awaitable<void> {
+    stopped_send = co_await a.send(b_id, "ch", wire::as_bytes("never"));
+  };
+  auto stopping = [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE(co_await sleepers_reach(clock, idle_sleepers + 1));
+    co_await a.stop();
+  };
+  co_await (waiting() && stopping());
+  EXPECT_EQ(reason_of(stopped_send), "stopped");
+  EXPECT_TRUE(all_sends_accounted(a));
+}
+
+TEST(NodeFaults, TheDefaultGatesWaitOutACooldownWithinTheBudgetAndStopEndsTheWait) {
+  run_scenario(&cooldown_is_waited_out);
 }
 
 // ---- a slow receiver ------------------------------------------------------------------------

@@ -22,6 +22,8 @@ using namespace asio::experimental::awaitable_operators;
 using bb::test::run_async;
 using bb::test::yield_now;
 using gate_test::build_error;
+using gate_test::dropping;
+using gate_test::fail_sends;
 using gate_test::GateTest;
 using gate_test::kMs;
 using gate_test::kRunLimit;
@@ -45,14 +47,14 @@ onnx::NodeProto waiting_gate() {
 using BackoffGateTxDropTest = GateTest;
 
 TEST_F(BackoffGateTxDropTest, UnknownPeerPasses) {
-  auto pipeline = build(kBackoffGateTx);
+  auto pipeline = build(dropping(kBackoffGateTx));
   auto msg = tx(1);
   expect_allowed(run(pipeline, msg));
   expect_payload_is(msg, payload_, kPayloadText);
 }
 
 TEST_F(BackoffGateTxDropTest, DeniesExactlyInsideEachBackoffWindow) {
-  auto pipeline = build(kBackoffGateTx);
+  auto pipeline = build(dropping(kBackoffGateTx));
   auto msg = tx(1);
   clock_.advance_to(kSec);
   const std::pair<std::uint64_t, std::string_view> schedule[] = {
@@ -74,18 +76,8 @@ TEST_F(BackoffGateTxDropTest, DeniesExactlyInsideEachBackoffWindow) {
   EXPECT_EQ(tables_.backoff().attempts(peer(1)), 3u);
 }
 
-TEST_F(BackoffGateTxDropTest, ExplicitDropPolicyIsTheDefault) {
-  auto n = node(kBackoffGateTx);
-  runtime::set_attribute(n, "policy", "drop");
-  auto pipeline = build(n);
-  tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");
-  auto msg = tx(1);
-  expect_denied(run(pipeline, msg), DenyKind::cooldown, reason::cooldown, kStage);
-  EXPECT_EQ(clock_.sleepers(), 0u);
-}
-
 TEST_F(BackoffGateTxDropTest, SuccessClearsTheWindow) {
-  auto pipeline = build(kBackoffGateTx);
+  auto pipeline = build(dropping(kBackoffGateTx));
   tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");
   auto msg = tx(1);
   expect_denied(run(pipeline, msg), DenyKind::cooldown, reason::cooldown, kStage);
@@ -94,7 +86,7 @@ TEST_F(BackoffGateTxDropTest, SuccessClearsTheWindow) {
 }
 
 TEST_F(BackoffGateTxDropTest, OtherPeersAreNotHeldBack) {
-  auto pipeline = build(kBackoffGateTx);
+  auto pipeline = build(dropping(kBackoffGateTx));
   tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");
   auto to1 = tx(1);
   auto to2 = tx(2);
@@ -103,7 +95,7 @@ TEST_F(BackoffGateTxDropTest, OtherPeersAreNotHeldBack) {
 }
 
 TEST_F(BackoffGateTxDropTest, PeerAttributeOverridesTheMessagePeer) {
-  auto n = node(kBackoffGateTx);
+  auto n = dropping(kBackoffGateTx);
   runtime::set_peer_attribute(n, peer(7));
   auto pipeline = build(n);
   tables_.on_send_failed(peer(7), "peer_unreachable", "write failed");
@@ -363,6 +355,85 @@ TEST_F(BackoffGateTxWaitTest, CancellingTheWaitEndsTheRunCleanly) {
   clock_.advance_to(10 * kMs);
   auto next = tx(1);
   expect_allowed(run(pipeline, next));
+}
+
+TEST_F(BackoffGateTxWaitTest, WaitIsTheDefaultPolicy) {
+  auto pipeline = build(kBackoffGateTx);
+  tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");  // retry at 10 ms
+  auto msg = tx(1);
+  Outcome out;
+  auto seen = run_driven(pipeline, msg, {{10 * kMs}}, out);
+  EXPECT_EQ(seen, (std::vector<Snapshot>{{0, 1, false}, {10 * kMs, 0, true}}));
+  expect_allowed(out.verdict);
+}
+
+// ---- PeerHealthGateTx's wait policy (the default): the same driver ----
+
+using PeerHealthGateTxWaitTest = BackoffGateTxWaitTest;
+constexpr std::string_view kHealthStage = "PeerHealthGateTx";
+
+TEST_F(PeerHealthGateTxWaitTest, ACooldownEndingWithinTheBudgetIsWaitedOut) {
+  auto pipeline = build(kPeerHealthGateTx);
+  clock_.advance_to(2 * kSec);
+  tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");
+  const std::uint64_t retry = 2 * kSec + 10 * kMs;
+  auto msg = tx(1);
+  msg.start_ns = 2 * kSec;
+  msg.budget_ns = kSec;
+  Outcome out;
+  auto seen = run_driven(pipeline, msg, {{retry - 1}, {retry}}, out);
+  EXPECT_EQ(seen, (std::vector<Snapshot>{
+                      {2 * kSec, 1, false},
+                      {retry - 1, 1, false},
+                      {retry, 0, true},
+                  }));
+  EXPECT_EQ(out.at_ns, retry);
+  expect_allowed(out.verdict);
+  expect_payload_is(msg, payload_, kPayloadText);
+}
+
+TEST_F(PeerHealthGateTxWaitTest, ACooldownPastTheBudgetIsDeniedAtOnce) {
+  auto pipeline = build(kPeerHealthGateTx);
+  tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");  // retry at 10 ms
+  auto msg = tx(1);
+  msg.start_ns = 0;
+  msg.budget_ns = 5 * kMs;
+  auto verdict = run(pipeline, msg);  // completes without the clock moving
+  expect_denied(verdict, DenyKind::cooldown, reason::cooldown, kHealthStage);
+  EXPECT_THAT(verdict->detail, HasSubstr("past the message's budget"));
+  EXPECT_EQ(clock_.sleepers(), 0u);
+  EXPECT_EQ(clock_.now_ns(), 0u);
+}
+
+TEST_F(PeerHealthGateTxWaitTest, ADownPeerIsProbedAtItsWindowsEndWhenTheBudgetReachesIt) {
+  auto pipeline = build(kPeerHealthGateTx);
+  fail_sends(tables_, peer(1), 5);  // marked down; retry 160 ms after the fifth failure
+  ASSERT_TRUE(tables_.governor().is_down(peer(1)));
+  const std::uint64_t retry = tables_.backoff().retry_at(peer(1)).value();
+  auto in_budget = tx(1);
+  in_budget.start_ns = clock_.now_ns();
+  in_budget.budget_ns = kSec;
+  Outcome out;
+  auto seen = run_driven(pipeline, in_budget, {{retry}}, out);
+  EXPECT_EQ(seen.back(), (Snapshot{retry, 0, true}));
+  expect_allowed(out.verdict);  // the probe
+  EXPECT_TRUE(tables_.governor().is_down(peer(1))) << "only the probe's outcome decides";
+
+  // The probe failed: a longer window, which a short budget does not reach.
+  fail_sends(tables_, peer(1), 1);
+  auto short_budget = tx(1);
+  short_budget.start_ns = clock_.now_ns();
+  short_budget.budget_ns = 10 * kMs;
+  expect_denied(run(pipeline, short_budget), DenyKind::unhealthy, reason::peer_down, kHealthStage);
+}
+
+TEST_F(PeerHealthGateTxWaitTest, BlockedPeersAreDeniedWithoutWaiting) {
+  auto pipeline = build(kPeerHealthGateTx);
+  tables_.on_send_failed(peer(1), "peer_unreachable", "write failed");
+  tables_.block(peer(1));
+  auto msg = tx(1);
+  expect_denied(run(pipeline, msg), DenyKind::blocked, reason::blocklisted, kHealthStage);
+  EXPECT_EQ(clock_.sleepers(), 0u);
 }
 
 }  // namespace

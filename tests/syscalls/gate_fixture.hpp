@@ -45,6 +45,19 @@ inline onnx::NodeProto node(const OpId& op, std::string_view name = {}) {
   return runtime::make_node(op.domain, op.op_type, name);
 }
 
+// `times` failed sends to `p`: backoff windows, and past the governor's threshold, down.
+inline void fail_sends(runtime::PeerTables& tables, const wire::PeerId& p, int times) {
+  for (int i = 0; i < times; ++i) tables.on_send_failed(p, "peer_unreachable", "test failure");
+}
+
+// `op` with policy "drop": denied at once inside a backoff window instead of waiting for its end
+// (PeerHealthGateTx and BackoffGateTx wait by default).
+inline onnx::NodeProto dropping(const OpId& op, std::string_view name = {}) {
+  auto n = node(op, name);
+  runtime::set_attribute(n, "policy", "drop");
+  return n;
+}
+
 // The build error of `nodes`, or nullopt if the pipeline built.
 inline std::optional<boost::system::system_error> build_error(
     const std::vector<onnx::NodeProto>& nodes, const runtime::StageContext& ctx) {

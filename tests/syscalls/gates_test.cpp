@@ -12,6 +12,8 @@ namespace bb::syscalls {
 namespace {
 
 using gate_test::build_error;
+using gate_test::dropping;
+using gate_test::fail_sends;
 using gate_test::GateTest;
 using gate_test::kMs;
 using gate_test::kSec;
@@ -27,16 +29,12 @@ constexpr std::string_view kHealthRx = "PeerHealthGateRx";
 constexpr std::string_view kBackoffRx = "BackoffGateRx";
 constexpr std::string_view kDedupRx = "DedupGateRx";
 
-void fail_sends(runtime::PeerTables& tables, const wire::PeerId& p, int times) {
-  for (int i = 0; i < times; ++i) tables.on_send_failed(p, "peer_unreachable", "test failure");
-}
-
 // ---- PeerHealthGateTx ----
 
 using PeerHealthGateTxTest = GateTest;
 
 TEST_F(PeerHealthGateTxTest, HealthyPeerPassesWithPayloadUntouched) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   auto msg = tx(1);
   expect_allowed(run(pipeline, msg));
   expect_payload_is(msg, payload_, kPayloadText);
@@ -44,7 +42,7 @@ TEST_F(PeerHealthGateTxTest, HealthyPeerPassesWithPayloadUntouched) {
 }
 
 TEST_F(PeerHealthGateTxTest, BlocklistComesBeforeEverythingElse) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   fail_sends(tables_, peer(1), 5);  // down and backing off
   tables_.governor().allow(peer(1));
   tables_.block(peer(1));
@@ -55,7 +53,7 @@ TEST_F(PeerHealthGateTxTest, BlocklistComesBeforeEverythingElse) {
 }
 
 TEST_F(PeerHealthGateTxTest, BlocklistedAndInCooldownIsBlocklisted) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   tables_.on_send_failed(peer(1), "peer_unreachable", "one failure");
   tables_.block(peer(1));
   auto msg = tx(1);
@@ -65,7 +63,7 @@ TEST_F(PeerHealthGateTxTest, BlocklistedAndInCooldownIsBlocklisted) {
 }
 
 TEST_F(PeerHealthGateTxTest, AllowlistWithoutThePeerDeniesBeforeHealth) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   ASSERT_TRUE(tables_.governor().allow(peer(2)));
   fail_sends(tables_, peer(1), 5);
   auto outsider = tx(1);
@@ -78,7 +76,7 @@ TEST_F(PeerHealthGateTxTest, AllowlistWithoutThePeerDeniesBeforeHealth) {
 }
 
 TEST_F(PeerHealthGateTxTest, MarkedDownIsPeerDownUntilItsBackoffWindowPasses) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   fail_sends(tables_, peer(1), 4);
   ASSERT_FALSE(tables_.governor().is_down(peer(1)));
   // Four failures only back off: the health check passes, the cooldown check denies.
@@ -105,7 +103,7 @@ TEST_F(PeerHealthGateTxTest, MarkedDownIsPeerDownUntilItsBackoffWindowPasses) {
 }
 
 TEST_F(PeerHealthGateTxTest, PhiSuspectIsPeerDown) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   const auto p = peer(3);
   for (int i = 0; i < 10; ++i) {
     tables_.on_heartbeat(p);
@@ -140,7 +138,7 @@ TEST_F(PeerHealthGateTxTest, PhiSuspectIsPeerDown) {
 }
 
 TEST_F(PeerHealthGateTxTest, OneFailureIsCooldownForTenMilliseconds) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   clock_.advance_to(7 * kSec);
   tables_.on_send_failed(peer(1), "peer_unreachable", "dial failed");
   auto msg = tx(1);
@@ -156,9 +154,9 @@ TEST_F(PeerHealthGateTxTest, OneFailureIsCooldownForTenMilliseconds) {
 }
 
 TEST_F(PeerHealthGateTxTest, PeerAttributeOverridesTheMessagePeer) {
-  auto gate7 = node(kPeerHealthGateTx);
+  auto gate7 = dropping(kPeerHealthGateTx);
   runtime::set_peer_attribute(gate7, peer(7));
-  auto gate8 = node(kPeerHealthGateTx);
+  auto gate8 = dropping(kPeerHealthGateTx);
   runtime::set_peer_attribute(gate8, peer(8));
   auto pipeline7 = build(gate7);
   auto pipeline8 = build(gate8);
@@ -178,7 +176,7 @@ TEST_F(PeerHealthGateTxTest, PeerAttributeOverridesTheMessagePeer) {
 }
 
 TEST_F(PeerHealthGateTxTest, WithoutPeerAttributeOnePipelineServesEveryPeer) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   tables_.block(peer(7));
   tables_.on_send_failed(peer(9), "peer_unreachable", "dial failed");
 
@@ -296,7 +294,7 @@ using PipelineDenialTest = GateTest;
 
 TEST_F(PipelineDenialTest, DenialNamesTheNodeOrItsOpType) {
   auto named = build(node(kPeerHealthGateTx, "tx-health"));
-  auto unnamed = build(kPeerHealthGateTx);
+  auto unnamed = build(dropping(kPeerHealthGateTx));
   tables_.block(peer(1));
   auto msg = tx(1);
   expect_denied(run(named, msg), DenyKind::blocked, reason::blocklisted, "tx-health");
@@ -387,6 +385,7 @@ TEST_F(DefaultChainTest, TxHealthGateSpeaksFirst) {
   auto pipeline = build(default_tx_gates());
   tables_.on_send_failed(peer(2), "peer_unreachable", "dial failed");
   auto msg = tx(2);
+  msg.budget_ns = 5 * kMs;  // ends before the 10 ms cooldown: no wait, a denial at once
   // BackoffGateTx would also deny; PeerHealthGateTx already checks the cooldown.
   expect_denied(run(pipeline, msg), DenyKind::cooldown, reason::cooldown, kHealthTx);
   clock_.advance(10 * kMs);
@@ -450,7 +449,7 @@ TEST_F(PeerEventsTest, BlockEmitsPeerBlockedOnce) {
 }
 
 TEST_F(PeerEventsTest, GateDenialsEmitNothingByThemselves) {
-  auto pipeline = build(kPeerHealthGateTx);
+  auto pipeline = build(dropping(kPeerHealthGateTx));
   tables_.block(peer(1));
   (void)drain_events();
   auto msg = tx(1);

@@ -53,8 +53,10 @@ TEST(PipelineFlow, EveryMessageIsDeliveredOnceOrReportedWithItsReason) {
   test::MemoryNetwork net(clock);
   std::vector<PeerId> ids;
   for (std::uint64_t i = 1; i <= 8; ++i) ids.push_back(PeerId::from_u64(i));
+  // The drop policy: these runs move the manual clock only between rounds, so a gate waiting
+  // out a cooldown would wait for good (the wait policy has its own tests).
   for (const auto& id : ids)
-    net.add(id).build(syscalls::default_tx_gates(), syscalls::default_rx_gates());
+    net.add(id).build(syscalls::dropping_tx_gates(), syscalls::default_rx_gates());
 
   // Node 1 blocks node 2 (its sends to 2 are denied on the way out, and 2's messages to it on
   // the way in); node 8 is unreachable for the first half of the run; every 7th delivery is
@@ -113,8 +115,8 @@ TEST(PipelineFlow, SendFailuresFeedBackoffHealthAndEvents) {
   test::MemoryNetwork net(clock);
   const PeerId a = PeerId::from_u64(1), b = PeerId::from_u64(2);
   auto& na = net.add(a);
-  net.add(b).build(syscalls::default_tx_gates(), syscalls::default_rx_gates());
-  na.build(syscalls::default_tx_gates(), syscalls::default_rx_gates());
+  net.add(b).build(syscalls::dropping_tx_gates(), syscalls::default_rx_gates());
+  na.build(syscalls::dropping_tx_gates(), syscalls::default_rx_gates());
   net.set_reachable(b, false);
 
   // Five failures, each after its backoff window: the fifth takes b down.
