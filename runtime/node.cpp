@@ -398,20 +398,32 @@ struct Node::Impl final : WireTransport, Inbox {
     w.signal.notify();
   }
 
-  // One message that will not be delivered: counted, reported, its waiter told.
-  void fail_entry(const wire::PeerId& peer, Entry& e, std::string_view why, std::string detail) {
-    if (e.control) return;
+  // One message that will not be delivered, counted and reported once: to its waiter when its
+  // send() awaits the outcome, else as a SendFailed event (or, for `unsent`, left to the
+  // caller's OutboundDropped). Returns whether the caller still has it to report.
+  bool fail_entry(const wire::PeerId& peer, Entry& e, std::string_view why, std::string detail,
+                  bool unsent = false) {
+    if (e.control) return false;
     ++metrics.drops[std::string(why)];
-    events.emit(SendFailed{peer, why, detail, e.message_id});
-    if (e.waiter) complete(*e.waiter, deny(why, std::move(detail)));
+    if (e.waiter) {
+      complete(*e.waiter, deny(why, std::move(detail)));
+      return false;
+    }
+    if (unsent) return true;
+    events.emit(SendFailed{peer, why, std::move(detail), e.message_id});
+    return false;
   }
 
+  // Messages written and awaiting their receipt fail one by one (each may have arrived);
+  // messages never written, and awaited by nobody, are one OutboundDropped.
   void fail_link(Link& link, std::string_view why, std::string detail) {
     link.state = Link::State::closed;
     link.failure = why;
     link.failure_detail = detail;
     for (auto& e : link.in_flight) fail_entry(link.peer, e, why, detail);
-    for (auto& e : link.queued) fail_entry(link.peer, e, why, detail);
+    std::size_t unsent = 0;
+    for (auto& e : link.queued) unsent += fail_entry(link.peer, e, why, detail, true) ? 1 : 0;
+    tables.on_outbound_dropped(link.peer, unsent, why);
     link.in_flight.clear();
     link.queued.clear();
     link.pending.clear();
@@ -726,9 +738,7 @@ struct Node::Impl final : WireTransport, Inbox {
     if (stopping) {
       const Denial stopped_denial = deny(reason::stopped, "the node is stopping");
       ++metrics.drops[std::string(stopped_denial.reason)];
-      events.emit(
-          SendFailed{msg.peer, stopped_denial.reason, stopped_denial.detail, msg.message_id});
-      co_return stopped_denial;
+      co_return stopped_denial;  // reported by the return value alone
     }
     // A message without a budget gets its hop's now, so that the gates that wait (a cooldown,
     // a down peer's probe) wait no longer than wire.Send would give it.
@@ -749,19 +759,17 @@ struct Node::Impl final : WireTransport, Inbox {
     }
     if (verdict) {
       ++metrics.drops[std::string(verdict->reason)];
-      events.emit(SendFailed{msg.peer, verdict->reason, verdict->detail, msg.message_id});
-      co_return verdict;
+      co_return verdict;  // reported by the return value alone
     }
     if (!waiter) co_return std::nullopt;
     while (!waiter->done) co_await waiter->signal.wait();
     co_return waiter->verdict;
   }
 
-  // A send denied before the pipeline runs: counted and reported like a gate's denial.
-  Verdict refuse_send(const Message& msg, Denial denial) {
+  // A send denied before the pipeline runs: counted and returned like a gate's denial.
+  Verdict refuse_send(Denial denial) {
     ++metrics.sends;
     ++metrics.drops[std::string(denial.reason)];
-    events.emit(SendFailed{msg.peer, denial.reason, denial.detail, msg.message_id});
     return denial;
   }
 
@@ -1087,12 +1095,12 @@ asio::awaitable<Verdict> Node::forward(const wire::PeerId& peer, const Received&
   if (message.origin_signature) msg.origin_signature = wire::ByteView(*message.origin_signature);
   if (msg.origin != impl.self && msg.origin_signature.empty()) {
     co_return impl.refuse_send(
-        msg, Denial{DenyKind::bad_input, reason::unsigned_origin,
-                    "message " + std::to_string(msg.message_id) + " of " + msg.origin.to_base58() +
-                        " carries no origin signature (its author did not send it relayable), "
-                        "so " +
-                        peer.to_base58() + " would refuse it as forged",
-                    "Node.forward"});
+        Denial{DenyKind::bad_input, reason::unsigned_origin,
+               "message " + std::to_string(msg.message_id) + " of " + msg.origin.to_base58() +
+                   " carries no origin signature (its author did not send it relayable), "
+                   "so " +
+                   peer.to_base58() + " would refuse it as forged",
+               "Node.forward"});
   }
   if (options.budget_ns != 0) {
     msg.start_ns = impl.clock.now_ns();

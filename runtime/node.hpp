@@ -23,8 +23,13 @@
 //     peer refused it (its receive pipeline denied it: `blocklisted`, `duplicate`, …) or the
 //     connection was lost before its receipt came (`connection_lost`, `stopped`).
 // Every failed send, whichever way, is counted once in metrics().drops under its reason and
-// reported once as a SendFailed event carrying its message id. With SendOptions::await_receipt
-// the later outcome is also what send() returns. So, once nothing is in flight,
+// reported once, by one rule: an outcome somebody awaits is the return value of the send() (or
+// forward()) that awaits it, and nothing else; what nobody awaits is an event. So a denial
+// send() returns is not an event; with SendOptions::await_receipt the later outcome is what
+// send() returns, not an event either; without it, a later failure is one SendFailed event
+// (its message id, the reason), except that messages still queued and never written when their
+// connection is lost or the node stops are counted together in one OutboundDropped event (count,
+// reason) for their peer. So, once nothing is in flight,
 // metrics().sends == receipts_accepted + failed_sends(). A connection lost after the peer
 // accepted a message but before its receipt arrived reports the message as failed although it
 // was delivered: the one at-least-once corner, documented rather than hidden.

@@ -28,8 +28,6 @@ namespace {
 constexpr std::uint64_t kMsNs = 1'000'000;
 // Hellos are re-sent to a connected neighbour that has not answered after this long.
 constexpr std::uint64_t kHelloRetryNs = 2'000 * kMsNs;
-// Bound of the set of denials already reported inline (see note_handled).
-constexpr std::size_t kMaxHandled = 16 * 1024;
 
 // Every line goes to stdout as one write, flushed, so a reader of a pipe sees it at once.
 void say(std::string_view line) {
@@ -176,7 +174,6 @@ asio::awaitable<void> ChatSession::event_loop() {
     } else if (const auto* failed = std::get_if<runtime::SendFailed>(&*event)) {
       // A copy that reached a neighbour by another path first is the mesh working, not a loss.
       if (failed->reason == runtime::reason::duplicate) continue;
-      if (was_handled(failed->peer, failed->message_id, failed->reason)) continue;
       if (failed->reason == runtime::reason::blocklisted ||
           failed->reason == runtime::reason::not_allowlisted) {
         // Said once; we stop greeting it and sending it lines until it reconnects.
@@ -341,9 +338,7 @@ asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Re
   // Our own messages (made by Node::compose) and relayed ones alike keep their author, id and
   // origin signature: one signature per line, however many neighbours.
   const Verdict verdict = co_await node_.forward(peer, message, options);
-  // The Node also emits this denial as a SendFailed event; it is dealt with here.
-  if (verdict) note_handled(peer, message.message_id, verdict->reason);
-  co_return verdict;
+  co_return verdict;  // a denial here is not also an event (node.hpp's one-report rule)
 }
 
 Received ChatSession::own_message(std::string_view channel, wire::ByteView payload,
@@ -421,20 +416,6 @@ void ChatSession::redial() {
     }
     tasks_.spawn(dial(i, true, false), "redial " + d.addr.to_string());
   }
-}
-
-void ChatSession::note_handled(const wire::PeerId& peer, std::uint64_t message_id,
-                               std::string_view reason) {
-  if (handled_.size() >= kMaxHandled) handled_.clear();  // stale entries: a spare report at worst
-  ++handled_[HandledKey{peer, message_id, std::string(reason)}];
-}
-
-bool ChatSession::was_handled(const wire::PeerId& peer, std::uint64_t message_id,
-                              std::string_view reason) {
-  const auto it = handled_.find(HandledKey{peer, message_id, std::string(reason)});
-  if (it == handled_.end()) return false;
-  if (--it->second == 0) handled_.erase(it);
-  return true;
 }
 
 void ChatSession::shutdown() {

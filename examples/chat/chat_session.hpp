@@ -117,10 +117,6 @@ class ChatSession {
   void greet(const wire::PeerId& peer);
   void check_departures();
   void redial();
-  // Denials that deliver() got back directly (and reported or retried): the Node emits each as
-  // a SendFailed event too, which event_loop then skips, so nothing is reported twice.
-  void note_handled(const wire::PeerId& peer, std::uint64_t message_id, std::string_view reason);
-  bool was_handled(const wire::PeerId& peer, std::uint64_t message_id, std::string_view reason);
   void shutdown();
   // Lines go to a neighbour unless we block it or it refused us.
   bool reachable(const wire::PeerId& peer) const;
@@ -143,8 +139,6 @@ class ChatSession {
   std::unordered_map<wire::PeerId, Neighbour> neighbours_;
   std::unordered_set<wire::PeerId> blocked_;
   std::vector<Dialed> dialed_;
-  using HandledKey = std::tuple<wire::PeerId, std::uint64_t, std::string>;
-  std::map<HandledKey, std::uint32_t> handled_;
 };
 
 }  // namespace bb::chat

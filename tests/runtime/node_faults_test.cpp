@@ -581,8 +581,18 @@ asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
   tally.record(pending);
   EXPECT_EQ(reason_of(pending), "stopped");
 
-  // Stopped means stopped: nothing waits, nothing is sent.
-  while (a.try_next_event()) {
+  // Stopped means stopped: nothing waits, nothing is sent. Each failure was reported once:
+  // returned to its send() (the awaited one, those refused at once), or, awaited by nobody,
+  // a SendFailed (written, no receipt) or counted in an OutboundDropped (never written).
+  std::uint64_t reported_by_events = 0;
+  std::uint64_t outbound_dropped_events = 0;
+  while (auto event = a.try_next_event()) {
+    if (const auto* f = std::get_if<SendFailed>(&*event); f && f->reason == "stopped") {
+      ++reported_by_events;
+    } else if (const auto* d = std::get_if<OutboundDropped>(&*event); d && d->reason == "stopped") {
+      reported_by_events += d->count;
+      ++outbound_dropped_events;
+    }
   }
   EXPECT_FALSE(co_await a.next_event());
   EXPECT_FALSE(co_await a.receive("bulk"));
@@ -596,6 +606,9 @@ asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
   EXPECT_EQ(m.sends, tally.sent) << tally.dump();
   EXPECT_TRUE(all_sends_accounted(a));
   EXPECT_GE(m.dropped("stopped"), 2u) << describe(m);
+  EXPECT_EQ(reported_by_events + tally.denied_for("stopped"), m.dropped("stopped"))
+      << tally.dump() << describe(m);
+  EXPECT_LE(outbound_dropped_events, 1u) << "one OutboundDropped for the queue of one peer";
   // What b holds: everything a saw accepted, plus at most the ones whose receipt the stop cut
   // off (the documented at-least-once corner).
   std::uint64_t delivered = 0;
