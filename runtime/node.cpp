@@ -482,13 +482,13 @@ struct Node::Impl final : WireTransport, Inbox {
         held = std::move(*reserved);
         break;
       }
-      ++metrics.inbox_memory_waits;
       if (queued == 0) {
         co_return Denial{DenyKind::other, reason::resource_limit,
                          "a " + std::to_string(cost) + "-byte message from " +
                              msg.peer.to_base58() + " refused: " + host.resources().last_refusal(),
                          "wire.Recv"};
       }
+      ++metrics.inbox_memory_waits;
       co_await room.wait();
     }
     Received r;
