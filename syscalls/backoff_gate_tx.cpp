@@ -23,26 +23,21 @@ using namespace runtime;
 class BackoffGateTx final : public Stage {
  public:
   BackoffGateTx(const onnx::NodeProto& node, const StageContext& ctx)
-      : Stage(stage_name(node)), peer_(node), peers_(ctx.peers), clock_(ctx.clock) {
-    const auto policy = string_attribute(node, "policy").value_or("wait");
-    if (policy == "drop") {
-      wait_ = false;
-    } else if (policy != "wait") {
-      throw_attribute_error(node, "policy", "must be \"wait\" or \"drop\", not \"" + policy + "\"");
-    }
-    max_wait_ns_ =
-        uint_attribute(node, "max_wait_ns").value_or(peers_.backoff().config().max_delay_ns);
-  }
+      : Stage(stage_name(node)),
+        peer_(node),
+        peers_(ctx.peers),
+        clock_(ctx.clock),
+        policy_(node, ctx.peers) {}
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     const wire::PeerId& peer = peer_(msg);
     auto now = clock_.now_ns();
     if (peers_.backoff().should_retry(peer, now)) co_return std::nullopt;  // the fast path
-    if (!wait_) co_return cooldown(peer, now);
+    if (!policy_.wait) co_return cooldown(peer, now);
 
     const std::uint64_t deadline =
         msg.budget_ns == 0 ? UINT64_MAX : saturating_add(msg.start_ns, msg.budget_ns);
-    const std::uint64_t wait_limit = saturating_add(now, max_wait_ns_);
+    const std::uint64_t wait_limit = saturating_add(now, policy_.max_wait_ns);
     while (!peers_.backoff().should_retry(peer, now)) {
       const auto retry = peers_.backoff().retry_at(peer).value_or(now);
       if (retry > deadline) {
@@ -70,8 +65,7 @@ class BackoffGateTx final : public Stage {
   detail::PeerSource peer_;
   PeerTables& peers_;
   Clock& clock_;
-  bool wait_ = true;
-  std::uint64_t max_wait_ns_ = 0;
+  detail::WaitPolicy policy_;
 };
 
 std::unique_ptr<Stage> make(const onnx::NodeProto& node, const StageContext& ctx) {

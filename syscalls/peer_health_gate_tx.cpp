@@ -25,16 +25,11 @@ using namespace runtime;
 class PeerHealthGateTx final : public Stage {
  public:
   PeerHealthGateTx(const onnx::NodeProto& node, const StageContext& ctx)
-      : Stage(stage_name(node)), peer_(node), peers_(ctx.peers), clock_(ctx.clock) {
-    const auto policy = string_attribute(node, "policy").value_or("wait");
-    if (policy == "drop") {
-      wait_ = false;
-    } else if (policy != "wait") {
-      throw_attribute_error(node, "policy", "must be \"wait\" or \"drop\", not \"" + policy + "\"");
-    }
-    max_wait_ns_ =
-        uint_attribute(node, "max_wait_ns").value_or(peers_.backoff().config().max_delay_ns);
-  }
+      : Stage(stage_name(node)),
+        peer_(node),
+        peers_(ctx.peers),
+        clock_(ctx.clock),
+        policy_(node, ctx.peers) {}
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     const wire::PeerId& peer = peer_(msg);
@@ -47,7 +42,7 @@ class PeerHealthGateTx final : public Stage {
     const std::uint64_t started = peers_.now_ns();
     const std::uint64_t deadline =
         msg.budget_ns == 0 ? UINT64_MAX : saturating_add(msg.start_ns, msg.budget_ns);
-    const std::uint64_t wait_limit = saturating_add(started, max_wait_ns_);
+    const std::uint64_t wait_limit = saturating_add(started, policy_.max_wait_ns);
     while (true) {
       const auto now = peers_.now_ns();
       if (peers_.phi().state(peer, now) != PhiState::live) {
@@ -61,11 +56,12 @@ class PeerHealthGateTx final : public Stage {
       // A window is open: a down peer's (the circuit breaker) or a cooldown.
       const bool down = governor.is_down(peer);
       const auto retry = peers_.backoff().retry_at(peer).value_or(now);
-      if (!wait_ || retry > deadline || retry > wait_limit) {
+      if (!policy_.wait || retry > deadline || retry > wait_limit) {
         const std::string when =
-            wait_ ? " (past " +
-                        std::string(retry > deadline ? "the message's budget" : "max_wait_ns") + ")"
-                  : "";
+            policy_.wait
+                ? " (past " +
+                      std::string(retry > deadline ? "the message's budget" : "max_wait_ns") + ")"
+                : "";
         if (down) {
           co_return detail::deny(DenyKind::unhealthy, reason::peer_down,
                                  "peer " + peer.to_base58() + " is marked down; next probe in " +
@@ -85,8 +81,7 @@ class PeerHealthGateTx final : public Stage {
   detail::PeerSource peer_;
   PeerTables& peers_;
   Clock& clock_;
-  bool wait_ = true;
-  std::uint64_t max_wait_ns_ = 0;
+  detail::WaitPolicy policy_;
 };
 
 std::unique_ptr<Stage> make(const onnx::NodeProto& node, const StageContext& ctx) {

@@ -27,6 +27,26 @@ class PeerSource {
   std::optional<wire::PeerId> fixed_;
 };
 
+// The `policy` and `max_wait_ns` attributes of the gates that may wait out a backoff window
+// (PeerHealthGateTx, BackoffGateTx): "wait" (the default) or "drop"; the longest wait, by default
+// the backoff cap.
+struct WaitPolicy {
+  bool wait = true;
+  std::uint64_t max_wait_ns = 0;
+
+  WaitPolicy(const onnx::NodeProto& node, const runtime::PeerTables& peers) {
+    const auto policy = runtime::string_attribute(node, "policy").value_or("wait");
+    if (policy == "drop") {
+      wait = false;
+    } else if (policy != "wait") {
+      runtime::throw_attribute_error(node, "policy",
+                                     "must be \"wait\" or \"drop\", not \"" + policy + "\"");
+    }
+    max_wait_ns = runtime::uint_attribute(node, "max_wait_ns")
+                      .value_or(peers.backoff().config().max_delay_ns);
+  }
+};
+
 inline runtime::Denial deny(runtime::DenyKind kind, std::string_view reason, std::string detail) {
   return runtime::Denial{kind, reason, std::move(detail), {}};
 }
