@@ -65,7 +65,7 @@ using namespace bb::wire;
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using WallClock = std::chrono::steady_clock;
 
 // Bounded work per iteration: 100k messages or 64 MiB, whichever is smaller.
 constexpr std::size_t kMaxMessagesPerIteration = 100'000;
@@ -551,7 +551,7 @@ void BM_NodeThroughput(benchmark::State& state) {
   receiver.spawn(receive_messages(receiver.node(), size, per_iteration, signal));
   const double sender_cpu = sender.cpu_seconds();
   const double receiver_cpu = receiver.cpu_seconds();
-  const auto start = Clock::now();
+  const auto start = WallClock::now();
   for (auto _ : state) {
     sender.spawn(send_messages(sender.node(), *to, payload, per_iteration, signal));
     signal.done.acquire();
@@ -562,7 +562,7 @@ void BM_NodeThroughput(benchmark::State& state) {
   }
   if (signal.failed) return;  // the NodeThreads stop both nodes, which ends every task
   // Share of the timed wall time each side's thread was on a CPU (1.0: that side saturated).
-  const std::chrono::duration<double> wall = Clock::now() - start;
+  const std::chrono::duration<double> wall = WallClock::now() - start;
   state.counters["tx_cpu_util"] = (sender.cpu_seconds() - sender_cpu) / wall.count();
   state.counters["rx_cpu_util"] = (receiver.cpu_seconds() - receiver_cpu) / wall.count();
   const auto sent = static_cast<std::uint64_t>(state.iterations()) * per_iteration;
@@ -637,10 +637,10 @@ asio::awaitable<void> ping_pong(benchmark::State& state, Transport& transport,
   append_frame(request, Bytes(kPingBytes, 0x5a));
   FrameReader reader;
   for (auto _ : state) {
-    const auto start = Clock::now();
+    const auto start = WallClock::now();
     co_await write_all(transport, request);
     const ByteView reply = co_await read_frame(reader, transport);
-    const std::chrono::duration<double> elapsed = Clock::now() - start;
+    const std::chrono::duration<double> elapsed = WallClock::now() - start;
     if (reply.size() != kPingBytes) throw boost::system::system_error(errc::frame_too_large);
     state.SetIterationTime(elapsed.count());
     rtt_us.push_back(elapsed.count() * 1e6);
@@ -788,14 +788,14 @@ asio::awaitable<void> node_ping_pong(benchmark::State& state, rt::Node& node, Mu
   const Bytes request(kPingBytes, 0x5a);
   const rt::SendOptions options = bench_send_options();
   for (auto _ : state) {
-    const auto start = Clock::now();
+    const auto start = WallClock::now();
     const rt::Verdict verdict = co_await node.send(server_id, kPingChannel, request, options);
     if (verdict) {
       error = "ping denied: " + denial_text(*verdict);
       break;
     }
     const std::optional<rt::Received> reply = co_await node.receive(kPongChannel);
-    const std::chrono::duration<double> elapsed = Clock::now() - start;
+    const std::chrono::duration<double> elapsed = WallClock::now() - start;
     if (!reply) {
       error = "no reply: the node stopped";
       break;
@@ -911,7 +911,7 @@ asio::awaitable<void> idle_connections(IdleResult& result, std::size_t pairs) {
   // show up as growth instead of reusing it.
   malloc_trim(0);
   result.rss_before = rss_bytes();
-  const auto start = Clock::now();
+  const auto start = WallClock::now();
   for (std::size_t i = 0; i < pairs; ++i) {
     auto [d, l] = co_await (dial_one(addr, a, b.peer_id()) && accept_one(listener, b));
     asio::co_spawn(executor, run_connection(d), asio::detached);
@@ -919,7 +919,7 @@ asio::awaitable<void> idle_connections(IdleResult& result, std::size_t pairs) {
     conns.push_back(std::move(d));
     conns.push_back(std::move(l));
   }
-  result.handshake_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.handshake_seconds = std::chrono::duration<double>(WallClock::now() - start).count();
   // Let every run() reach its idle wait before measuring.
   for (int i = 0; i < 8; ++i) co_await asio::post(executor, asio::use_awaitable);
   result.rss_after = rss_bytes();

@@ -5,7 +5,7 @@
 // of asio::awaitable come from Asio's per-thread recycling allocator, so a steady-state chain
 // that allocates nothing else shows 0.
 #include "runtime/attributes.hpp"
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node_builder.hpp"
 #include "runtime/peer_tables.hpp"
@@ -80,7 +80,7 @@ asio::awaitable<void> run_messages(benchmark::State& state, const runtime::Pipel
 }
 
 void run_chain(benchmark::State& state, std::vector<onnx::NodeProto> nodes) {
-  runtime::ManualClock clock(1'000'000'000);
+  async::ManualClock clock(1'000'000'000);
   runtime::EventQueue events;
   runtime::PeerTables tables(clock, events);
   std::vector<wire::PeerId> peers;

@@ -1,5 +1,7 @@
 #include "runtime/backoff_table.hpp"
 
+#include "async/clock.hpp"
+
 #include <algorithm>
 #include <limits>
 
@@ -7,10 +9,6 @@ namespace bb::runtime {
 namespace {
 
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
-
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
-  return b > kU64Max - a ? kU64Max : a + b;
-}
 
 BackoffConfig sanitize(BackoffConfig c) noexcept {
   c.base_ns = std::max<std::uint64_t>(c.base_ns, 1);
@@ -80,7 +78,7 @@ std::uint64_t BackoffTable::record_failure(const wire::PeerId& peer, std::uint64
   std::uint64_t delay = schedule_delay(s.attempts);
   if (config_.jitter) delay = jittered(delay);
   s.last_attempt_ns = now_ns;
-  s.next_retry_ns = saturating_add(now_ns, delay);
+  s.next_retry_ns = async::saturating_add(now_ns, delay);
   return s.next_retry_ns;
 }
 
@@ -90,7 +88,7 @@ std::uint64_t BackoffTable::record_remote_advisory(const wire::PeerId& peer, std
   if (s.attempts != std::numeric_limits<std::uint32_t>::max()) ++s.attempts;
   s.last_attempt_ns = now_ns;
   // The remote asked for at least this long; it is not jittered (that would undercut it).
-  s.next_retry_ns = saturating_add(now_ns, std::min(min_backoff_ns, config_.max_delay_ns));
+  s.next_retry_ns = async::saturating_add(now_ns, std::min(min_backoff_ns, config_.max_delay_ns));
   return s.next_retry_ns;
 }
 

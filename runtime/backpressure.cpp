@@ -1,5 +1,7 @@
 #include "runtime/backpressure.hpp"
 
+#include "async/clock.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -11,10 +13,6 @@ namespace {
 __extension__ using U128 = unsigned __int128;
 
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
-
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
-  return b > kU64Max - a ? kU64Max : a + b;
-}
 
 BackpressureConfig sanitize(BackpressureConfig c) noexcept {
   c.high_water_pct = std::clamp<std::uint32_t>(c.high_water_pct, 1, 100);
@@ -97,7 +95,7 @@ bool BackpressureTracker::relieved(std::size_t len, std::size_t capacity) const 
 }
 
 bool BackpressureTracker::silent_expired(const PeerState& s, std::uint64_t now_ns) const noexcept {
-  return s.silent && now_ns >= saturating_add(s.silent_since_ns, config_.silent_period_ns);
+  return s.silent && now_ns >= async::saturating_add(s.silent_since_ns, config_.silent_period_ns);
 }
 
 BackpressureTracker::PeerState& BackpressureTracker::state_for_write(const wire::PeerId& peer) {
@@ -130,7 +128,7 @@ BackpressureAction BackpressureTracker::observe_overload(const wire::PeerId& pee
     action.kind = Kind::silent_drop;
     return action;
   }
-  if (s.notices_sent > 0 && now_ns < saturating_add(s.last_notice_at_ns, s.last_min_backoff_ns)) {
+  if (s.notices_sent > 0 && now_ns < async::saturating_add(s.last_notice_at_ns, s.last_min_backoff_ns)) {
     action.kind = Kind::suppress;
     return action;
   }
@@ -174,7 +172,7 @@ std::vector<wire::PeerId> BackpressureTracker::sweep(std::uint64_t now_ns) {
       return true;
     }
     const std::uint64_t quiet = std::max(s.last_min_backoff_ns, config_.silent_period_ns);
-    return now_ns >= saturating_add(s.last_notice_at_ns, quiet);
+    return now_ns >= async::saturating_add(s.last_notice_at_ns, quiet);
   });
   return ended;
 }

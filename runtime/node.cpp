@@ -5,9 +5,9 @@
 #include "runtime/node_builder.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/wire_transport.hpp"
-#include "wire/detail/condition.hpp"
-#include "wire/detail/signal.hpp"
-#include "wire/detail/task_group.hpp"
+#include "async/event.hpp"
+#include "async/event.hpp"
+#include "async/task_group.hpp"
 #include "wire/frame.hpp"
 #include "wire/protocols/ping.hpp"
 #include "wire/receipt.hpp"
@@ -90,12 +90,12 @@ std::string describe(const std::exception_ptr& error) {
   }
 }
 
-// The Clock the Node's pipeline stages sleep on: the Node's own, except that every sleep ends
+// The async::Clock the Node's pipeline stages sleep on: the Node's own, except that every sleep ends
 // (returning false, as a cancelled sleep does) once the Node stops, so that a gate waiting out a
 // cooldown does not hold a send, or its caller, past stop().
-class StopAwareClock final : public Clock {
+class StopAwareClock final : public async::Clock {
  public:
-  StopAwareClock(Clock& inner, const asio::any_io_executor& ex) : inner_(inner), stop_(ex) {}
+  StopAwareClock(async::Clock& inner, const asio::any_io_executor& ex) : inner_(inner), stop_(ex) {}
 
   std::uint64_t now_ns() const noexcept override { return inner_.now_ns(); }
 
@@ -107,12 +107,12 @@ class StopAwareClock final : public Clock {
 
   void stop() {
     stopped_ = true;
-    stop_.notify_all();
+    stop_.notify();
   }
 
  private:
-  Clock& inner_;
-  wire::detail::Condition stop_;
+  async::Clock& inner_;
+  async::Event stop_;
   bool stopped_ = false;
 };
 
@@ -146,7 +146,7 @@ struct Node::Impl final : WireTransport, Inbox {
   // A send() that waits for its receipt.
   struct Waiter {
     explicit Waiter(const asio::any_io_executor& ex) : signal(ex) {}
-    wire::detail::Signal signal;
+    async::Event signal;
     Verdict verdict;
     bool done = false;
   };
@@ -171,8 +171,8 @@ struct Node::Impl final : WireTransport, Inbox {
     std::deque<Entry> queued;  // entries of `pending`, in order
     std::size_t writing = 0;   // bytes taken by the writer, not yet written
     std::deque<Entry> in_flight;
-    wire::detail::Condition changed;  // state changes and freed room
-    wire::detail::Signal work;        // wakes the writer
+    async::Event changed;  // state changes and freed room
+    async::Event work;        // wakes the writer
     std::string_view failure = reason::peer_unreachable;
     std::string failure_detail;
     bool addresses_sent = false;  // our listen addresses went out on this link
@@ -185,7 +185,7 @@ struct Node::Impl final : WireTransport, Inbox {
     std::deque<Received> queue;
     std::deque<std::uint64_t> arrivals;  // arrival number of each queued message
     std::deque<wire::PeerMemory> held;   // each queued message's memory, charged to its sender
-    wire::detail::Condition changed;     // a message arrived or room was made
+    async::Event changed;     // a message arrived or room was made
   };
 
   Impl(const asio::any_io_executor& executor, NodeConfig cfg)
@@ -222,7 +222,7 @@ struct Node::Impl final : WireTransport, Inbox {
     if (link->state == Link::State::closed) co_return deny(link->failure, link->failure_detail);
 
     const std::size_t size = wire::envelope_frame_size(env);
-    const std::uint64_t deadline = saturating_add(clock.now_ns(), env.remaining_deadline_ns);
+    const std::uint64_t deadline = async::saturating_add(clock.now_ns(), env.remaining_deadline_ns);
     while (!has_room(*link, size)) {
       if (link->state == Link::State::closed) {
         co_return deny(link->failure, link->failure_detail);
@@ -304,7 +304,7 @@ struct Node::Impl final : WireTransport, Inbox {
     }
     if (link->state == Link::State::closed) co_return;
     link->state = Link::State::open;
-    link->changed.notify_all();
+    link->changed.notify();
     std::string detail;
     try {
       co_await (write_loop(*link) && read_receipts(*link));
@@ -337,7 +337,7 @@ struct Node::Impl final : WireTransport, Inbox {
       metrics.bytes_out += buffer.size();
       link.writing = 0;
       buffer.clear();
-      link.changed.notify_all();
+      link.changed.notify();
     }
   }
 
@@ -432,7 +432,7 @@ struct Node::Impl final : WireTransport, Inbox {
     if (auto it = links.find(link.peer); it != links.end() && it->second.get() == &link) {
       links.erase(it);
     }
-    link.changed.notify_all();
+    link.changed.notify();
     link.work.notify();
   }
 
@@ -511,8 +511,8 @@ struct Node::Impl final : WireTransport, Inbox {
     ch->arrivals.push_back(++arrival_counter);
     waiting_from[msg.peer] += held.size();
     ch->held.push_back(std::move(held));
-    ch->changed.notify_all();
-    any_arrival.notify_all();
+    ch->changed.notify();
+    any_arrival.notify();
     maybe_notice(msg.peer, ch->queue.size());
     co_return std::nullopt;
   }
@@ -865,15 +865,15 @@ struct Node::Impl final : WireTransport, Inbox {
   }
 
   void relieve(const std::shared_ptr<Channel>& ch) {
-    ch->changed.notify_all();
-    room.notify_all();
+    ch->changed.notify();
+    room.notify();
     (void)tables.backpressure().observe_relief(ch->queue.size(), config.inbox_capacity);
   }
 
   asio::any_io_executor ex;
   NodeConfig config;
-  SteadyClock steady;
-  Clock& clock;
+  async::SteadyClock steady;
+  async::Clock& clock;
   StopAwareClock stage_clock{clock, ex};  // what the pipeline stages sleep on
   EventQueue events;
   PeerTables tables;
@@ -890,9 +890,9 @@ struct Node::Impl final : WireTransport, Inbox {
   std::size_t unsubscribed = 0;
   std::uint64_t arrival_counter = 0;
   std::unordered_map<wire::PeerId, std::size_t> waiting_from;  // queued bytes per sender
-  wire::detail::Condition any_arrival{ex};
-  wire::detail::Condition room{ex};  // a queued message was taken: its memory went back
-  wire::detail::Condition stop_done{ex};
+  async::Event any_arrival{ex};
+  async::Event room{ex};  // a queued message was taken: its memory went back
+  async::Event stop_done{ex};
   std::map<std::string, wire::Bytes, std::less<>> suffixes;
   std::set<std::string, std::less<>> interned;
   NodeMetrics metrics;
@@ -901,7 +901,7 @@ struct Node::Impl final : WireTransport, Inbox {
   bool stopping = false;
   bool finishing = false;  // finish_stop() is under way
   bool stopped = false;
-  wire::detail::TaskGroup tasks;  // last: destroyed first
+  async::TaskGroup tasks;  // last: destroyed first
 
   // ---- stopping ----
 
@@ -912,9 +912,9 @@ struct Node::Impl final : WireTransport, Inbox {
     std::vector<std::shared_ptr<Link>> open;
     for (auto& [peer, link] : links) open.push_back(link);
     for (auto& link : open) fail_link(*link, reason::stopped, "the node stopped");
-    for (auto& [key, ch] : channels) ch->changed.notify_all();
-    any_arrival.notify_all();
-    room.notify_all();
+    for (auto& [key, ch] : channels) ch->changed.notify();
+    any_arrival.notify();
+    room.notify();
     stage_clock.stop();  // gates waiting out a cooldown give up
   }
 
@@ -924,10 +924,10 @@ struct Node::Impl final : WireTransport, Inbox {
     tasks.cancel_all();
     co_await tasks.join();
     stopped = true;
-    stop_done.notify_all();
+    stop_done.notify();
     events.close();
-    for (auto& [key, ch] : channels) ch->changed.notify_all();
-    any_arrival.notify_all();
+    for (auto& [key, ch] : channels) ch->changed.notify();
+    any_arrival.notify();
   }
 
   asio::awaitable<void> stop() {
@@ -1211,7 +1211,7 @@ std::vector<wire::Multiaddr> Node::listen_addrs() const {
 const asio::any_io_executor& Node::executor() const noexcept {
   return impl_->ex;
 }
-Clock& Node::clock() const noexcept {
+async::Clock& Node::clock() const noexcept {
   return impl_->clock;
 }
 PeerTables& Node::tables() noexcept {

@@ -60,7 +60,7 @@
 #pragma once
 
 #include "proto/onnx.pb.h"
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
 #include "runtime/peer_tables.hpp"
@@ -133,9 +133,9 @@ struct NodeConfig {
   // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
   std::chrono::milliseconds tick_interval{100};
   std::chrono::milliseconds ping_interval{1'000};
-  // Time source for the tables and gates; SteadyClock when null. Must outlive the Node (when
+  // Time source for the tables and gates; async::SteadyClock when null. Must outlive the Node (when
   // the Node is destroyed without stop(): until the executor has finished stopping it).
-  Clock* clock = nullptr;
+  async::Clock* clock = nullptr;
   // Sees every connection-level event of the Host (connected with direction, identified, dial
   // and stream failures) before the Node acts on it; for tools that report them.
   std::function<void(const wire::HostEvent&)> host_observer;
@@ -295,7 +295,7 @@ class Node {
   // Bound listen addresses (after start()), each ending in /p2p/<peer id>.
   std::vector<wire::Multiaddr> listen_addrs() const;
   const boost::asio::any_io_executor& executor() const noexcept;
-  Clock& clock() const noexcept;
+  async::Clock& clock() const noexcept;
 
   // Lower layers, for tools and tests.
   PeerTables& tables() noexcept;

@@ -25,9 +25,12 @@ namespace onnx {
 class NodeProto;
 }
 
+namespace bb::async {
+class Clock;
+}
+
 namespace bb::runtime {
 
-class Clock;
 class PeerTables;
 class Stage;
 class Transport;
@@ -36,7 +39,7 @@ class Inbox;
 
 // What an op's factory may use. Everything here outlives every stage built from it.
 struct StageContext {
-  Clock& clock;
+  async::Clock& clock;
   PeerTables& peers;
   Transport* transport = nullptr;  // send ops need it; gates do not
   WireTransport* wire = nullptr;   // wire.Send needs it

@@ -2,7 +2,7 @@
 
 namespace bb::runtime {
 
-PeerTables::PeerTables(Clock& clock, EventQueue& events, const PeerTablesConfig& config)
+PeerTables::PeerTables(async::Clock& clock, EventQueue& events, const PeerTablesConfig& config)
     : clock_(clock),
       events_(events),
       backoff_(config.backoff),

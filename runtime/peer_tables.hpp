@@ -9,7 +9,7 @@
 
 #include "runtime/backoff_table.hpp"
 #include "runtime/backpressure.hpp"
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/inbound_dedup.hpp"
 #include "runtime/message.hpp"
@@ -32,9 +32,9 @@ struct PeerTablesConfig {
 
 class PeerTables {
  public:
-  PeerTables(Clock& clock, EventQueue& events, const PeerTablesConfig& config = {});
+  PeerTables(async::Clock& clock, EventQueue& events, const PeerTablesConfig& config = {});
 
-  Clock& clock() const noexcept { return clock_; }
+  async::Clock& clock() const noexcept { return clock_; }
   EventQueue& events() const noexcept { return events_; }
   std::uint64_t now_ns() const noexcept { return clock_.now_ns(); }
 
@@ -86,7 +86,7 @@ class PeerTables {
  private:
   void apply(const wire::PeerId& peer, LifecycleTransition transition, std::string_view cause);
 
-  Clock& clock_;
+  async::Clock& clock_;
   EventQueue& events_;
   BackoffTable backoff_;
   PeerGovernor governor_;

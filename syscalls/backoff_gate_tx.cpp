@@ -1,5 +1,5 @@
 // BackoffGateTx: consults BackoffTable::should_retry for the destination peer.
-//   policy "wait" (default): co_await the Clock until the retry time, then let the message
+//   policy "wait" (default): co_await the async::Clock until the retry time, then let the message
 //     through. The wait
 //     is bounded by the message's deadline (start_ns + budget_ns; a retry time past it denies at
 //     once with `deadline_exceeded`) and by the `max_wait_ns` attribute (default: the backoff cap,
@@ -8,7 +8,7 @@
 //     backoff window.
 #include "syscalls/detail/gate_common.hpp"
 
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 
 #include <boost/system/system_error.hpp>
 
@@ -36,8 +36,8 @@ class BackoffGateTx final : public Stage {
     if (!policy_.wait) co_return cooldown(peer, now);
 
     const std::uint64_t deadline =
-        msg.budget_ns == 0 ? UINT64_MAX : saturating_add(msg.start_ns, msg.budget_ns);
-    const std::uint64_t wait_limit = saturating_add(now, policy_.max_wait_ns);
+        msg.budget_ns == 0 ? UINT64_MAX : async::saturating_add(msg.start_ns, msg.budget_ns);
+    const std::uint64_t wait_limit = async::saturating_add(now, policy_.max_wait_ns);
     while (!peers_.backoff().should_retry(peer, now)) {
       const auto retry = peers_.backoff().retry_at(peer).value_or(now);
       if (retry > deadline) {
@@ -64,7 +64,7 @@ class BackoffGateTx final : public Stage {
 
   detail::PeerSource peer_;
   PeerTables& peers_;
-  Clock& clock_;
+  async::Clock& clock_;
   detail::WaitPolicy policy_;
 };
 

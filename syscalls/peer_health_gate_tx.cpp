@@ -5,14 +5,14 @@
 // or write outcome feeds the tables again, and a failure opens a longer window), so a peer that
 // comes back is found.
 //   policy "wait" (default): a message that meets an open window (a cooldown, or a down peer's
-//     window before its probe) waits for the window's end on the Clock when that end comes
+//     window before its probe) waits for the window's end on the async::Clock when that end comes
 //     within the message's budget (start_ns + budget_ns) and within `max_wait_ns` (default: the
 //     backoff cap, 60 s); otherwise it is denied at once (`cooldown`, `peer_down`), without
 //     waiting for a failure it can already see.
 //   policy "drop": denied at once while the window is open (the original's behaviour).
 #include "syscalls/detail/gate_common.hpp"
 
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 
 namespace bb::syscalls {
 
@@ -41,8 +41,8 @@ class PeerHealthGateTx final : public Stage {
     }
     const std::uint64_t started = peers_.now_ns();
     const std::uint64_t deadline =
-        msg.budget_ns == 0 ? UINT64_MAX : saturating_add(msg.start_ns, msg.budget_ns);
-    const std::uint64_t wait_limit = saturating_add(started, policy_.max_wait_ns);
+        msg.budget_ns == 0 ? UINT64_MAX : async::saturating_add(msg.start_ns, msg.budget_ns);
+    const std::uint64_t wait_limit = async::saturating_add(started, policy_.max_wait_ns);
     while (true) {
       const auto now = peers_.now_ns();
       if (peers_.phi().state(peer, now) != PhiState::live) {
@@ -80,7 +80,7 @@ class PeerHealthGateTx final : public Stage {
  private:
   detail::PeerSource peer_;
   PeerTables& peers_;
-  Clock& clock_;
+  async::Clock& clock_;
   detail::WaitPolicy policy_;
 };
 

@@ -14,7 +14,7 @@
 //     relative budget; else the peer's RTT estimate (SRTT + 4·RTTVAR), else 100 ms, raised to
 //     the `min_budget_ns` attribute (default 1 s): on loopback the RTT rule alone gives a hop
 //     well under a millisecond, which a busy receiver or a full queue outlasts.
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/wire_transport.hpp"
 #include "syscalls/detail/gate_common.hpp"
 
@@ -81,7 +81,7 @@ class WireSend final : public Stage {
  private:
   WireTransport* wire_;
   PeerTables& peers_;
-  Clock& clock_;
+  async::Clock& clock_;
   std::uint64_t deadline_ns_ = 0;
   std::uint64_t min_budget_ns_ = kDefaultMinBudgetNs;
 };

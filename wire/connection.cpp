@@ -1,8 +1,8 @@
 #include "wire/connection.hpp"
 
-#include "wire/detail/condition.hpp"
-#include "wire/detail/signal.hpp"
-#include "wire/detail/timeout.hpp"
+#include "async/event.hpp"
+#include "async/event.hpp"
+#include "async/timeout.hpp"
 #include "wire/mss/negotiator.hpp"
 #include "wire/noise/session.hpp"
 #include "wire/yamux/session.hpp"
@@ -33,8 +33,8 @@ namespace detail {
 
 struct StreamSlot {
   explicit StreamSlot(const asio::any_io_executor& ex) : readable(ex), writable(ex) {}
-  Signal readable;
-  Signal writable;
+  async::Event readable;
+  async::Event writable;
   bool reset = false;
   bool closed_write = false;
   StreamScope scope;   // empty for an unaccounted connection
@@ -184,7 +184,7 @@ struct MuxCore final : yamux::BufferAccount {
     socket.close(ignored);
     keepalive_timer.cancel();
     output.notify();
-    drained.notify_all();
+    drained.notify();
     inbound.notify();
     for (auto& [id, s] : slots) {
       s->readable.notify();
@@ -222,9 +222,9 @@ struct MuxCore final : yamux::BufferAccount {
   PeerId remote;
   Multiaddr remote_addr;
   Multiaddr local_addr;
-  Signal output;      // wakes the writer
-  Condition drained;  // the writer took the queued output: stream writes may queue more
-  Signal inbound;     // wakes accept_stream()
+  async::Event output;      // wakes the writer
+  async::Event drained;  // the writer took the queued output: stream writes may queue more
+  async::Event inbound;     // wakes accept_stream()
   asio::steady_timer keepalive_timer;
   std::deque<std::uint32_t> inbound_ids;
   std::map<std::uint32_t, std::unique_ptr<StreamSlot>> slots;
@@ -471,7 +471,7 @@ asio::awaitable<void> writer(std::shared_ptr<detail::MuxCore> core) {
     // Everything the session has queued (bounded by max_pending_output plus control frames)
     // goes out in one seal and one write.
     const Bytes plaintext = c.session.take_output();
-    c.drained.notify_all();
+    c.drained.notify();
     ciphertext.clear();
     if (auto ec = c.noise.seal(plaintext, ciphertext)) co_return c.close(ec);
     c.writing_bytes = plaintext.size() + ciphertext.size();
@@ -515,7 +515,7 @@ asio::awaitable<Connection> Connection::upgrade(tcp::socket socket, Direction di
                                                 std::optional<PeerId> expected,
                                                 const ConnectionOptions& options,
                                                 ConnectionScope scope) {
-  Upgraded up = co_await detail::with_timeout(
+  Upgraded up = co_await async::with_timeout(
       run_upgrade(socket, direction, identity, std::move(expected)), options.handshake_timeout,
       make_error_code(errc::handshake_timeout), "connection upgrade");
   yamux::Config config;
@@ -586,7 +586,7 @@ asio::awaitable<Stream> Connection::open_stream(std::vector<std::string> protoco
   Bytes leftover;
   mss::Dialer dialer(std::move(protocols));
   Bytes first = dialer.start();
-  co_await detail::with_timeout(
+  co_await async::with_timeout(
       negotiate_stream(stream, std::move(dialer), std::move(first), selected, leftover),
       c.options.negotiation_timeout, make_error_code(errc::handshake_timeout),
       "stream protocol negotiation");
@@ -614,7 +614,7 @@ asio::awaitable<void> Connection::negotiate_inbound(Stream& stream,
                                                     const std::vector<std::string>& supported) {
   std::string selected;
   Bytes leftover;
-  co_await detail::with_timeout(
+  co_await async::with_timeout(
       negotiate_stream(stream, mss::Listener(supported), Bytes{}, selected, leftover),
       core_->options.negotiation_timeout, make_error_code(errc::handshake_timeout),
       "stream protocol negotiation");

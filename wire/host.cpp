@@ -1,11 +1,11 @@
 #include "wire/host.hpp"
 
 #include "proto/bb_core.pb.h"
-#include "wire/detail/broadcast.hpp"
-#include "wire/detail/condition.hpp"
-#include "wire/detail/signal.hpp"
-#include "wire/detail/task_group.hpp"
-#include "wire/detail/timeout.hpp"
+#include "async/event.hpp"
+#include "async/event.hpp"
+#include "async/event.hpp"
+#include "async/task_group.hpp"
+#include "async/timeout.hpp"
 #include "wire/frame.hpp"
 #include "wire/mss/message.hpp"
 #include "wire/protocols/identify.hpp"
@@ -38,22 +38,6 @@ std::string_view bb_version() noexcept {
   return "0.1.0";
 }
 
-namespace detail {
-
-void log_task_failure(const std::string& name, std::exception_ptr error) noexcept {
-  try {
-    std::rethrow_exception(error);
-  } catch (const system_error& e) {
-    if (e.code() == asio::error::operation_aborted) return;  // cancelled by stop(): expected
-    spdlog::warn("{} ended: {}", name, error_text(e));
-  } catch (const std::exception& e) {
-    spdlog::error("{} failed: {}", name, error_text(e));
-  } catch (...) {
-    spdlog::error("{} failed with a non-standard exception", name);
-  }
-}
-
-}  // namespace detail
 
 namespace {
 
@@ -118,7 +102,7 @@ std::string describe(const std::exception_ptr& error, error_code& code) {
 struct Host::Impl {
   struct PendingDial {
     explicit PendingDial(const asio::any_io_executor& ex) : done(ex) {}
-    detail::Broadcast done;
+    async::Event done;
     std::optional<Connection> connection;
     std::exception_ptr error;
   };
@@ -126,7 +110,7 @@ struct Host::Impl {
   // runs, so that a promotion or an eviction decided in between is not lost.
   struct Handshake {
     explicit Handshake(const asio::any_io_executor& ex) : wake(ex) {}
-    detail::Signal wake;  // promoted to a running slot, or evicted
+    async::Event wake;  // promoted to a running slot, or evicted
     bool evicted = false;
   };
   using HandshakeId = ConnectionManager::HandshakeId;
@@ -470,7 +454,7 @@ struct Host::Impl {
     for (HandshakeId next : cm.promote(now())) {
       if (auto it = handshakes.find(next); it != handshakes.end()) it->second->wake.notify();
     }
-    accept_room.notify_all();
+    accept_room.notify();
   }
 
   // `state` lives until handshake_finished(id).
@@ -560,7 +544,7 @@ struct Host::Impl {
     std::optional<Connection> conn;
     {
       auto outcome = co_await (
-          detail::capture(Connection::upgrade(std::move(socket), Direction::inbound, identity, {},
+          async::capture(Connection::upgrade(std::move(socket), Direction::inbound, identity, {},
                                               options.connection, std::move(scope))) ||
           hs.wake.wait());
       if (stopping) co_return;
@@ -634,16 +618,16 @@ struct Host::Impl {
   std::unordered_map<PeerId, Connection> connections;
   std::unordered_map<PeerId, std::shared_ptr<PendingDial>> dials;
   std::deque<HostEvent> events;
-  detail::Signal event_signal;
+  async::Event event_signal;
   EnvelopeHandler envelope_handler;
   std::unordered_map<HandshakeId, std::unique_ptr<Handshake>> handshakes;
-  detail::Condition accept_room;  // a waiting handshake left: accepting may resume
+  async::Event accept_room;  // a waiting handshake left: accepting may resume
   std::size_t lingering = 0;
   std::uint64_t accept_failures = 0;
   bool ticking = false;
   bool stopping = false;
   bool stopped = false;
-  detail::TaskGroup tasks;  // last: destroyed first, after stop() joined it
+  async::TaskGroup tasks;  // last: destroyed first, after stop() joined it
 };
 
 Host::Host(const asio::any_io_executor& executor, Ed25519KeyPair identity, HostOptions options)
@@ -722,7 +706,7 @@ std::optional<HostEvent> Host::try_next_event() {
 asio::awaitable<void> Host::stop() {
   auto& impl = *impl_;
   impl.stopping = true;
-  impl.accept_room.notify_all();
+  impl.accept_room.notify();
   for (auto& l : impl.listeners) l.close();
   for (auto& [peer, conn] : impl.connections) conn.close();
   impl.tasks.cancel_all();

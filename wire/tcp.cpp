@@ -1,6 +1,6 @@
 #include "wire/tcp.hpp"
 
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -143,7 +143,7 @@ asio::awaitable<tcp::socket> tcp_connect(const Multiaddr& addr, std::chrono::mil
   auto executor = co_await asio::this_coro::executor;
   tcp::socket socket(executor);
 
-  co_await detail::with_timeout(resolve_and_connect(socket, *hp), timeout,
+  co_await async::with_timeout(resolve_and_connect(socket, *hp), timeout,
                                 make_error_code(asio::error::timed_out),
                                 "connecting to " + addr.to_string());
   socket.set_option(tcp::no_delay(true));

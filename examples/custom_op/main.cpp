@@ -6,7 +6,7 @@
 //
 // Usage: custom_op [--max-bytes N]   (default 8)
 #include "runtime/attributes.hpp"
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node_builder.hpp"
 #include "runtime/peer_tables.hpp"
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  runtime::SteadyClock clock;
+  async::SteadyClock clock;
   runtime::EventQueue events;
   runtime::PeerTables tables(clock, events);
 

@@ -1,6 +1,6 @@
 #include "tests/hostile/attack.hpp"
 
-#include "wire/detail/task_group.hpp"
+#include "async/task_group.hpp"
 #include "wire/error.hpp"
 #include "wire/keys.hpp"
 #include "wire/peer_id.hpp"
@@ -36,7 +36,7 @@ asio::ip::address_v4 source_address(std::uint8_t block, std::uint32_t n) {
 struct Attack::State {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-  wire::detail::TaskGroup tasks{io.get_executor()};
+  async::TaskGroup tasks{io.get_executor()};
   AttackCounters counters;
 
   mutable std::mutex mutex;  // guards `reasons`; pairs with `changed`
@@ -309,7 +309,7 @@ BurstResult legitimate_burst(const tcp::endpoint& target, const std::string& pee
   burst.waiting = peers;
   burst.result.peers = peers;
   {
-    wire::detail::TaskGroup tasks(io.get_executor());
+    async::TaskGroup tasks(io.get_executor());
     for (int i = 0; i < peers; ++i)
       tasks.spawn(
           burst_peer(burst, target, expected, source_address(block, static_cast<std::uint32_t>(i))),

@@ -6,7 +6,7 @@
 #include "tests/support/async_test.hpp"
 #include "tests/support/hostile_peer.hpp"
 
-#include "wire/detail/task_group.hpp"
+#include "async/task_group.hpp"
 #include "wire/error.hpp"
 
 #include <boost/asio/this_coro.hpp>
@@ -112,7 +112,7 @@ asio::awaitable<std::vector<Ending>> one_past_the_limit(std::string daemon_addr)
   std::vector<std::optional<test::HostilePeer>> peers(kDialers);
   std::vector<Ending> endings(kDialers);
   for (std::uint32_t i = 0; i < kDialers; ++i) co_await dial(daemon_addr, i, peers[i], endings[i]);
-  wire::detail::TaskGroup readers(co_await asio::this_coro::executor);
+  async::TaskGroup readers(co_await asio::this_coro::executor);
   for (std::uint32_t i = 0; i < kDialers; ++i)
     if (peers[i]) readers.spawn(read_end(*peers[i], endings[i]), "reader");
   co_await readers.join();

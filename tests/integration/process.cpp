@@ -16,14 +16,14 @@ extern char** environ;
 namespace bb::test {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using WallClock = std::chrono::steady_clock;
 
 [[noreturn]] void fail(const char* what, int error = errno) {
   throw std::system_error(error, std::generic_category(), what);
 }
 
-int remaining_ms(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+int remaining_ms(WallClock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<milliseconds>(deadline - WallClock::now()).count();
   return static_cast<int>(std::clamp<long long>(left, 0, 1'000'000));
 }
 
@@ -90,7 +90,7 @@ ChildProcess::~ChildProcess() {
 }
 
 bool ChildProcess::write(std::string_view data, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = WallClock::now() + timeout;
   while (!data.empty()) {
     if (stdin_fd_ < 0) return false;
     const ssize_t n = ::write(stdin_fd_, data.data(), data.size());
@@ -198,7 +198,7 @@ void ChildProcess::send_signal(int signal) {
 
 std::optional<int> ChildProcess::wait_exit(milliseconds timeout) {
   if (exit_status_) return exit_status_;
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = WallClock::now() + timeout;
   for (;;) {
     // The pidfd becomes readable when the child exits: a bounded wait without polling.
     pollfd p{pidfd_, POLLIN, 0};

@@ -36,7 +36,7 @@ constexpr std::uint64_t kBackoffBase = 10'000'000;  // BackoffConfig's default: 
 // a and c keep virtual time: the backoff windows a lost connection opens stay open until the test
 // moves the clock, whatever the machine's speed. b runs on real time.
 asio::awaitable<void> peer_stops_and_returns(Cluster& cluster) {
-  ManualClock& clock = cluster.manual_clock();
+  async::ManualClock& clock = cluster.manual_clock();
   NodeConfig virtual_time = loopback_config();
   virtual_time.clock = &clock;
   virtual_time.tx_gates = syscalls::dropping_tx_gates();  // windows deny: the test reads them
@@ -169,7 +169,7 @@ TEST(NodeFaults, PeerWhoseNodeStopsIsReportedDownAndRecoversWhenItComesBack) {
 // ---- dial failures and backoff, on virtual time ---------------------------------------------
 
 asio::awaitable<void> dial_failures_back_off(Cluster& cluster) {
-  ManualClock& clock = cluster.manual_clock();
+  async::ManualClock& clock = cluster.manual_clock();
   NodeConfig a_config = loopback_config();
   a_config.clock = &clock;
   a_config.tx_gates = syscalls::dropping_tx_gates();  // windows deny: the test reads them
@@ -254,7 +254,7 @@ TEST(NodeFaults, DialFailuresOpenBackoffWindowsThatAreHonouredUntilThePeerIsBack
 
 // A down peer is a circuit breaker: denied while its window is open, probed once it has passed.
 asio::awaitable<void> failures_take_peer_down(Cluster& cluster) {
-  ManualClock& clock = cluster.manual_clock();
+  async::ManualClock& clock = cluster.manual_clock();
   NodeConfig a_config = loopback_config();
   a_config.clock = &clock;
   a_config.tx_gates = syscalls::dropping_tx_gates();  // windows deny: the test reads them
@@ -328,7 +328,7 @@ TEST(NodeFaults, RepeatedDialFailuresTakeThePeerDownAndAProbeFindsItBack) {
 // ---- the default gates wait out a cooldown within the budget ---------------------------------
 
 // Polls (bounded) until `clock` has `count` sleepers: a send has started waiting on it.
-asio::awaitable<bool> sleepers_reach(ManualClock& clock, std::size_t count) {
+asio::awaitable<bool> sleepers_reach(async::ManualClock& clock, std::size_t count) {
   asio::steady_timer poll(co_await asio::this_coro::executor);
   for (int i = 0; i < 1000 && clock.sleepers() < count; ++i) {
     poll.expires_after(std::chrono::milliseconds(2));
@@ -338,7 +338,7 @@ asio::awaitable<bool> sleepers_reach(ManualClock& clock, std::size_t count) {
 }
 
 asio::awaitable<void> cooldown_is_waited_out(Cluster& cluster) {
-  ManualClock& clock = cluster.manual_clock();
+  async::ManualClock& clock = cluster.manual_clock();
   NodeConfig a_config = loopback_config();
   a_config.clock = &clock;
   Node& a = *co_await cluster.start(a_config);
@@ -427,7 +427,7 @@ asio::awaitable<void> drain_until_end(Node& receiver, Drained& out) {
 // (each attempt counts as a send); a cooldown is waited out by moving the sender's virtual
 // clock to its end. Its budget is never spent (the clock stands still while it waits for the
 // receiver to make room).
-asio::awaitable<void> send_final(Node& sender, ManualClock& clock, const PeerId& receiver,
+asio::awaitable<void> send_final(Node& sender, async::ManualClock& clock, const PeerId& receiver,
                                  SendTally& tally) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
     SendOptions options;
@@ -452,7 +452,7 @@ asio::awaitable<void> send_final(Node& sender, ManualClock& clock, const PeerId&
 // the receiver's notices, never on how fast the machine runs (a real 2 ms budget could run out
 // before the message reached the queue: `deadline_exceeded` under a loaded sanitizer build).
 asio::awaitable<void> slow_receiver(Cluster& cluster) {
-  ManualClock& clock = cluster.manual_clock();
+  async::ManualClock& clock = cluster.manual_clock();
   NodeConfig r_config = loopback_config();
   r_config.inbox_capacity = kInbox;
   r_config.tables.backpressure.min_notice_interval_ns = 20'000'000;  // short cooldowns
@@ -642,7 +642,7 @@ struct SilentReader {
 asio::awaitable<void> serve_silently(wire::Connection conn, SilentReader& reader) {
   while (auto stream = co_await conn.accept_stream()) {
     std::vector<std::string> supported{std::string(wire::kBbWireProtocol)};
-    auto negotiated = co_await wire::detail::capture(conn.negotiate_inbound(*stream, supported));
+    auto negotiated = co_await async::capture(conn.negotiate_inbound(*stream, supported));
     if (negotiated.error) continue;  // a protocol it does not serve (identify, ping)
     std::array<std::uint8_t, 16 * 1024> buf{};
     while (true) {
@@ -672,7 +672,7 @@ constexpr std::size_t kQueued = 8;
 // (send_on_virtual_time), so every send ends queued or `queue_full` however slow the machine;
 // on real time a loaded sanitizer build saw the budget run out before the queue
 // (`deadline_exceeded`).
-asio::awaitable<void> send_to_silent_reader(Node& a, ManualClock& clock, SilentReader& reader) {
+asio::awaitable<void> send_to_silent_reader(Node& a, async::ManualClock& clock, SilentReader& reader) {
   NodeEvents events(a);
   const PeerId r_id = reader.identity.peer_id();
   a.add_address(r_id, reader.listener->local_addr());

@@ -7,12 +7,12 @@
 // and stops every node when the scenario ends, however it ends.
 #pragma once
 
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/event_log.hpp"
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 #include "wire/multiaddr.hpp"
 
 #include <gtest/gtest.h>
@@ -194,14 +194,14 @@ inline asio::awaitable<bool> expect_down(NodeEvents& events, const wire::PeerId&
   co_return down.has_value();
 }
 
-// send() from a node on virtual time (NodeConfig::clock = a ManualClock) to a peer whose queue
+// send() from a node on virtual time (NodeConfig::clock = a async::ManualClock) to a peer whose queue
 // may be full (`max_messages` / `max_bytes`: the sender's NodeConfig bounds). A send that waits
 // for room waits until its deadline on the node's clock, which only the test moves: this moves
 // it by the message's budget once the queue is seen full while the send still waits, so the
 // send ends queued or `queue_full`, never `deadline_exceeded`, however slow the machine (real
 // time only paces how often the queue is looked at). options.budget_ns must be set.
 inline asio::awaitable<Verdict> send_on_virtual_time(
-    Node& node, ManualClock& clock, const wire::PeerId& peer, std::string_view channel,
+    Node& node, async::ManualClock& clock, const wire::PeerId& peer, std::string_view channel,
     wire::ByteView payload, SendOptions options, std::size_t max_messages, std::size_t max_bytes) {
   using namespace asio::experimental::awaitable_operators;
   Verdict verdict;
@@ -243,7 +243,7 @@ class Cluster {
   }
 
   // Virtual time for nodes that set NodeConfig::clock to it; starts at 1 s.
-  ManualClock& manual_clock() noexcept { return clock_; }
+  async::ManualClock& manual_clock() noexcept { return clock_; }
 
   asio::awaitable<void> stop_all() {
     for (auto& node : nodes_) co_await node->stop();
@@ -251,7 +251,7 @@ class Cluster {
 
  private:
   asio::any_io_executor executor_;
-  ManualClock clock_{1'000'000'000};
+  async::ManualClock clock_{1'000'000'000};
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 
@@ -280,7 +280,7 @@ inline asio::awaitable<GonePeer> gone_peer(Cluster& cluster) {
 
 inline asio::awaitable<void> with_cluster(Scenario scenario) {
   Cluster cluster(co_await asio::this_coro::executor);
-  auto outcome = co_await wire::detail::capture(scenario(cluster));
+  auto outcome = co_await async::capture(scenario(cluster));
   co_await cluster.stop_all();
   if (outcome.error) std::rethrow_exception(outcome.error);
 }

@@ -154,7 +154,7 @@ wire::Bytes bytes_of(std::string_view text) {
 template <asio::awaitable<void> (*scenario)(Cluster&, HandMadePeer&)>
 asio::awaitable<void> with_hand_made_peer(Cluster& cluster) {
   HandMadePeer m(co_await asio::this_coro::executor);
-  auto outcome = co_await wire::detail::capture(scenario(cluster, m));
+  auto outcome = co_await async::capture(scenario(cluster, m));
   co_await m.stop();
   if (outcome.error) std::rethrow_exception(outcome.error);
 }

@@ -1,7 +1,7 @@
 #include "runtime/op_registry.hpp"
 
 #include "runtime/attributes.hpp"
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/error.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node_builder.hpp"
@@ -52,7 +52,7 @@ std::unique_ptr<Stage> make_count(const onnx::NodeProto& node, const StageContex
 }
 
 struct Fixture {
-  ManualClock clock;
+  async::ManualClock clock;
   EventQueue events;
   PeerTables tables{clock, events};
   StageContext ctx{clock, tables, nullptr};

@@ -21,7 +21,7 @@ std::map<std::string_view, int> drain(EventQueue& events) {
 }
 
 TEST(PeerTables, AnOverflowingOutboundQueueReportsWhatItDropped) {
-  ManualClock clock;
+  async::ManualClock clock;
   EventQueue events;
   PeerTables tables(clock, events);
   const auto peer = wire::PeerId::from_u64(3);
@@ -41,7 +41,7 @@ TEST(PeerTables, AnOverflowingOutboundQueueReportsWhatItDropped) {
 }
 
 TEST(PeerTables, ExpiredRequestsBecomeTimeouts) {
-  ManualClock clock(10 * kSec);
+  async::ManualClock clock(10 * kSec);
   EventQueue events;
   PeerTables tables(clock, events);
   const auto peer = wire::PeerId::from_u64(4);
@@ -62,7 +62,7 @@ TEST(PeerTables, ExpiredRequestsBecomeTimeouts) {
 }
 
 TEST(PeerTables, SilenceTurnsIntoSuspectThenDownThenUpOnANewHeartbeat) {
-  ManualClock clock(1 * kSec);
+  async::ManualClock clock(1 * kSec);
   EventQueue events;
   PeerTables tables(clock, events);
   const auto peer = wire::PeerId::from_u64(5);
@@ -90,7 +90,7 @@ TEST(PeerTables, SilenceTurnsIntoSuspectThenDownThenUpOnANewHeartbeat) {
 }
 
 TEST(PeerTables, ABackoffNoticeHoldsSendsAndCountsAsAFailure) {
-  ManualClock clock(1 * kSec);
+  async::ManualClock clock(1 * kSec);
   EventQueue events;
   PeerTables tables(clock, events);
   const auto peer = wire::PeerId::from_u64(6);
@@ -104,7 +104,7 @@ TEST(PeerTables, ABackoffNoticeHoldsSendsAndCountsAsAFailure) {
 }
 
 TEST(PeerTables, ALostConnectionIsPeerDownAtOnceAndReconnectingIsPeerUp) {
-  ManualClock clock;
+  async::ManualClock clock;
   EventQueue events;
   PeerTables tables(clock, events);
   const auto peer = wire::PeerId::from_u64(7);

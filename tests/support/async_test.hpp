@@ -23,7 +23,7 @@ inline constexpr std::chrono::milliseconds kDefaultAsyncLimit = std::chrono::sec
 namespace detail {
 
 // The fresh single-threaded io_context of one run_async call. After a failure the io_context is
-// kept alive until the program exits: objects that outlive the run_async call (a ManualClock
+// kept alive until the program exits: objects that outlive the run_async call (a async::ManualClock
 // declared in the test body) may still hold the stuck task's handler, and destroying that
 // handler posts to the io_context.
 class AsyncTestLoop {
@@ -82,7 +82,7 @@ void run_async(boost::asio::awaitable<void> task,
 // (restarting it first if a previous run stopped it). If `limit` of real time passes first,
 // adds a non-fatal gtest failure naming the limit, stops `io` and throws
 // std::runtime_error("async test timed out"). Note that every co_spawned coroutine counts as
-// work until it finishes, including one waiting on a ManualClock.
+// work until it finishes, including one waiting on a async::ManualClock.
 void run_io(boost::asio::io_context& io, std::chrono::milliseconds limit = kDefaultAsyncLimit);
 
 // Step for virtual-time tests: runs every ready handler of `io`, including those they make

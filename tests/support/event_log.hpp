@@ -5,7 +5,7 @@
 // passed to a coroutine twice.
 #pragma once
 
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/awaitable.hpp>
@@ -41,7 +41,7 @@ class EventLog {
     while (true) {
       const auto left = deadline - std::chrono::steady_clock::now();
       if (left <= left.zero()) break;
-      auto next = co_await wire::detail::capture(wire::detail::with_timeout(
+      auto next = co_await async::capture(async::with_timeout(
           source_.next_event(), left, make_error_code(boost::asio::error::timed_out),
           "waiting for an event"));
       if (next.error || !next.value || !*next.value) break;  // timed out, or the source stopped

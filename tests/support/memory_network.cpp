@@ -41,7 +41,7 @@ std::unique_ptr<Stage> make_memory_send(const onnx::NodeProto& node, const Stage
 
 BB_REGISTER_OP(memory_send, kTestDomain, kMemorySend, &make_memory_send);
 
-MemoryNode::MemoryNode(MemoryNetwork& net, wire::PeerId id, runtime::Clock& clock)
+MemoryNode::MemoryNode(MemoryNetwork& net, wire::PeerId id, async::Clock& clock)
     : net_(net), id_(std::move(id)), clock_(clock), tables_(clock, events_) {}
 
 void MemoryNode::build(std::vector<onnx::NodeProto> tx_gates,

@@ -11,7 +11,7 @@
 // the StageContext and feeds the outcome into the sender's PeerTables, as wire.Send does.
 #pragma once
 
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/op_registry.hpp"
 #include "runtime/peer_tables.hpp"
@@ -39,7 +39,7 @@ class MemoryNetwork;
 
 class MemoryNode final : public runtime::Transport {
  public:
-  MemoryNode(MemoryNetwork& net, wire::PeerId id, runtime::Clock& clock);
+  MemoryNode(MemoryNetwork& net, wire::PeerId id, async::Clock& clock);
 
   // Builds the pipelines; `tx_gates` get the MemorySend op appended.
   void build(std::vector<onnx::NodeProto> tx_gates, const std::vector<onnx::NodeProto>& rx);
@@ -62,7 +62,7 @@ class MemoryNode final : public runtime::Transport {
 
   MemoryNetwork& net_;
   wire::PeerId id_;
-  runtime::Clock& clock_;
+  async::Clock& clock_;
   runtime::EventQueue events_;
   runtime::PeerTables tables_;
   std::unique_ptr<runtime::Pipeline> tx_;
@@ -72,7 +72,7 @@ class MemoryNode final : public runtime::Transport {
 
 class MemoryNetwork {
  public:
-  explicit MemoryNetwork(runtime::Clock& clock) : clock_(clock) {}
+  explicit MemoryNetwork(async::Clock& clock) : clock_(clock) {}
 
   MemoryNode& add(const wire::PeerId& id);
   MemoryNode* find(const wire::PeerId& id);
@@ -90,7 +90,7 @@ class MemoryNetwork {
 
  private:
   friend class MemoryNode;
-  runtime::Clock& clock_;
+  async::Clock& clock_;
   std::map<wire::PeerId, std::unique_ptr<MemoryNode>> nodes_;
   std::map<wire::PeerId, bool> unreachable_;
   std::size_t duplicate_every_ = 0;

@@ -159,13 +159,13 @@ struct Step {
 };
 
 asio::awaitable<void> run_recorded(const runtime::Pipeline& pipeline, runtime::Message& msg,
-                                   const runtime::Clock& clock, Outcome& out) {
+                                   const async::Clock& clock, Outcome& out) {
   out.verdict = co_await pipeline.run(msg);
   out.at_ns = clock.now_ns();
   out.done = true;
 }
 
-asio::awaitable<void> drive(runtime::ManualClock& clock, runtime::PeerTables& tables,
+asio::awaitable<void> drive(async::ManualClock& clock, runtime::PeerTables& tables,
                             std::vector<Step> steps, const Outcome& out,
                             std::vector<Snapshot>& seen) {
   co_await yield_now();
@@ -179,7 +179,7 @@ asio::awaitable<void> drive(runtime::ManualClock& clock, runtime::PeerTables& ta
 }
 
 asio::awaitable<void> run_and_drive(const runtime::Pipeline& pipeline, runtime::Message& msg,
-                                    runtime::ManualClock& clock, runtime::PeerTables& tables,
+                                    async::ManualClock& clock, runtime::PeerTables& tables,
                                     std::vector<Step> steps, Outcome& out,
                                     std::vector<Snapshot>& seen) {
   co_await (run_recorded(pipeline, msg, clock, out) &&
@@ -188,7 +188,7 @@ asio::awaitable<void> run_and_drive(const runtime::Pipeline& pipeline, runtime::
 
 // The run against a sleep that ends first; `winner` is the index of the side that finished.
 asio::awaitable<void> race_with_sleep(const runtime::Pipeline& pipeline, runtime::Message& msg,
-                                      runtime::ManualClock& clock, std::uint64_t sleep_until_ns,
+                                      async::ManualClock& clock, std::uint64_t sleep_until_ns,
                                       Outcome& out, std::size_t& winner) {
   auto result =
       co_await (run_recorded(pipeline, msg, clock, out) || clock.sleep_until(sleep_until_ns));
@@ -196,7 +196,7 @@ asio::awaitable<void> race_with_sleep(const runtime::Pipeline& pipeline, runtime
 }
 
 asio::awaitable<void> race_and_drive(const runtime::Pipeline& pipeline, runtime::Message& msg,
-                                     runtime::ManualClock& clock, runtime::PeerTables& tables,
+                                     async::ManualClock& clock, runtime::PeerTables& tables,
                                      std::uint64_t sleep_until_ns, Outcome& out,
                                      std::size_t& winner, std::vector<Snapshot>& seen) {
   std::vector<Step> steps(1, Step{sleep_until_ns});

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "proto/onnx.pb.h"
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "runtime/error.hpp"
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
@@ -139,7 +139,7 @@ class GateTest : public ::testing::Test {
   static constexpr std::string_view kPayloadText = "payload bytes";
   const wire::ByteView payload_ = wire::as_bytes(kPayloadText);
 
-  runtime::ManualClock clock_;
+  async::ManualClock clock_;
   runtime::EventQueue events_;
   runtime::PeerTables tables_{clock_, events_};
   runtime::StageContext ctx_{clock_, tables_, nullptr};

@@ -25,7 +25,7 @@ struct Outcome {
 };
 
 boost::asio::awaitable<Outcome> traffic(test::MemoryNetwork& net, std::vector<PeerId> ids,
-                                        runtime::ManualClock& clock, std::size_t rounds,
+                                        async::ManualClock& clock, std::size_t rounds,
                                         std::uint64_t first_id) {
   Outcome out;
   std::mt19937_64 rng(7);
@@ -49,7 +49,7 @@ boost::asio::awaitable<Outcome> traffic(test::MemoryNetwork& net, std::vector<Pe
 }
 
 TEST(PipelineFlow, EveryMessageIsDeliveredOnceOrReportedWithItsReason) {
-  runtime::ManualClock clock(1'000'000'000);
+  async::ManualClock clock(1'000'000'000);
   test::MemoryNetwork net(clock);
   std::vector<PeerId> ids;
   for (std::uint64_t i = 1; i <= 8; ++i) ids.push_back(PeerId::from_u64(i));
@@ -111,7 +111,7 @@ TEST(PipelineFlow, EveryMessageIsDeliveredOnceOrReportedWithItsReason) {
 }
 
 TEST(PipelineFlow, SendFailuresFeedBackoffHealthAndEvents) {
-  runtime::ManualClock clock(1'000'000'000);
+  async::ManualClock clock(1'000'000'000);
   test::MemoryNetwork net(clock);
   const PeerId a = PeerId::from_u64(1), b = PeerId::from_u64(2);
   auto& na = net.add(a);

@@ -61,8 +61,8 @@ asio::awaitable<error_code> read_until_error(tcp::socket& socket) {
 // Reads and drops whatever the host still sends until it closes the socket; the error that
 // ended it (eof, or a reset when the host closed with our bytes unread), or timed_out.
 asio::awaitable<error_code> wait_closed(tcp::socket& socket) {
-  auto outcome = co_await detail::capture(
-      detail::with_timeout(read_until_error(socket), kEventWait,
+  auto outcome = co_await async::capture(
+      async::with_timeout(read_until_error(socket), kEventWait,
                            make_error_code(asio::error::timed_out), "waiting for the close"));
   co_return outcome.error ? code_of(outcome.error) : *outcome.value;
 }
@@ -369,7 +369,7 @@ asio::awaitable<void> dial_with_wrong_peer_id(Host& target, Host& dialer) {
   const Multiaddr wrong = target.listen_addrs().at(0).with_peer_id(someone_else);
   // Two concurrent connects share one dial, and so its failure.
   auto [first, second] =
-      co_await (detail::capture(dialer.connect(wrong)) && detail::capture(dialer.connect(wrong)));
+      co_await (async::capture(dialer.connect(wrong)) && async::capture(dialer.connect(wrong)));
   EXPECT_TRUE(first.error && second.error);
   if (first.error && second.error) {
     EXPECT_EQ(code_of(first.error), errc::noise_peer_id_mismatch);
@@ -489,8 +489,8 @@ Bytes good_frame(std::uint64_t request_id) {
 
 asio::awaitable<error_code> read_error(Stream& stream) {
   std::array<std::uint8_t, 64> buf{};
-  auto outcome = co_await detail::capture(
-      detail::with_timeout(stream.read_some(buf), kEventWait,
+  auto outcome = co_await async::capture(
+      async::with_timeout(stream.read_some(buf), kEventWait,
                            make_error_code(asio::error::timed_out), "reading a reset stream"));
   co_return outcome.error ? code_of(outcome.error) : error_code();
 }
@@ -535,7 +535,7 @@ asio::awaitable<void> send_bad_envelopes(Host& target, Connection conn, PeerId m
 }
 
 asio::awaitable<void> close_after(asio::awaitable<void> scenario, Connection conn) {
-  auto outcome = co_await detail::capture(std::move(scenario));
+  auto outcome = co_await async::capture(std::move(scenario));
   conn.close();
   if (outcome.error) std::rethrow_exception(outcome.error);
 }
@@ -621,7 +621,7 @@ asio::awaitable<void> bounded_while_stalled(Host& target, Host& /*bystander*/) {
   constexpr std::uint32_t kCredit = 96u << 20;
   co_await request_download(peer, kCredit, kCredit);
   // Download bytes are arriving: whatever the host buffers for this peer is allocated now.
-  (void)co_await detail::with_timeout(read_at_least(peer, 64 * 1024), kEventWait,
+  (void)co_await async::with_timeout(read_at_least(peer, 64 * 1024), kEventWait,
                                       make_error_code(asio::error::timed_out),
                                       "the first 64 KiB of the download");
   const std::size_t during = heap_in_use();

@@ -2,7 +2,7 @@
 #include "wire/connection.hpp"
 
 #include "tests/support/async_test.hpp"
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -117,7 +117,7 @@ TEST(Connection, DialingTheWrongPeerIdFails) {
   const auto someone_else = Ed25519KeyPair::generate().peer_id();
   test::run_async(
       [](const Ed25519KeyPair& a, const Ed25519KeyPair& b, PeerId x) -> asio::awaitable<void> {
-        auto outcome = co_await detail::capture(connect_pair(a, b, x));
+        auto outcome = co_await async::capture(connect_pair(a, b, x));
         EXPECT_TRUE(outcome.error);
         if (!outcome.error) co_return;
         try {

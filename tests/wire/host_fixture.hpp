@@ -7,7 +7,7 @@
 
 #include "tests/support/async_test.hpp"
 #include "tests/support/event_log.hpp"
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 #include "wire/host.hpp"
 #include "wire/mss/message.hpp"
 #include "wire/protocols/ping.hpp"
@@ -77,7 +77,7 @@ class EventLog : public EventLogBase {
 // Runs `scenario`, then stops every host whether it succeeded or threw, then rethrows.
 template <class... Hosts>
 asio::awaitable<void> run_then_stop(asio::awaitable<void> scenario, Hosts&... hosts) {
-  auto outcome = co_await detail::capture(std::move(scenario));
+  auto outcome = co_await async::capture(std::move(scenario));
   std::vector<Host*> all;
   (all.push_back(&hosts), ...);
   for (Host* host : all) co_await host->stop();
@@ -98,7 +98,7 @@ inline std::string text_of(const std::exception_ptr& error) {
 inline asio::awaitable<testing::AssertionResult> pings(const Host& from, const PeerId& to) {
   auto conn = from.connection(to);
   if (!conn) co_return testing::AssertionFailure() << "not connected to " << to.to_base58();
-  auto rtt = co_await detail::capture(ping::ping(*conn, kEventWait));
+  auto rtt = co_await async::capture(ping::ping(*conn, kEventWait));
   if (rtt.error) co_return testing::AssertionFailure() << "ping failed: " << text_of(rtt.error);
   if (rtt.value->count() <= 0) co_return testing::AssertionFailure() << "RTT is not positive";
   co_return testing::AssertionSuccess();
@@ -124,7 +124,7 @@ inline asio::awaitable<tcp::socket> connect_from(const char* source_ip, const Mu
   tcp::socket socket(ex);
   socket.open(target.protocol());
   socket.bind(tcp::endpoint(asio::ip::make_address(source_ip), 0));
-  co_await detail::with_timeout(socket.async_connect(target, asio::use_awaitable), kEventWait,
+  co_await async::with_timeout(socket.async_connect(target, asio::use_awaitable), kEventWait,
                                 make_error_code(asio::error::timed_out), "connecting");
   socket.set_option(tcp::no_delay(true));
   co_return socket;

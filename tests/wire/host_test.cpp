@@ -13,7 +13,7 @@
 #include "wire/protocols/ping.hpp"
 #include "wire/yamux/frame.hpp"
 
-#include "wire/detail/task_group.hpp"
+#include "async/task_group.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -310,7 +310,7 @@ asio::awaitable<void> concurrent_connects_share_one_dial(Host& b, Host& /*unused
   // This listener completes one handshake only: a second dial would never finish, and the two
   // connect() calls would run into the time limit.
   auto [server, both] = co_await (accept_one(listener, a_key) &&
-                                  detail::with_timeout(connect_twice(b, addr), kEventWait,
+                                  async::with_timeout(connect_twice(b, addr), kEventWait,
                                                        make_error_code(asio::error::timed_out),
                                                        "two concurrent connects"));
   EXPECT_TRUE(both.first == both.second);
@@ -397,7 +397,7 @@ TEST(Host, SimultaneousDialsStillIdentifyBothPeers) {
 
 asio::awaitable<void> dialing_itself_is_refused(Host& a, Host& /*unused*/) {
   a.listen(loopback());
-  auto outcome = co_await detail::capture(a.connect(dial_addr(a)));
+  auto outcome = co_await async::capture(a.connect(dial_addr(a)));
   EXPECT_TRUE(outcome.error);
   if (outcome.error) {
     EXPECT_EQ(code_of(outcome.error), errc::peer_unreachable);
@@ -420,7 +420,7 @@ asio::awaitable<void> connection_limit(Host& a, Host& b, Host& c) {
     EXPECT_EQ(up->peer, b.peer_id());
   }
 
-  auto refused = co_await detail::capture(c.connect(dial_addr(a)));
+  auto refused = co_await async::capture(c.connect(dial_addr(a)));
   EXPECT_TRUE(refused.error) << "a second peer got past max_connections = 1";
   if (auto failed = co_await c_events.wait<DialFailed>()) {
     EXPECT_EQ(failed->addr, dial_addr(a));
@@ -511,7 +511,7 @@ asio::awaitable<void> first_message_deadline(Host& a, Host& b) {
   const Multiaddr a_addr = a.listen(loopback());
   tcp::socket silent = co_await connect_from("127.0.0.1", a_addr);
   tcp::socket slow = co_await connect_from("127.0.0.1", a_addr);
-  detail::TaskGroup dripping(ex);
+  async::TaskGroup dripping(ex);
   dripping.spawn(drip(&slow, host_test::mss_header()), "drip");  // 20 bytes over 800 ms
 
   const auto started = std::chrono::steady_clock::now();
@@ -609,7 +609,7 @@ TEST(HostLimits, APeerFromAnotherAddressEvictsTheOldestIdleHandshake) {
 // Many peers from one address at once: beyond max_pending_inbound they wait for a slot (and
 // the kernel's backlog holds the rest) instead of being refused.
 asio::awaitable<void> connect_into(Host* host, Multiaddr addr, bool* connected) {
-  auto outcome = co_await detail::capture(host->connect(addr));
+  auto outcome = co_await async::capture(host->connect(addr));
   *connected = !outcome.error;
   if (outcome.error) ADD_FAILURE() << "connect failed: " << host_test::text_of(outcome.error);
 }
@@ -624,7 +624,7 @@ asio::awaitable<void> burst_from_one_address(Host& a) {
     peers.push_back(std::make_unique<Host>(ex, Ed25519KeyPair::generate()));
   }
   std::array<bool, kPeers> connected{};
-  detail::TaskGroup connecting(ex);
+  async::TaskGroup connecting(ex);
   for (std::size_t i = 0; i < kPeers; ++i) {
     connecting.spawn(connect_into(peers[i].get(), dial_addr(a), &connected[i]), "connect");
   }
@@ -658,7 +658,7 @@ asio::awaitable<void> refused_dialer_is_told(Host& a, Host& b, Host& c) {
   a.listen(loopback());
   (void)co_await b.connect(dial_addr(a));
   if (!(co_await a_events.wait<PeerConnected>())) co_return;
-  auto refused = co_await detail::capture(c.connect(dial_addr(a)));
+  auto refused = co_await async::capture(c.connect(dial_addr(a)));
   EXPECT_TRUE(refused.error);
   if (refused.error) {
     EXPECT_EQ(code_of(refused.error), errc::mss_protocol_not_supported)
@@ -736,7 +736,7 @@ TEST(HostLimits, ConnectionsRefusedOrTrimmedAfterTheHandshakeGetAGoAwayWithTheRe
 asio::awaitable<void> keep_pinging(Connection conn, const bool* stop) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!*stop && conn.is_open()) {
-    auto rtt = co_await detail::capture(ping::ping(conn, kEventWait));
+    auto rtt = co_await async::capture(ping::ping(conn, kEventWait));
     if (rtt.error && !*stop) ADD_FAILURE() << "ping failed: " << host_test::text_of(rtt.error);
     if (rtt.error) co_return;
     timer.expires_after(20ms);
@@ -782,7 +782,7 @@ asio::awaitable<void> idle_throwaways_are_trimmed(Host& a, Host& busy, Host& gua
   a.protect(guarded.peer_id(), "test");
   Connection busy_conn = co_await busy.connect(dial_addr(a));
   bool stop = false;
-  detail::TaskGroup pinging(ex);
+  async::TaskGroup pinging(ex);
   pinging.spawn(keep_pinging(busy_conn, &stop), "pinging");
   (void)co_await guarded.connect(dial_addr(a));
   std::set<PeerId> ids;
@@ -835,7 +835,7 @@ asio::awaitable<void> newcomers_displace_idle(Host& a, Host& busy, Host& late) {
   a.listen(loopback());
   Connection busy_conn = co_await busy.connect(dial_addr(a));
   bool stop = false;
-  detail::TaskGroup pinging(ex);
+  async::TaskGroup pinging(ex);
   pinging.spawn(keep_pinging(busy_conn, &stop), "pinging");
   std::set<PeerId> ids;
   std::vector<Connection> idle = co_await throwaways(a, 3, ids);
@@ -844,7 +844,7 @@ asio::awaitable<void> newcomers_displace_idle(Host& a, Host& busy, Host& late) {
   }
 
   const auto stranger = Ed25519KeyPair::generate();
-  auto same_address = co_await detail::capture(dial_from("127.0.0.2", a, stranger));
+  auto same_address = co_await async::capture(dial_from("127.0.0.2", a, stranger));
   EXPECT_TRUE(same_address.error) << "got in from the crowded address while all were new";
   if (same_address.error) {
     EXPECT_EQ(code_of(same_address.error), errc::mss_protocol_not_supported)
@@ -865,7 +865,7 @@ asio::awaitable<void> newcomers_displace_idle(Host& a, Host& busy, Host& late) {
     timer.expires_after(100ms);
     co_await timer.async_wait(asio::use_awaitable);
     const auto key = Ed25519KeyPair::generate();
-    auto again = co_await detail::capture(dial_from("127.0.0.2", a, key));
+    auto again = co_await async::capture(dial_from("127.0.0.2", a, key));
     if (!again.error) in = std::move(*again.value);
   }
   EXPECT_TRUE(in.has_value()) << "never displaced an idle throwaway";
@@ -904,7 +904,7 @@ TEST(HostLimits, AtTheLimitNewcomersDisplaceIdleThrowawaysNotABusyPeer) {
 // ---- connection manager: dials and descriptors ------------------------------------------------
 
 asio::awaitable<void> dial_into(Host* host, Multiaddr addr, boost::system::error_code* result) {
-  auto outcome = co_await detail::capture(host->connect(addr));
+  auto outcome = co_await async::capture(host->connect(addr));
   *result = outcome.error ? code_of(outcome.error) : boost::system::error_code{};
 }
 
@@ -917,7 +917,7 @@ asio::awaitable<void> dial_cap(Host& a, Host& /*unused*/) {
     return listener.local_addr().with_peer_id(Ed25519KeyPair::generate().peer_id());
   };
   std::array<boost::system::error_code, 2> hanging{};
-  detail::TaskGroup dials(ex);
+  async::TaskGroup dials(ex);
   dials.spawn(dial_into(&a, target(), &hanging[0]), "dial");
   dials.spawn(dial_into(&a, target(), &hanging[1]), "dial");
   co_await test::yield_now();  // both are under way
@@ -925,7 +925,7 @@ asio::awaitable<void> dial_cap(Host& a, Host& /*unused*/) {
 
   const Multiaddr third = target();
   const auto started = std::chrono::steady_clock::now();
-  auto refused = co_await detail::capture(a.connect(third));
+  auto refused = co_await async::capture(a.connect(third));
   EXPECT_LT(std::chrono::steady_clock::now() - started, 200ms) << "the third dial waited";
   EXPECT_TRUE(refused.error);
   if (refused.error) {
@@ -1031,7 +1031,7 @@ asio::awaitable<void> out_of_descriptors(Host& a, Host& /*unused*/) {
   }
   // Accepting resumes at the next try: every client completes its handshake.
   for (std::size_t i = 0; i < kClients; ++i) {
-    auto conn = co_await detail::with_timeout(
+    auto conn = co_await async::with_timeout(
         Connection::upgrade(std::move(clients[i]), Direction::outbound, keys[i], a.peer_id(),
                             ConnectionOptions()),
         kEventWait, make_error_code(asio::error::timed_out), "handshake after the backoff");
@@ -1070,7 +1070,7 @@ asio::awaitable<void> stop_drains_then_ends(Host& a, Host& b) {
   // Events queued before stop() are still delivered, then the stream of events ends.
   std::vector<HostEvent> drained;
   while (drained.size() < 100) {
-    auto next = co_await detail::with_timeout(a.next_event(), kEventWait,
+    auto next = co_await async::with_timeout(a.next_event(), kEventWait,
                                               make_error_code(asio::error::timed_out),
                                               "next_event after stop");
     if (!next) break;
@@ -1100,7 +1100,7 @@ asio::awaitable<void> stop_drains_then_ends(Host& a, Host& b) {
   }
   EXPECT_EQ(b.connection_count(), 0u);
   // The stopped host no longer listens.
-  auto late = co_await detail::capture(b.connect(dial_addr(a)));
+  auto late = co_await async::capture(b.connect(dial_addr(a)));
   EXPECT_TRUE(late.error);
 }
 
@@ -1138,7 +1138,7 @@ asio::awaitable<void> stop_during_transfer(Host& a, Host& b) {
 
   // a's perf task is writing while a stops; b keeps reading until the connection goes.
   const auto started = std::chrono::steady_clock::now();
-  auto rest = co_await (detail::capture(read_to_end(stream)) && a.stop());
+  auto rest = co_await (async::capture(read_to_end(stream)) && a.stop());
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
   EXPECT_TRUE(rest.error) << "the download ended cleanly although its server stopped";
   if (rest.error) {

@@ -128,7 +128,7 @@ asio::awaitable<bool> connect_and_ping(Host& newcomer, Host& target) {
 asio::awaitable<bool> newcomer_pings(Host& target) {
   auto ex = co_await asio::this_coro::executor;
   Host newcomer(ex, Ed25519KeyPair::generate());
-  auto outcome = co_await detail::capture(connect_and_ping(newcomer, target));
+  auto outcome = co_await async::capture(connect_and_ping(newcomer, target));
   co_await newcomer.stop();
   if (outcome.error) {
     ADD_FAILURE() << "a newcomer could not connect during the attack: "
@@ -259,7 +259,7 @@ asio::awaitable<void> perf_header_only(Host& target, Host& /*bystander*/) {
   testing::Test::RecordProperty("perf_streams_served", static_cast<int>(served));
   testing::Test::RecordProperty("rss_growth", static_cast<int>(memory.growth()));
   // The connection is still usable: the host answers a ping.
-  const auto answered = co_await detail::capture(peer.ping(77));
+  const auto answered = co_await async::capture(peer.ping(77));
   EXPECT_FALSE(answered.error) << "the connection stopped answering pings";
 }
 
@@ -498,7 +498,7 @@ asio::awaitable<void> protocol_rule_breakers(Host& target, Host& /*bystander*/) 
     (void)peer.append_open_stream(batch, ping::kProtocolId, ping_payload);
   co_await peer.send_sealed(batch);
 
-  const auto answered = co_await detail::capture(peer.ping(1234));
+  const auto answered = co_await async::capture(peer.ping(1234));
   EXPECT_FALSE(answered.error) << "the connection stopped answering pings";
   EXPECT_EQ(events.count<PeerDisconnected>(), 0u) << events.dump();
   EXPECT_EQ(target.connection_count(), 2u);

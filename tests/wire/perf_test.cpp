@@ -92,7 +92,7 @@ asio::awaitable<void> too_large_is_refused(Host& server, Host& client) {
   Stream stream = co_await open_perf(conn);
   co_await stream.write(request_header(perf::kMaxDownloadBytes + 1));
   std::array<std::uint8_t, 16> buf{};
-  auto read = co_await detail::capture(stream.read_some(buf));
+  auto read = co_await async::capture(stream.read_some(buf));
   EXPECT_TRUE(read.error) << "the server answered a request over its limit";
   if (auto failed = co_await events.wait<StreamFailed>()) {
     EXPECT_EQ(failed->protocol, perf::kProtocolId);
@@ -108,7 +108,7 @@ TEST(Perf, ARequestOverTheLimitResetsTheStream) {
 
 asio::awaitable<void> not_offered(Host& server, Host& client) {
   Connection conn = co_await client.connect(dial_addr(server));
-  auto opened = co_await detail::capture(open_perf(conn));
+  auto opened = co_await async::capture(open_perf(conn));
   EXPECT_TRUE(opened.error);
   if (opened.error) {
     EXPECT_EQ(code_of(opened.error), errc::mss_protocol_not_supported)
@@ -200,7 +200,7 @@ asio::awaitable<void> drains_are_reserved(Host& server, Host& client) {
     EXPECT_EQ(refused->error, errc::resource_memory_limit) << refused->detail;
   }
   std::array<std::uint8_t, 16> buf{};
-  auto read = co_await detail::capture(streams.back().read_some(buf));
+  auto read = co_await async::capture(streams.back().read_some(buf));
   EXPECT_TRUE(read.error) << "the refused stream was not reset";
 
   // The first three keep their reservations and finish normally.

@@ -1,7 +1,7 @@
 #include "wire/protocols/identify.hpp"
 
 #include "proto/libp2p.pb.h"
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 #include "wire/varint.hpp"
 
 namespace bb::wire::identify {
@@ -104,7 +104,7 @@ asio::awaitable<Info> request_once(Connection connection) {
 }  // namespace
 
 asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds timeout) {
-  co_return co_await detail::with_timeout(request_once(connection), timeout,
+  co_return co_await async::with_timeout(request_once(connection), timeout,
                                           make_error_code(errc::handshake_timeout),
                                           "identify " + connection.remote_peer().to_base58());
 }

@@ -1,6 +1,6 @@
 #include "wire/protocols/ping.hpp"
 
-#include "wire/detail/timeout.hpp"
+#include "async/timeout.hpp"
 
 #include <sodium.h>
 
@@ -54,7 +54,7 @@ asio::awaitable<std::chrono::nanoseconds> ping_once(Connection connection) {
 
 asio::awaitable<std::chrono::nanoseconds> ping(Connection connection,
                                                std::chrono::milliseconds timeout) {
-  co_return co_await detail::with_timeout(ping_once(connection), timeout,
+  co_return co_await async::with_timeout(ping_once(connection), timeout,
                                           make_error_code(errc::handshake_timeout),
                                           "ping " + connection.remote_peer().to_base58());
 }

@@ -16,7 +16,7 @@
 #include <string>
 #include <type_traits>
 
-namespace bb::wire::detail {
+namespace bb::async {
 
 template <class T>
 struct Captured {
@@ -58,4 +58,4 @@ boost::asio::awaitable<T> with_timeout(boost::asio::awaitable<T> op,
   if constexpr (!std::is_void_v<T>) co_return std::move(*captured.value);
 }
 
-}  // namespace bb::wire::detail
+}  // namespace bb::async

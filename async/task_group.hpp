@@ -4,7 +4,7 @@
 // lost and never propagated into unrelated tasks. Thread rule: one executor.
 #pragma once
 
-#include "wire/detail/signal.hpp"
+#include "async/event.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -15,7 +15,7 @@
 #include <list>
 #include <string>
 
-namespace bb::wire::detail {
+namespace bb::async {
 
 void log_task_failure(const std::string& name, std::exception_ptr error) noexcept;
 
@@ -51,9 +51,9 @@ class TaskGroup {
 
  private:
   boost::asio::any_io_executor executor_;
-  Signal idle_;
+  Event idle_;
   std::list<boost::asio::cancellation_signal> signals_;
   std::size_t running_ = 0;
 };
 
-}  // namespace bb::wire::detail
+}  // namespace bb::async

@@ -13,7 +13,7 @@
 #include <memory>
 #include <optional>
 
-namespace bb::runtime {
+namespace bb::async {
 
 // Adds without wrapping: a deadline past the end of time means "never".
 constexpr std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
@@ -88,4 +88,4 @@ class ManualClock final : public Clock {
   std::unique_ptr<State> state_;
 };
 
-}  // namespace bb::runtime
+}  // namespace bb::async

@@ -1,4 +1,4 @@
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -21,7 +21,7 @@
 #include <map>
 #include <utility>
 
-namespace bb::runtime {
+namespace bb::async {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -196,4 +196,4 @@ std::optional<std::uint64_t> ManualClock::next_deadline() const noexcept {
   return state_->sleepers.begin()->first;
 }
 
-}  // namespace bb::runtime
+}  // namespace bb::async

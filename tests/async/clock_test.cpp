@@ -1,4 +1,4 @@
-#include "runtime/clock.hpp"
+#include "async/clock.hpp"
 #include "tests/support/async_test.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-namespace bb::runtime {
+namespace bb::async {
 namespace {
 
 namespace asio = boost::asio;
@@ -54,7 +54,7 @@ struct Wake {
   return os << "{id " << w.id << ", at " << w.at_ns << ", ok " << w.ok << "}";
 }
 
-asio::awaitable<void> sleep_and_log(ManualClock& clock, std::uint64_t deadline_ns, int id,
+asio::awaitable<void> sleep_and_log(async::ManualClock& clock, std::uint64_t deadline_ns, int id,
                                     std::vector<Wake>& log) {
   bool ok = co_await clock.sleep_until(deadline_ns);
   log.push_back({id, clock.now_ns(), ok});
@@ -66,11 +66,11 @@ asio::awaitable<bool> record(asio::awaitable<bool> sleep, std::optional<bool>& o
   co_return *out;
 }
 
-// ---- ManualClock ----
+// ---- async::ManualClock ----
 
 TEST(ManualClock, FiresSleepersInDeadlineOrder) {
   asio::io_context io;
-  ManualClock clock;
+  async::ManualClock clock;
   std::vector<Wake> log;
   spawn(io, sleep_and_log(clock, 30, 3, log));
   spawn(io, sleep_and_log(clock, 10, 1, log));
@@ -95,7 +95,7 @@ TEST(ManualClock, FiresSleepersInDeadlineOrder) {
 
 TEST(ManualClock, TiesFireInRegistrationOrder) {
   asio::io_context io;
-  ManualClock clock;
+  async::ManualClock clock;
   std::vector<Wake> log;
   for (int id : {2, 0, 3, 1}) spawn(io, sleep_and_log(clock, 5, id, log));
   run_ready(io);
@@ -106,7 +106,7 @@ TEST(ManualClock, TiesFireInRegistrationOrder) {
 
 TEST(ManualClock, AdvanceBelowTheDeadlineFiresNothing) {
   asio::io_context io;
-  ManualClock clock(1000);
+  async::ManualClock clock(1000);
   std::vector<Wake> log;
   spawn(io, sleep_and_log(clock, 1100, 1, log));
   run_ready(io);
@@ -123,7 +123,7 @@ TEST(ManualClock, AdvanceBelowTheDeadlineFiresNothing) {
 
 TEST(ManualClock, AdvanceToNextJumpsToEachDeadline) {
   asio::io_context io;
-  ManualClock clock;
+  async::ManualClock clock;
   std::vector<Wake> log;
   spawn(io, sleep_and_log(clock, 80, 3, log));
   spawn(io, sleep_and_log(clock, 50, 1, log));
@@ -145,8 +145,8 @@ TEST(ManualClock, AdvanceToNextJumpsToEachDeadline) {
 }
 
 TEST(ManualClock, ReachedDeadlineCompletesWithoutAdvance) {
-  ManualClock clock(1000);
-  auto task = [](ManualClock& c) -> asio::awaitable<int> {
+  async::ManualClock clock(1000);
+  auto task = [](async::ManualClock& c) -> asio::awaitable<int> {
     int completed = 0;
     completed += co_await c.sleep_until(0);
     completed += co_await c.sleep_until(999);
@@ -159,7 +159,7 @@ TEST(ManualClock, ReachedDeadlineCompletesWithoutAdvance) {
   EXPECT_EQ(clock.sleepers(), 0u);
 }
 
-asio::awaitable<void> advance_and_observe(ManualClock& clock, const std::vector<Wake>& log,
+asio::awaitable<void> advance_and_observe(async::ManualClock& clock, const std::vector<Wake>& log,
                                           std::vector<std::size_t>& seen) {
   co_await yield_now();  // let the sleeper register
   seen.push_back(log.size());
@@ -171,7 +171,7 @@ asio::awaitable<void> advance_and_observe(ManualClock& clock, const std::vector<
 
 TEST(ManualClock, CompletionsArePostedNotRunInsideAdvance) {
   asio::io_context io;
-  ManualClock clock;
+  async::ManualClock clock;
   std::vector<Wake> log;
   std::vector<std::size_t> seen;
   spawn(io, sleep_and_log(clock, 10, 1, log));
@@ -181,7 +181,7 @@ TEST(ManualClock, CompletionsArePostedNotRunInsideAdvance) {
   EXPECT_EQ(log, (std::vector<Wake>{{1, 10, true}}));
 }
 
-asio::awaitable<void> race(ManualClock& a, ManualClock& b, std::optional<bool>& ra,
+asio::awaitable<void> race(async::ManualClock& a, async::ManualClock& b, std::optional<bool>& ra,
                            std::optional<bool>& rb, std::optional<std::size_t>& winner) {
   auto r = co_await (record(a.sleep_until(10), ra) || record(b.sleep_until(20), rb));
   winner = r.index();
@@ -189,8 +189,8 @@ asio::awaitable<void> race(ManualClock& a, ManualClock& b, std::optional<bool>& 
 
 TEST(ManualClock, LoserOfOrIsCancelledAndRemoved) {
   asio::io_context io;
-  ManualClock a;
-  ManualClock b;
+  async::ManualClock a;
+  async::ManualClock b;
   std::optional<bool> ra;
   std::optional<bool> rb;
   std::optional<std::size_t> winner;
@@ -213,7 +213,7 @@ TEST(ManualClock, LoserOfOrIsCancelledAndRemoved) {
   EXPECT_EQ(b.now_ns(), 100u);
 }
 
-asio::awaitable<void> race_same_deadline(ManualClock& clock, std::optional<bool>& first,
+asio::awaitable<void> race_same_deadline(async::ManualClock& clock, std::optional<bool>& first,
                                          std::optional<bool>& second,
                                          std::optional<std::size_t>& winner) {
   auto r = co_await (record(clock.sleep_until(10), first) || record(clock.sleep_until(10), second));
@@ -222,7 +222,7 @@ asio::awaitable<void> race_same_deadline(ManualClock& clock, std::optional<bool>
 
 TEST(ManualClock, SleeperThatFiredIgnoresLaterCancellation) {
   asio::io_context io;
-  ManualClock clock;
+  async::ManualClock clock;
   std::optional<bool> first;
   std::optional<bool> second;
   std::optional<std::size_t> winner;
@@ -239,7 +239,7 @@ TEST(ManualClock, SleeperThatFiredIgnoresLaterCancellation) {
 
 TEST(ManualClock, BoundCancellationSlotCancelsOnce) {
   asio::io_context io;
-  ManualClock clock;
+  async::ManualClock clock;
   asio::cancellation_signal signal;
   int completions = 0;
   std::optional<bool> result;
@@ -266,7 +266,7 @@ TEST(ManualClock, BoundCancellationSlotCancelsOnce) {
 }
 
 TEST(ManualClock, TimeNeverGoesBackwards) {
-  ManualClock clock(100);
+  async::ManualClock clock(100);
   clock.advance_to(50);
   EXPECT_EQ(clock.now_ns(), 100u);
   clock.advance(0);
@@ -279,18 +279,18 @@ TEST(ManualClock, TimeNeverGoesBackwards) {
   EXPECT_EQ(clock.now_ns(), UINT64_MAX);
 }
 
-asio::awaitable<void> sleep_for_and_log(Clock& clock, std::uint64_t duration_ns,
+asio::awaitable<void> sleep_for_and_log(async::Clock& clock, std::uint64_t duration_ns,
                                         std::optional<bool>& out) {
   out = co_await clock.sleep_for(duration_ns);
 }
 
 TEST(ManualClock, SleepForSaturatesAtTheEndOfTime) {
-  EXPECT_EQ(saturating_add(UINT64_MAX - 5, 10), UINT64_MAX);
-  EXPECT_EQ(saturating_add(UINT64_MAX - 10, 10), UINT64_MAX);
-  EXPECT_EQ(saturating_add(7, 10), 17u);
+  EXPECT_EQ(async::saturating_add(UINT64_MAX - 5, 10), UINT64_MAX);
+  EXPECT_EQ(async::saturating_add(UINT64_MAX - 10, 10), UINT64_MAX);
+  EXPECT_EQ(async::saturating_add(7, 10), 17u);
 
   asio::io_context io;
-  ManualClock clock(UINT64_MAX - 5);
+  async::ManualClock clock(UINT64_MAX - 5);
   std::optional<bool> result;
   spawn(io, sleep_for_and_log(clock, 10, result));
   run_ready(io);
@@ -308,7 +308,7 @@ TEST(ManualClock, DestroyingItDropsPendingSleepers) {
   int completions = 0;
   asio::cancellation_signal signal;
   {
-    ManualClock clock;
+    async::ManualClock clock;
     asio::co_spawn(io, sleep_and_log(clock, 10, 1, log),
                    asio::bind_cancellation_slot(signal.slot(),
                                                 [&](const std::exception_ptr&) { ++completions; }));
@@ -321,10 +321,10 @@ TEST(ManualClock, DestroyingItDropsPendingSleepers) {
   EXPECT_EQ(completions, 0);
 }
 
-// ---- SteadyClock ----
+// ---- async::SteadyClock ----
 
 TEST(SteadyClock, NowIsMonotonic) {
-  SteadyClock clock;
+  async::SteadyClock clock;
   std::uint64_t previous = clock.now_ns();
   EXPECT_GT(previous, 0u);
   for (int i = 0; i < 1000; ++i) {
@@ -335,8 +335,8 @@ TEST(SteadyClock, NowIsMonotonic) {
 }
 
 TEST(SteadyClock, SleepForWaitsAtLeastItsDuration) {
-  SteadyClock clock;
-  auto task = [](Clock& c) -> asio::awaitable<std::uint64_t> {
+  async::SteadyClock clock;
+  auto task = [](async::Clock& c) -> asio::awaitable<std::uint64_t> {
     std::uint64_t start = c.now_ns();
     EXPECT_TRUE(co_await c.sleep_for(kMs));
     co_return c.now_ns() - start;
@@ -344,7 +344,7 @@ TEST(SteadyClock, SleepForWaitsAtLeastItsDuration) {
   EXPECT_GE(run_async(task(clock), 5s), kMs);
 }
 
-asio::awaitable<void> race_steady(Clock& slow, std::uint64_t slow_deadline, Clock& fast,
+asio::awaitable<void> race_steady(async::Clock& slow, std::uint64_t slow_deadline, async::Clock& fast,
                                   std::uint64_t fast_deadline, std::optional<bool>& slow_result,
                                   std::optional<std::size_t>& winner) {
   std::optional<bool> fast_result;
@@ -354,8 +354,8 @@ asio::awaitable<void> race_steady(Clock& slow, std::uint64_t slow_deadline, Cloc
 }
 
 TEST(SteadyClock, CancelledSleepReturnsFalse) {
-  SteadyClock steady;
-  ManualClock manual;
+  async::SteadyClock steady;
+  async::ManualClock manual;
   std::optional<bool> result;
   std::optional<std::size_t> winner;
   run_async(race_steady(steady, steady.now_ns() + kHour, manual, 0, result, winner), 5s);
@@ -364,7 +364,7 @@ TEST(SteadyClock, CancelledSleepReturnsFalse) {
 }
 
 TEST(SteadyClock, DeadlineBeyondTheTimerRangeMeansNever) {
-  SteadyClock steady;
+  async::SteadyClock steady;
   std::optional<bool> result;
   std::optional<std::size_t> winner;
   // Were UINT64_MAX to wrap into the past, the first sleep would win instead.
@@ -385,7 +385,7 @@ TEST(AsyncTest, RunAsyncReturnsTheResultAndRethrows) {
   EXPECT_THROW(run_async(fail()), std::logic_error);
 }
 
-asio::awaitable<void> sleep_long(Clock& clock) {
+asio::awaitable<void> sleep_long(async::Clock& clock) {
   co_await clock.sleep_for(kHour);
 }
 
@@ -416,7 +416,7 @@ CapturedFailure capture_failure(Run run) {
 }
 
 TEST(AsyncTest, RunAsyncFailsAtItsRealTimeLimit) {
-  SteadyClock clock;
+  async::SteadyClock clock;
   auto r = capture_failure([&] { run_async(sleep_long(clock), 50ms); });
   EXPECT_EQ(r.what, "async test timed out");
   ASSERT_EQ(r.failures.size(), 1u);
@@ -427,7 +427,7 @@ TEST(AsyncTest, RunAsyncFailsAtItsRealTimeLimit) {
 }
 
 TEST(AsyncTest, RunAsyncFailsAtItsLimitWhileWaitingOnVirtualTime) {
-  ManualClock clock;  // nobody advances it; destroyed after run_async parked its io_context
+  async::ManualClock clock;  // nobody advances it; destroyed after run_async parked its io_context
   auto r = capture_failure([&] { run_async(sleep_long(clock), 50ms); });
   EXPECT_EQ(r.what, "async test timed out");
   ASSERT_EQ(r.failures.size(), 1u);
@@ -439,7 +439,7 @@ TEST(AsyncTest, RunAsyncFailsAtItsLimitWhileWaitingOnVirtualTime) {
 
 TEST(AsyncTest, RunIoFailsAtItsRealTimeLimit) {
   asio::io_context io;
-  SteadyClock clock;
+  async::SteadyClock clock;
   spawn(io, sleep_long(clock));
   auto r = capture_failure([&] { run_io(io, 50ms); });
   EXPECT_EQ(r.what, "async test timed out");
@@ -452,7 +452,7 @@ TEST(AsyncTest, RunIoFailsAtItsRealTimeLimit) {
 
 TEST(AsyncTest, RunReadyRunsReadyHandlersWithoutWaiting) {
   asio::io_context io;
-  SteadyClock clock;
+  async::SteadyClock clock;
   std::vector<int> order;
   asio::post(io, [&] {
     order.push_back(1);
@@ -482,4 +482,4 @@ TEST(AsyncTest, YieldNowLetsReadyHandlersRun) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::async
