@@ -18,7 +18,7 @@
 //   BM_IdleSecureConnections  RSS per idle Connection and handshakes/s for 1000 pairs.
 // Run: build/default/bench/bb_bench_messaging [--benchmark_out=FILE --benchmark_out_format=json];
 // scripts/bench-messaging runs it and prints the ratios.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "wire/connection.hpp"
 #include "wire/frame.hpp"
 #include "wire/keys.hpp"

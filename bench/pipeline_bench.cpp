@@ -89,7 +89,7 @@ void run_chain(benchmark::State& state, std::vector<onnx::NodeProto> nodes) {
     tables.on_connected(peers.back());  // known, healthy peers with table entries
   }
   nodes.push_back(runtime::make_node("bb.bench", "NullSend"));
-  const runtime::StageContext ctx{clock, tables, nullptr};
+  const runtime::StageContext ctx{clock, tables};
   auto pipeline = runtime::Pipeline::build(nodes, ctx);
   asio::io_context io(1);
   asio::co_spawn(io, run_messages(state, pipeline, peers), asio::detached);

@@ -1,7 +1,6 @@
 // Hot operations of the peer-state tables (runtime/), each over ~1000 distinct peers. Timings
 // are reported, never asserted. Run: build/bench/bb_bench_tables --benchmark_min_time=0.2
 #include "runtime/backoff_table.hpp"
-#include "runtime/bounded_queue.hpp"
 #include "runtime/inbound_dedup.hpp"
 #include "runtime/peer_governor.hpp"
 #include "runtime/phi_accrual.hpp"
@@ -210,25 +209,6 @@ void BM_RequestMintTrackComplete(benchmark::State& state) {
 }
 BENCHMARK(BM_RequestMintTrackComplete);
 
-void BM_QueuePushPop(benchmark::State& state) {
-  BoundedQueue<std::uint64_t> q;
-  for (std::uint64_t i = 0; i < 500; ++i) q.push(i);
-  std::uint64_t v = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(q.push(++v));
-    benchmark::DoNotOptimize(q.pop());
-  }
-}
-BENCHMARK(BM_QueuePushPop);
-
-// Overflow path: every push at the cap evicts (and hands back) the oldest item.
-void BM_QueuePushDropOldest(benchmark::State& state) {
-  BoundedQueue<std::uint64_t> q;
-  for (std::uint64_t i = 0; i < kDefaultQueueMaxItems; ++i) q.push(i);
-  std::uint64_t v = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(q.push(++v));
-}
-BENCHMARK(BM_QueuePushDropOldest);
 
 }  // namespace
 }  // namespace bb::runtime

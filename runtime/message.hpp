@@ -47,9 +47,9 @@ struct Message {
   // 0 means no budget.
   std::uint64_t start_ns = 0;
   std::uint64_t budget_ns = 0;
-  // Opaque to the stages: what the sender asks the transport to attach to this message (the
-  // Node's receipt waiter).
-  void* transport_context = nullptr;
+  // tx: sent as the RESPONSE to the request `message_id` (the envelope's correlation kind);
+  // rx: it arrived as one.
+  bool response = false;
 };
 
 // The kinds of the original's OpError, for callers that branch on the class of a denial.

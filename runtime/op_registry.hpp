@@ -33,17 +33,11 @@ namespace bb::runtime {
 
 class PeerTables;
 class Stage;
-class Transport;
-class WireTransport;
-class Inbox;
 
 // What an op's factory may use. Everything here outlives every stage built from it.
 struct StageContext {
   async::Clock& clock;
   PeerTables& peers;
-  Transport* transport = nullptr;  // send ops need it; gates do not
-  WireTransport* wire = nullptr;   // wire.Send needs it
-  Inbox* inbox = nullptr;          // wire.Recv needs it
 };
 
 // Builds one stage from its NodeProto, parsing every attribute now. Throws

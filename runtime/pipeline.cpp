@@ -50,6 +50,18 @@ Pipeline Pipeline::build(const std::vector<onnx::NodeProto>& nodes, const StageC
   return pipeline;
 }
 
+Pipeline Pipeline::build(const std::vector<onnx::NodeProto>& nodes, const StageContext& ctx,
+                         std::unique_ptr<Stage> last, const OpRegistry& registry) {
+  Pipeline pipeline;
+  if (!nodes.empty()) pipeline = build(nodes, ctx, registry);
+  if (last) pipeline.stages_.push_back(std::move(last));
+  if (pipeline.stages_.empty()) {
+    throw boost::system::system_error(make_error_code(errc::empty_pipeline),
+                                      "a pipeline needs at least one node");
+  }
+  return pipeline;
+}
+
 Pipeline Pipeline::build(const onnx::GraphProto& graph, const StageContext& ctx,
                          const OpRegistry& registry) {
   return build(std::vector<onnx::NodeProto>(graph.node().begin(), graph.node().end()), ctx,

@@ -30,6 +30,11 @@ class Pipeline {
                         const OpRegistry& registry = OpRegistry::global());
   static Pipeline build(const onnx::GraphProto& graph, const StageContext& ctx,
                         const OpRegistry& registry = OpRegistry::global());
+  // `nodes` (possibly none), then `last`: a stage of the pipeline owner's own making (the
+  // Node's send and deliver stages), which no NodeProto names.
+  static Pipeline build(const std::vector<onnx::NodeProto>& nodes, const StageContext& ctx,
+                        std::unique_ptr<Stage> last,
+                        const OpRegistry& registry = OpRegistry::global());
 
   Pipeline(Pipeline&&) noexcept = default;
   Pipeline& operator=(Pipeline&&) noexcept = default;

@@ -12,7 +12,6 @@ class NodeProto;
 namespace bb::syscalls {
 
 inline constexpr std::string_view kSyscallDomain = "ai.bytesandbrains.syscall";
-inline constexpr std::string_view kWireDomain = "ai.bytesandbrains.wire";
 
 struct OpId {
   std::string_view domain;
@@ -25,8 +24,6 @@ extern const OpId kDedupGateRx;       // InboundDedup keyed by origin + message 
 extern const OpId kPeerHealthGateRx;  // blocklist -> allowlist for the source peer
 extern const OpId kBackoffGateRx;     // should_retry for the source peer
 extern const OpId kDeadlineCheck;     // relative budget from dispatch or arrival
-extern const OpId kWireSend;          // envelope for the destination peer -> WireTransport
-extern const OpId kWireRecv;          // delivered fill -> the subscriber of its dest_suffix
 
 // PeerHealthGateTx -> BackoffGateTx; the Node appends its send op (wire.Send). Both gates wait
 // out a backoff window that ends within the message's budget (policy "wait").

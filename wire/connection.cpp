@@ -1,7 +1,6 @@
 #include "wire/connection.hpp"
 
 #include "async/event.hpp"
-#include "async/event.hpp"
 #include "async/timeout.hpp"
 #include "wire/mss/negotiator.hpp"
 #include "wire/noise/session.hpp"

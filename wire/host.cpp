@@ -1,17 +1,12 @@
 #include "wire/host.hpp"
 
-#include "proto/bb_core.pb.h"
-#include "async/event.hpp"
-#include "async/event.hpp"
 #include "async/event.hpp"
 #include "async/task_group.hpp"
 #include "async/timeout.hpp"
-#include "wire/frame.hpp"
 #include "wire/mss/message.hpp"
 #include "wire/protocols/identify.hpp"
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
-#include "wire/receipt.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -25,6 +20,7 @@
 #include <atomic>
 #include <deque>
 #include <list>
+#include <map>
 #include <unordered_map>
 
 namespace bb::wire {
@@ -127,6 +123,7 @@ struct Host::Impl {
         accept_room(executor),
         tasks(executor) {
     if (options.agent_version.empty()) options.agent_version = "bb/" + std::string(bb_version());
+    register_builtin_protocols();
   }
 
   static std::chrono::steady_clock::time_point now() { return std::chrono::steady_clock::now(); }
@@ -168,10 +165,22 @@ struct Host::Impl {
   }
 
   std::vector<std::string> supported() const {
-    std::vector<std::string> out{std::string(ping::kProtocolId), std::string(identify::kProtocolId),
-                                 std::string(kBbWireProtocol)};
-    if (options.serve_perf) out.emplace_back(perf::kProtocolId);
+    std::vector<std::string> out;
+    out.reserve(handlers.size());
+    for (const auto& [protocol, handler] : handlers) out.push_back(protocol);
     return out;
+  }
+
+  void register_builtin_protocols() {
+    handlers.emplace(ping::kProtocolId,
+                     [](Connection, Stream stream) { return ping::serve(std::move(stream)); });
+    handlers.emplace(identify::kProtocolId, [this](Connection, Stream stream) {
+      return identify::serve(std::move(stream), local_info());
+    });
+    if (options.serve_perf) {
+      handlers.emplace(perf::kProtocolId,
+                       [](Connection, Stream stream) { return perf::serve(std::move(stream)); });
+    }
   }
 
   identify::Info local_info() const {
@@ -248,82 +257,16 @@ struct Host::Impl {
     try {
       co_await conn.negotiate_inbound(stream, supported());
       protocol = stream.protocol();
-      if (protocol == ping::kProtocolId) {
-        co_await ping::serve(std::move(stream));
-      } else if (protocol == identify::kProtocolId) {
-        co_await identify::serve(std::move(stream), local_info());
-      } else if (protocol == perf::kProtocolId) {
-        co_await perf::serve(std::move(stream));
-      } else if (protocol == kBbWireProtocol) {
-        co_await serve_bb_wire(conn.remote_peer(), std::move(stream));
+      auto it = handlers.find(protocol);
+      if (it != handlers.end()) {
+        const StreamHandler handler = it->second;  // alive while it runs, even if replaced
+        co_await handler(conn, std::move(stream));
       }
     } catch (const system_error& e) {
       if (e.code() != asio::error::operation_aborted && conn.is_open()) {
         emit(StreamFailed{conn.remote_peer(), protocol, e.code(), error_text(e)});
       }
     }
-  }
-
-  // Reads envelopes and answers each with a receipt (wire/receipt.hpp). Receipts for one read's
-  // worth of envelopes go out in one write; runs of equal outcomes share one receipt.
-  // The frame buffer and the decoded envelope are reserved in the stream's scope before they
-  // grow (a frame may be up to envelope_caps.max_total_bytes); a refusal resets the stream.
-  asio::awaitable<void> serve_bb_wire(PeerId peer, Stream stream) {
-    constexpr std::size_t kReadChunk = 64 * 1024;
-    FrameReader reader(options.envelope_caps.max_total_bytes);
-    StreamMemory reserved(stream);
-    Bytes receipts;
-    // Reused while the handler keeps no reference: parsing into it keeps its string buffers.
-    auto env = std::make_shared<core::WireEnvelope>();
-    std::size_t decoded_bytes = 0;  // what the envelope being handled holds, about
-    std::uint64_t run = 0;
-    std::string_view run_reason;
-    while (true) {
-      reader.shrink(kReadChunk);
-      reserved.resize_or_reset(
-          std::max(reader.allocated(), reader.buffered() + kReadChunk) + decoded_bytes,
-          "/bb/wire/1.0.0 frame buffer");
-      const std::size_t n = co_await stream.read_some(reader.prepare(kReadChunk));
-      if (n == 0) break;
-      reader.commit(n);
-      while (true) {
-        auto frame = reader.next();
-        if (!frame) {
-          stream.reset();
-          throw system_error(frame.error(), "bad frame on /bb/wire/1.0.0");
-        }
-        if (!*frame) break;
-        const std::size_t frame_bytes = varint_size((*frame)->size()) + (*frame)->size();
-        decoded_bytes = frame_bytes;
-        reserved.resize_or_reset(reader.allocated() + decoded_bytes, "/bb/wire/1.0.0 envelope");
-        if (env.use_count() != 1) env = std::make_shared<core::WireEnvelope>();
-        if (auto ec = decode_envelope(**frame, options.envelope_caps, *env)) {
-          stream.reset();
-          throw system_error(ec, "bad envelope on /bb/wire/1.0.0");
-        }
-        std::string_view reason;
-        if (envelope_handler) {
-          reason = co_await envelope_handler(peer, env, frame_bytes);
-        } else {
-          emit(EnvelopeReceived{peer, env});
-        }
-        if (run > 0 && reason != run_reason) {
-          append_receipt(receipts, run, run_reason);
-          run = 0;
-        }
-        run_reason = reason;
-        ++run;
-      }
-      if (run > 0) {
-        append_receipt(receipts, run, run_reason);
-        run = 0;
-      }
-      if (!receipts.empty()) {
-        co_await stream.write(receipts);
-        receipts.clear();
-      }
-    }
-    stream.close_write();
   }
 
   asio::awaitable<void> identify_peer(Connection conn) {
@@ -619,7 +562,7 @@ struct Host::Impl {
   std::unordered_map<PeerId, std::shared_ptr<PendingDial>> dials;
   std::deque<HostEvent> events;
   async::Event event_signal;
-  EnvelopeHandler envelope_handler;
+  std::map<std::string, StreamHandler, std::less<>> handlers;  // the protocol registry
   std::unordered_map<HandshakeId, std::unique_ptr<Handshake>> handshakes;
   async::Event accept_room;  // a waiting handshake left: accepting may resume
   std::size_t lingering = 0;
@@ -682,8 +625,23 @@ std::optional<Connection> Host::connection(const PeerId& peer) const {
   return it->second;
 }
 
-void Host::set_envelope_handler(EnvelopeHandler handler) {
-  impl_->envelope_handler = std::move(handler);
+void Host::set_handler(std::string protocol, StreamHandler handler) {
+  impl_->handlers.insert_or_assign(std::move(protocol), std::move(handler));
+}
+
+void Host::remove_handler(std::string_view protocol) {
+  if (auto it = impl_->handlers.find(protocol); it != impl_->handlers.end()) {
+    impl_->handlers.erase(it);
+  }
+}
+
+asio::awaitable<Stream> Host::open_stream(const PeerId& peer, std::vector<std::string> protocols) {
+  auto conn = connection(peer);
+  if (!conn) {
+    throw system_error(make_error_code(errc::peer_unreachable),
+                       "no connection to " + peer.to_base58());
+  }
+  co_return co_await conn->open_stream(std::move(protocols));
 }
 
 asio::awaitable<std::optional<HostEvent>> Host::next_event() {

@@ -26,7 +26,6 @@
 
 #include "wire/connection.hpp"
 #include "wire/connection_manager.hpp"
-#include "wire/envelope.hpp"
 #include "wire/protocols/identify.hpp"
 #include "wire/resource_manager.hpp"
 
@@ -41,13 +40,8 @@
 #include <variant>
 #include <vector>
 
-namespace bb::core {
-class WireEnvelope;
-}
-
 namespace bb::wire {
 
-inline constexpr std::string_view kBbWireProtocol = "/bb/wire/1.0.0";
 std::string_view bb_version() noexcept;  // "0.1.0"
 
 struct HostOptions {
@@ -63,7 +57,6 @@ struct HostOptions {
   std::chrono::milliseconds protocol_timeout{10'000};  // ping and identify exchanges
   bool serve_perf = true;                              // /perf/1.0.0 is for tests and benchmarks
   bool identify_peers = true;  // ask every new peer who it is (PeerIdentified)
-  EnvelopeCaps envelope_caps;
   std::string agent_version;  // default "bb/<version>"
 };
 
@@ -100,21 +93,14 @@ struct PeerIdentified {
   PeerId peer;
   identify::Info info;
 };
-struct EnvelopeReceived {
-  PeerId peer;
-  std::shared_ptr<const core::WireEnvelope> envelope;
-};
-
-// Takes each envelope that arrives on a /bb/wire/1.0.0 stream, in order per stream, and returns
-// "" when it accepts it or a stable reason label (static storage) when it refuses it; the Host
-// writes the matching receipt back (wire/receipt.hpp). The stream is not read while the handler
-// is suspended, so a handler that waits for room pushes back on the sender through Yamux.
-using EnvelopeHandler = std::function<boost::asio::awaitable<std::string_view>(
-    const PeerId& peer, std::shared_ptr<const core::WireEnvelope> envelope,
-    std::size_t frame_bytes)>;
+// Serves the inbound streams of one protocol: called once the protocol is negotiated on a stream
+// the peer opened, and owns the stream from then on. What it throws (other than a cancellation)
+// is reported as StreamFailed; the connection lives on.
+using StreamHandler =
+    std::function<boost::asio::awaitable<void>(Connection connection, Stream stream)>;
 
 using HostEvent = std::variant<PeerConnected, PeerDisconnected, DialFailed, InboundFailed,
-                               StreamFailed, PeerIdentified, EnvelopeReceived>;
+                               StreamFailed, PeerIdentified>;
 
 class Host {
  public:
@@ -137,9 +123,19 @@ class Host {
   boost::asio::awaitable<Connection> connect(const Multiaddr& addr);
   std::optional<Connection> connection(const PeerId& peer) const;
 
-  // Envelopes go to `handler` instead of coming out as EnvelopeReceived events. Set it before
-  // listen() or connect().
-  void set_envelope_handler(EnvelopeHandler handler);
+  // The protocol registry: inbound streams are negotiated against the registered protocol ids
+  // (identify advertises them) and handed to their handler. The Host registers /ipfs/ping/1.0.0,
+  // /ipfs/id/1.0.0 and (with serve_perf) /perf/1.0.0 itself; the protocols built on it register
+  // theirs (bb_wire::register_server, an application's "/my/proto/1.0.0"). set_handler replaces
+  // a handler already registered; streams already handed to the old one keep it.
+  void set_handler(std::string protocol, StreamHandler handler);
+  void remove_handler(std::string_view protocol);
+
+  // A new stream to the connected `peer`, negotiated to the first of `protocols` the peer
+  // supports (stream.protocol() says which). Throws system_error: peer_unreachable when not
+  // connected, mss_protocol_not_supported, stream errors.
+  boost::asio::awaitable<Stream> open_stream(const PeerId& peer,
+                                             std::vector<std::string> protocols);
 
   // The next event; nullopt once stopped. Events beyond the queue bound (4096) drop the oldest.
   boost::asio::awaitable<std::optional<HostEvent>> next_event();

@@ -20,7 +20,7 @@ namespace bb::chat {
 
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-using runtime::Received;
+using node::Received;
 using runtime::Verdict;
 
 namespace {
@@ -40,7 +40,7 @@ std::uint64_t to_ns(std::chrono::nanoseconds d) {
 
 }  // namespace
 
-ChatSession::ChatSession(runtime::Node& node, LineReader& input, ChatOptions options)
+ChatSession::ChatSession(node::Node& node, LineReader& input, ChatOptions options)
     : node_(node),
       input_(input),
       options_(std::move(options)),
@@ -331,7 +331,7 @@ asio::awaitable<void> ChatSession::send_hello(wire::PeerId peer, bool want_reply
 asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Received& message) {
   // The Node's gates wait out a neighbour's cooldown within the line's budget (counted from when
   // the line was typed or arrived): a burst slows down instead of losing lines.
-  runtime::SendOptions options;
+  node::SendOptions options;
   const std::uint64_t give_up_at = message.arrival_ns + budget_ns_;
   options.budget_ns = give_up_at - std::min(give_up_at, node_.clock().now_ns());
   if (options.budget_ns == 0) options.budget_ns = 1;
@@ -345,7 +345,7 @@ Received ChatSession::own_message(std::string_view channel, wire::ByteView paylo
                                   bool relayable) {
   // One id for every neighbour: the same (origin, id) for one line, so a copy arriving by a
   // second path is a duplicate.
-  runtime::SendOptions options;
+  node::SendOptions options;
   options.budget_ns = budget_ns_;
   options.relayable = relayable;
   return node_.compose(channel, payload, options);

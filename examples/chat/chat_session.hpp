@@ -24,7 +24,7 @@
 #include "examples/chat/line_reader.hpp"
 #include "examples/chat/task_group.hpp"
 #include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -63,7 +63,7 @@ struct ChatOptions {
 
 class ChatSession {
  public:
-  ChatSession(runtime::Node& node, LineReader& input, ChatOptions options);
+  ChatSession(node::Node& node, LineReader& input, ChatOptions options);
   ChatSession(const ChatSession&) = delete;
   ChatSession& operator=(const ChatSession&) = delete;
 
@@ -108,11 +108,11 @@ class ChatSession {
   boost::asio::awaitable<void> send_hello(wire::PeerId peer, bool want_reply);
   // forward() within the line's budget (the gates wait out a neighbour's cooldown).
   boost::asio::awaitable<runtime::Verdict> deliver(const wire::PeerId& peer,
-                                                   const runtime::Received& message);
+                                                   const node::Received& message);
 
   // A message of ours, made once for every neighbour (one id; a line is signed once, as
   // relayable, so that the neighbours can forward it).
-  runtime::Received own_message(std::string_view channel, wire::ByteView payload, bool relayable);
+  node::Received own_message(std::string_view channel, wire::ByteView payload, bool relayable);
   void add_dial(const wire::Multiaddr& addr, bool initial = false);
   void greet(const wire::PeerId& peer);
   void check_departures();
@@ -124,7 +124,7 @@ class ChatSession {
   void report_undelivered(const wire::PeerId& peer, std::string_view reason,
                           std::string_view detail);
 
-  runtime::Node& node_;
+  node::Node& node_;
   LineReader& input_;
   ChatOptions options_;
   std::uint64_t budget_ns_;

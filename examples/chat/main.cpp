@@ -4,7 +4,7 @@
 #include "examples/chat/chat_line.hpp"
 #include "examples/chat/chat_session.hpp"
 #include "examples/chat/line_reader.hpp"
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "runtime/node_builder.hpp"
 #include "syscalls/ops.hpp"
 #include "wire/error.hpp"
@@ -111,7 +111,7 @@ int run(const Args& args) {
     }
   }
 
-  bb::runtime::NodeConfig config;
+  bb::node::NodeConfig config;
   if (!args.key_file.empty()) {
     auto key = bb::wire::read_key_file(args.key_file);
     if (!key) {
@@ -132,7 +132,7 @@ int run(const Args& args) {
                              bb::syscalls::kPeerHealthGateRx.op_type)};
 
   asio::io_context io(1);
-  bb::runtime::Node node(io.get_executor(), std::move(config));
+  bb::node::Node node(io.get_executor(), std::move(config));
   bb::chat::LineReader input(io.get_executor(), STDIN_FILENO, bb::chat::kMaxTextBytes);
   bb::chat::ChatSession session(node, input, std::move(options));
   input.start();

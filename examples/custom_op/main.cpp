@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   runtime::set_attribute(limit, "max_bytes", max_bytes);
   nodes.insert(nodes.begin() + 1, limit);
   nodes.push_back(runtime::make_node(example::kDomain, "Print"));
-  const runtime::StageContext ctx{clock, tables, nullptr};
+  const runtime::StageContext ctx{clock, tables};
   const auto tx = runtime::Pipeline::build(nodes, ctx);  // throws on an unknown op or attribute
   // [pipeline]
 

@@ -1,5 +1,5 @@
 // The smallest complete bb program: two Nodes on loopback, one message, a clean stop.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,13 +12,13 @@ using namespace bb;
 
 // [hello]
 asio::awaitable<int> hello(asio::any_io_executor ex) {
-  runtime::NodeConfig config;
+  node::NodeConfig config;
   config.listen = {*wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/0")};
-  runtime::Node alice(ex, config), bob(ex, config);
+  node::Node alice(ex, config), bob(ex, config);
   co_await alice.start();
   co_await bob.start();
   const wire::PeerId bob_id = co_await alice.connect(bob.listen_addrs().at(0));
-  runtime::SendOptions confirmed;
+  node::SendOptions confirmed;
   confirmed.await_receipt = true;  // wait until bob has taken it
   auto refused = co_await alice.send(bob_id, "greetings", wire::as_bytes("hello"), confirmed);
   auto message = co_await bob.receive("greetings");

@@ -4,7 +4,7 @@
 
 #include <CLI/App.hpp>
 
-namespace bb::node {
+namespace bb::cli {
 
 // Exit statuses shared by every subcommand.
 inline constexpr int kExitOk = 0;
@@ -14,4 +14,4 @@ inline constexpr int kExitBadInput = 2;  // the user's input is invalid (usage, 
 void add_identity_commands(CLI::App& app, int& exit_code);  // keygen, id, multiaddr
 void add_network_commands(CLI::App& app, int& exit_code);   // run, ping, perf
 
-}  // namespace bb::node
+}  // namespace bb::cli

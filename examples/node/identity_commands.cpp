@@ -9,7 +9,7 @@
 #include <iostream>
 #include <memory>
 
-namespace bb::node {
+namespace bb::cli {
 namespace {
 
 struct KeygenOptions {
@@ -116,4 +116,4 @@ void add_identity_commands(CLI::App& app, int& exit_code) {
   maddr->callback([addr_text, &exit_code] { exit_code = run_multiaddr(*addr_text); });
 }
 
-}  // namespace bb::node
+}  // namespace bb::cli

@@ -9,7 +9,7 @@
 #include <thread>
 #include <utility>
 
-namespace bb::node {
+namespace bb::cli {
 
 namespace {
 
@@ -148,4 +148,4 @@ std::uint64_t LineWriter::dropped() const {
   return state_->dropped_total;
 }
 
-}  // namespace bb::node
+}  // namespace bb::cli

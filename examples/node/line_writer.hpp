@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-namespace bb::node {
+namespace bb::cli {
 
 class LineWriter {
  public:
@@ -50,4 +50,4 @@ class LineWriter {
   bool closed_ = false;
 };
 
-}  // namespace bb::node
+}  // namespace bb::cli

@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
       "Logs go to stderr, at level info; -v or -q, or else the environment variable BB_LOG "
       "(trace, debug, info, warn, error or off), changes that.");
   app.require_subcommand(1);
-  int exit_code = bb::node::kExitOk;
-  bb::node::add_identity_commands(app, exit_code);
-  bb::node::add_network_commands(app, exit_code);
+  int exit_code = bb::cli::kExitOk;
+  bb::cli::add_identity_commands(app, exit_code);
+  bb::cli::add_network_commands(app, exit_code);
   LogFlags log_flags;
   add_log_flags(app, log_flags);
   for (const char* name : {"run", "send", "ping", "perf"}) {
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);  // prints the message and a pointer to --help
-    return bb::node::kExitBadInput;
+    return bb::cli::kExitBadInput;
   }
   return exit_code;
 }

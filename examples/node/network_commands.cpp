@@ -4,7 +4,7 @@
 #include "examples/node/line_writer.hpp"
 #include "examples/node/output_format.hpp"
 #include "proto/bb_core.pb.h"
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "wire/host.hpp"
 #include "wire/keys.hpp"
 #include "wire/log.hpp"
@@ -28,7 +28,7 @@
 #include <iostream>
 #include <memory>
 
-namespace bb::node {
+namespace bb::cli {
 namespace {
 
 namespace asio = boost::asio;
@@ -43,11 +43,11 @@ struct RunOptions {
   bool json = false;
   bool serve_perf = false;
   // Limits, defaulting to the Node's (shown by --help).
-  std::size_t max_connections = runtime::default_host_options().max_connections;
-  std::size_t max_pending = runtime::default_host_options().max_pending_inbound;
+  std::size_t max_connections = node::default_host_options().max_connections;
+  std::size_t max_pending = node::default_host_options().max_pending_inbound;
   std::size_t max_connections_per_ip =
-      runtime::default_host_options().connection_manager.max_connections_per_ip;
-  std::size_t max_memory = runtime::default_host_options().resources.system.memory;
+      node::default_host_options().connection_manager.max_connections_per_ip;
+  std::size_t max_memory = node::default_host_options().resources.system.memory;
 };
 
 struct SendOptions {
@@ -174,7 +174,7 @@ std::string_view text_of(const wire::Bytes& payload) {
   return {reinterpret_cast<const char*>(payload.data()), payload.size()};
 }
 
-nlohmann::json to_json(const runtime::Received& m) {
+nlohmann::json to_json(const node::Received& m) {
   nlohmann::json j = {{"event", "message"},
                       {"peer", m.from.to_base58()},
                       {"origin", m.origin.to_base58()},
@@ -318,7 +318,6 @@ struct RunContext {
   // The Host's connection events: printed, or counted when they are failures.
   void observe(const wire::HostEvent& event) noexcept {
     try {
-      if (std::holds_alternative<wire::EnvelopeReceived>(event)) return;
       if (failures.count(event)) return;
       printer.print(to_json(event));
     } catch (...) {
@@ -327,7 +326,7 @@ struct RunContext {
   }
 
   asio::io_context& io;
-  runtime::Node* node = nullptr;
+  node::Node* node = nullptr;
   asio::signal_set signals;
   asio::steady_timer ticker;
   asio::steady_timer watchdog;
@@ -437,7 +436,7 @@ asio::awaitable<void> stop_after_failure(RunContext& ctx) {
 int run(const RunOptions& opts) {
   auto identity = load_identity(opts.key_file);
   if (!identity) return kExitFailure;
-  runtime::NodeConfig config;
+  node::NodeConfig config;
   for (const auto& text : opts.listen) {
     auto addr = parse_addr(text, "run");
     if (!addr) return kExitBadInput;
@@ -459,7 +458,7 @@ int run(const RunOptions& opts) {
   asio::io_context io(1);
   RunContext ctx(io, opts.json);
   config.host_observer = [&ctx](const wire::HostEvent& event) { ctx.observe(event); };
-  runtime::Node node(io.get_executor(), std::move(config));
+  node::Node node(io.get_executor(), std::move(config));
   ctx.node = &node;
   for (const auto& name : opts.channels) node.subscribe(name);
   asio::co_spawn(io, start_and_run(ctx, std::move(connect)), [&ctx](std::exception_ptr e) {
@@ -493,7 +492,7 @@ int send(const SendOptions& opts) {
     return kExitBadInput;
   }
   asio::io_context io(1);
-  runtime::Node node(io.get_executor());
+  node::Node node(io.get_executor());
   int exit_code = kExitOk;
   asio::co_spawn(
       io,
@@ -502,7 +501,7 @@ int send(const SendOptions& opts) {
         std::string problem;
         try {
           const auto peer = co_await node.connect(*addr);
-          runtime::SendOptions send_opts;
+          node::SendOptions send_opts;
           send_opts.await_receipt = true;
           send_opts.budget_ns = opts.timeout_ms * 1'000'000;
           asio::steady_timer timer(io, std::chrono::milliseconds(opts.timeout_ms));
@@ -716,4 +715,4 @@ void add_network_commands(CLI::App& app, int& exit_code) {
   });
 }
 
-}  // namespace bb::node
+}  // namespace bb::cli

@@ -5,7 +5,7 @@
 
 #include <sodium.h>
 
-namespace bb::node {
+namespace bb::cli {
 
 namespace {
 
@@ -81,4 +81,4 @@ std::string text_line(const nlohmann::json& event) {
   return line;
 }
 
-}  // namespace bb::node
+}  // namespace bb::cli

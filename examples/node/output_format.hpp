@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace bb::node {
+namespace bb::cli {
 
 // `value` as one line of JSON; never throws: bytes of a string that are not UTF-8 become U+FFFD.
 // `ascii`: every character past U+007E as \uXXXX (the text form uses this for quoted values).
@@ -27,4 +27,4 @@ std::string text_value(std::string_view value);
 // values through text_value(), others as ASCII JSON.
 std::string text_line(const nlohmann::json& event);
 
-}  // namespace bb::node
+}  // namespace bb::cli

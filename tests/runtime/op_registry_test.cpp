@@ -55,7 +55,7 @@ struct Fixture {
   async::ManualClock clock;
   EventQueue events;
   PeerTables tables{clock, events};
-  StageContext ctx{clock, tables, nullptr};
+  StageContext ctx{clock, tables};
   OpRegistry registry;
   Fixture() {
     EXPECT_FALSE(registry.add({"example.user", "SizeLimit", &make_size_limit, __FILE__}));

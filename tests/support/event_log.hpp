@@ -1,4 +1,4 @@
-// The events of one source (a wire::Host or a runtime::Node: anything with next_event() and
+// The events of one source (a wire::Host or a node::Node: anything with next_event() and
 // try_next_event()), in arrival order, for tests. wait() takes the first matching event, whether
 // it arrived before the call or arrives within the limit; events it passes over stay in the log.
 // Predicates capture by reference: g++ 12 destroys the by-value captures of a lambda temporary

@@ -10,13 +10,11 @@ namespace {
 
 using namespace runtime;
 
-// ("bb.test", "MemorySend"): the test twin of wire.Send.
+// The test twin of the Node's send stage: the last stage of a MemoryNode's TX pipeline.
 class MemorySend final : public Stage {
  public:
-  MemorySend(const onnx::NodeProto& node, const StageContext& ctx)
-      : Stage(stage_name(node)), peers_(ctx.peers), transport_(ctx.transport) {
-    if (transport_ == nullptr) throw_attribute_error(node, "transport", "needs a transport", true);
-  }
+  MemorySend(PeerTables& peers, MemoryNode& transport)
+      : Stage(std::string(kMemorySend)), peers_(peers), transport_(&transport) {}
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     Verdict verdict = co_await transport_->send(msg);
@@ -30,25 +28,19 @@ class MemorySend final : public Stage {
 
  private:
   PeerTables& peers_;
-  Transport* transport_;
+  MemoryNode* transport_;
 };
 
-std::unique_ptr<Stage> make_memory_send(const onnx::NodeProto& node, const StageContext& ctx) {
-  return std::make_unique<MemorySend>(node, ctx);
-}
-
 }  // namespace
-
-BB_REGISTER_OP(memory_send, kTestDomain, kMemorySend, &make_memory_send);
 
 MemoryNode::MemoryNode(MemoryNetwork& net, wire::PeerId id, async::Clock& clock)
     : net_(net), id_(std::move(id)), clock_(clock), tables_(clock, events_) {}
 
 void MemoryNode::build(std::vector<onnx::NodeProto> tx_gates,
                        const std::vector<onnx::NodeProto>& rx) {
-  tx_gates.push_back(make_node(kTestDomain, kMemorySend));
-  const StageContext ctx{clock_, tables_, this};
-  tx_ = std::make_unique<Pipeline>(Pipeline::build(tx_gates, ctx));
+  const StageContext ctx{clock_, tables_};
+  tx_ = std::make_unique<Pipeline>(
+      Pipeline::build(tx_gates, ctx, std::make_unique<MemorySend>(tables_, *this)));
   rx_ = std::make_unique<Pipeline>(Pipeline::build(rx, ctx));
 }
 

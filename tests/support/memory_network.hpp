@@ -7,8 +7,8 @@
 // health), and duplicated deliveries (the network delivers a second copy, which DedupGateRx must
 // absorb).
 //
-// The op ("bb.test", "MemorySend") ends a TX pipeline: it hands the message to the transport of
-// the StageContext and feeds the outcome into the sender's PeerTables, as wire.Send does.
+// The stage "MemorySend" ends a TX pipeline (as the Node's own send stage ends its): it hands the
+// message to the network and feeds the outcome into the sender's PeerTables.
 #pragma once
 
 #include "async/clock.hpp"
@@ -16,7 +16,6 @@
 #include "runtime/op_registry.hpp"
 #include "runtime/peer_tables.hpp"
 #include "runtime/pipeline.hpp"
-#include "runtime/transport.hpp"
 
 #include <map>
 #include <memory>
@@ -37,7 +36,7 @@ struct Delivered {
 
 class MemoryNetwork;
 
-class MemoryNode final : public runtime::Transport {
+class MemoryNode final {
  public:
   MemoryNode(MemoryNetwork& net, wire::PeerId id, async::Clock& clock);
 
@@ -49,7 +48,7 @@ class MemoryNode final : public runtime::Transport {
   boost::asio::awaitable<runtime::Verdict> send(const wire::PeerId& to, std::string payload,
                                                 std::uint64_t message_id);
 
-  boost::asio::awaitable<runtime::Verdict> send(const runtime::Message& msg) override;
+  boost::asio::awaitable<runtime::Verdict> send(const runtime::Message& msg);
 
   const wire::PeerId& id() const noexcept { return id_; }
   runtime::PeerTables& tables() noexcept { return tables_; }

@@ -142,7 +142,7 @@ class GateTest : public ::testing::Test {
   async::ManualClock clock_;
   runtime::EventQueue events_;
   runtime::PeerTables tables_{clock_, events_};
-  runtime::StageContext ctx_{clock_, tables_, nullptr};
+  runtime::StageContext ctx_{clock_, tables_};
 };
 
 }  // namespace bb::syscalls::gate_test

@@ -3,6 +3,7 @@
 // the offending connection or stream, with a specific error, while a well-behaved peer connected
 // to the same host keeps being served (it pings the host after every attack).
 #include "wire/host.hpp"
+#include "wire/protocols/bb_wire.hpp"
 
 #include "proto/bb_core.pb.h"
 #include "tests/wire/host_fixture.hpp"
@@ -34,6 +35,7 @@ using boost::system::error_code;
 using boost::system::system_error;
 using host_test::code_of;
 using host_test::dial_addr;
+using host_test::EnvelopeLog;
 using host_test::EventLog;
 using host_test::kEventWait;
 using host_test::kTestLimit;
@@ -465,7 +467,7 @@ TEST(BadInput, BadYamuxFrameEndsOnlyThatConnection) {
 // ---- /bb/wire/1.0.0 -------------------------------------------------------------------------
 
 asio::awaitable<Stream> open_wire_stream(Connection conn) {
-  std::vector<std::string> protocols{std::string(kBbWireProtocol)};
+  std::vector<std::string> protocols{std::string(bb_wire::kProtocolId)};
   co_return co_await conn.open_stream(std::move(protocols));
 }
 
@@ -498,13 +500,14 @@ asio::awaitable<error_code> read_error(Stream& stream) {
 // Both streams must fail alone: the connection stays, and a good envelope after them arrives.
 asio::awaitable<void> send_bad_envelopes(Host& target, Connection conn, PeerId mallory) {
   EventLog events(target);
+  EnvelopeLog envelopes(target);
   auto from_mallory = [&mallory](const StreamFailed& e) { return e.peer == mallory; };
 
   Stream garbage = co_await open_wire_stream(conn);
   co_await garbage.write(garbage_frame());
   if (auto failed = co_await events.wait<StreamFailed>(from_mallory)) {
     EXPECT_EQ(failed->error, errc::envelope_malformed) << failed->detail;
-    EXPECT_EQ(failed->protocol, kBbWireProtocol);
+    EXPECT_EQ(failed->protocol, bb_wire::kProtocolId);
   }
   const error_code garbage_end = co_await read_error(garbage);
   EXPECT_EQ(garbage_end, errc::yamux_stream_reset);
@@ -515,15 +518,14 @@ asio::awaitable<void> send_bad_envelopes(Host& target, Connection conn, PeerId m
   co_await huge.write(announce);
   if (auto failed = co_await events.wait<StreamFailed>(from_mallory)) {
     EXPECT_EQ(failed->error, errc::frame_too_large) << failed->detail;
-    EXPECT_EQ(failed->protocol, kBbWireProtocol);
+    EXPECT_EQ(failed->protocol, bb_wire::kProtocolId);
   }
   const error_code huge_end = co_await read_error(huge);
   EXPECT_EQ(huge_end, errc::yamux_stream_reset);
 
   Stream good = co_await open_wire_stream(conn);
   co_await good.write(good_frame(77));
-  auto received = co_await events.wait<EnvelopeReceived>(
-      [&mallory](const EnvelopeReceived& e) { return e.peer == mallory; });
+  auto received = co_await envelopes.next(mallory);
   if (received) {
     EXPECT_EQ(received->envelope->correlation().wire_req_id(), 77u);
     EXPECT_EQ(received->envelope->fills_size(), 1);

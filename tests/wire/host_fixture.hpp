@@ -9,6 +9,8 @@
 #include "tests/support/event_log.hpp"
 #include "async/timeout.hpp"
 #include "wire/host.hpp"
+#include "wire/protocols/bb_wire.hpp"
+#include "proto/bb_core.pb.h"
 #include "wire/mss/message.hpp"
 #include "wire/protocols/ping.hpp"
 
@@ -20,6 +22,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <deque>
+#include <functional>
+#include <memory>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -58,10 +63,8 @@ inline std::string describe(const HostEvent& event) {
           return "InboundFailed " + e.from.to_string() + ": " + e.detail;
         } else if constexpr (std::is_same_v<E, StreamFailed>) {
           return "StreamFailed " + e.protocol + ": " + e.detail;
-        } else if constexpr (std::is_same_v<E, PeerIdentified>) {
-          return "PeerIdentified " + e.peer.to_base58();
         } else {
-          return "EnvelopeReceived " + e.peer.to_base58();
+          return "PeerIdentified " + e.peer.to_base58();
         }
       },
       event);
@@ -72,6 +75,62 @@ using EventLogBase = test::EventLog<Host, HostEvent, &describe>;
 class EventLog : public EventLogBase {
  public:
   explicit EventLog(Host& source) : EventLogBase(source, kEventWait) {}
+};
+
+// Serves /bb/wire/1.0.0 on `host` and keeps every envelope that arrives (accepting it, or
+// refusing it with what `judge` says), for a test to wait for.
+struct ReceivedEnvelope {
+  PeerId peer;
+  std::shared_ptr<const core::WireEnvelope> envelope;
+};
+class EnvelopeLog {
+ public:
+  using Judge = std::function<std::string_view(const core::WireEnvelope&)>;
+  explicit EnvelopeLog(Host& host, Judge judge = {})
+      : state_(std::make_shared<State>(host.peer_id(), std::move(judge))) {
+    auto state = state_;
+    bb_wire::register_server(
+        host, [state](const PeerId& peer, std::shared_ptr<const core::WireEnvelope> env,
+                      std::size_t) -> asio::awaitable<std::string_view> {
+          co_return state->take(peer, std::move(env));
+        });
+  }
+
+  // The next envelope (from `peer` when given), waiting at most kEventWait; nullopt then.
+  asio::awaitable<std::optional<ReceivedEnvelope>> next(std::optional<PeerId> peer = {}) {
+    auto state = state_;
+    using namespace asio::experimental::awaitable_operators;
+    while (true) {
+      for (auto it = state->got.begin(); it != state->got.end(); ++it) {
+        if (!peer || it->peer == *peer) {
+          ReceivedEnvelope r = std::move(*it);
+          state->got.erase(it);
+          co_return r;
+        }
+      }
+      if (!state->arrived) state->arrived.emplace(co_await asio::this_coro::executor);
+      asio::steady_timer timer(co_await asio::this_coro::executor, kEventWait);
+      auto woke = co_await (state->arrived->wait() ||
+                            timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      if (woke.index() == 1) co_return std::nullopt;
+    }
+  }
+
+ private:
+  struct State {
+    State(PeerId self, Judge j) : self(std::move(self)), judge(std::move(j)) {}
+    std::string_view take(const PeerId& peer, std::shared_ptr<const core::WireEnvelope> env) {
+      const std::string_view verdict = judge ? judge(*env) : std::string_view{};
+      got.push_back(ReceivedEnvelope{peer, std::move(env)});
+      if (arrived) arrived->notify();
+      return verdict;
+    }
+    PeerId self;
+    Judge judge;
+    std::deque<ReceivedEnvelope> got;
+    std::optional<async::Event> arrived;
+  };
+  std::shared_ptr<State> state_;
 };
 
 // Runs `scenario`, then stops every host whether it succeeded or threw, then rethrows.

@@ -1,6 +1,7 @@
 // Host over real loopback sockets: connecting, identify, ping, perf, envelopes, one connection
 // per peer (repeated, concurrent and simultaneous dials), limits and stop().
 #include "wire/host.hpp"
+#include "wire/protocols/bb_wire.hpp"
 #include "wire/frame.hpp"
 #include "wire/receipt.hpp"
 
@@ -38,6 +39,7 @@ using host_test::code_of;
 using host_test::connect_from;
 using host_test::dial_addr;
 using host_test::dial_from;
+using host_test::EnvelopeLog;
 using host_test::EventLog;
 using host_test::kEventWait;
 using host_test::kTestLimit;
@@ -46,8 +48,9 @@ using host_test::pings;
 using host_test::read_until_closed;
 using host_test::run_then_stop;
 
-const std::vector<std::string> kAllProtocols{"/ipfs/ping/1.0.0", "/ipfs/id/1.0.0", "/bb/wire/1.0.0",
-                                             "/perf/1.0.0"};
+// What a Host serves by itself (its registry, in protocol id order); /bb/wire/1.0.0 is the
+// Node's to register.
+const std::vector<std::string> kAllProtocols{"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/perf/1.0.0"};
 
 using TwoHosts = asio::awaitable<void> (*)(Host& a, Host& b);
 
@@ -155,7 +158,7 @@ asio::awaitable<Stream> open_wire(Host& from, const PeerId& to) {
   auto conn = from.connection(to);
   if (!conn)
     throw boost::system::system_error(make_error_code(errc::peer_unreachable), "not connected");
-  std::vector<std::string> protocols{std::string(kBbWireProtocol)};
+  std::vector<std::string> protocols{std::string(bb_wire::kProtocolId)};
   co_return co_await conn->open_stream(std::move(protocols));
 }
 
@@ -191,13 +194,14 @@ asio::awaitable<std::uint64_t> read_receipts(Stream& stream, std::uint64_t count
 
 asio::awaitable<void> envelopes_arrive_in_order(Host& a, Host& b) {
   EventLog a_events(a);
+  EnvelopeLog a_envelopes(a);
   a.listen(loopback());
   (void)co_await b.connect(dial_addr(a));
   auto stream = co_await open_wire(b, a.peer_id());
 
   const core::WireEnvelope sent = sample_envelope(42);
   co_await write_envelope(stream, sent);
-  if (auto got = co_await a_events.wait<EnvelopeReceived>()) {
+  if (auto got = co_await a_envelopes.next()) {
     EXPECT_EQ(got->peer, b.peer_id());
     const core::WireEnvelope& env = *got->envelope;
     EXPECT_EQ(env.fills_size(), 2);
@@ -219,12 +223,12 @@ asio::awaitable<void> envelopes_arrive_in_order(Host& a, Host& b) {
   for (std::uint64_t i = 0; i < kCount; ++i) co_await write_envelope(stream, sample_envelope(i));
   std::uint64_t in_order = 0;
   for (std::uint64_t i = 0; i < kCount; ++i) {
-    auto got = co_await a_events.wait<EnvelopeReceived>();
+    auto got = co_await a_envelopes.next();
     if (!got) break;
     if (got->envelope->correlation().wire_req_id() == i) ++in_order;
   }
   EXPECT_EQ(in_order, kCount);
-  // Without a handler the Host accepts every envelope: one receipt stream covers all of them.
+  // The log accepts every envelope: one receipt stream covers all of them.
   EXPECT_EQ(co_await read_receipts(stream, kCount + 1), kCount + 1);
 
   // All of them went over one /bb/wire/1.0.0 stream (identify is off, so it is the only one).
@@ -246,10 +250,9 @@ TEST(Host, EnvelopesArriveIntactAndInOrderOnOneStream) {
 
 // A handler's refusals come back as receipts with its reason labels, in order.
 asio::awaitable<void> handler_refusals_come_back(Host& a, Host& b) {
-  a.set_envelope_handler([](const PeerId&, std::shared_ptr<const core::WireEnvelope> env,
-                            std::size_t) -> asio::awaitable<std::string_view> {
-    co_return env->correlation().wire_req_id() % 3 == 0 ? std::string_view("duplicate")
-                                                        : std::string_view{};
+  EnvelopeLog log(a, [](const core::WireEnvelope& env) {
+    return env.correlation().wire_req_id() % 3 == 0 ? std::string_view("duplicate")
+                                                    : std::string_view{};
   });
   a.listen(loopback());
   (void)co_await b.connect(dial_addr(a));

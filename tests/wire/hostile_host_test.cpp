@@ -4,6 +4,7 @@
 // throughout. Memory is checked through the process's peak RSS (the Host is in this process),
 // reset before each attack.
 #include "wire/host.hpp"
+#include "wire/protocols/bb_wire.hpp"
 
 #include "tests/support/hostile_peer.hpp"
 #include "tests/support/sanitizer.hpp"
@@ -476,18 +477,19 @@ TEST(HostileHost, NoiseRuleBreakersAreRefusedCleanly) {
 // /bb/wire/1.0.0 with a length prefix near 2^63: only that stream is reset; identify and ping
 // streams that are never read leave the connection working.
 asio::awaitable<void> protocol_rule_breakers(Host& target, Host& /*bystander*/) {
+  host_test::EnvelopeLog envelopes(target);  // /bb/wire/1.0.0 served, as a Node does
   EventLog events(target);
   HostilePeer peer = co_await secured_peer(target, events);
   const Bytes huge{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};  // uvarint 2^63 - 1
-  const std::uint32_t wire_id = co_await peer.open_stream(kBbWireProtocol, huge);
+  const std::uint32_t wire_id = co_await peer.open_stream(bb_wire::kProtocolId, huge);
   const auto wire_state = co_await peer.read_stream_until(
       wire_id, [](const test::StreamState& s) { return s.reset || s.fin; });
   EXPECT_TRUE(wire_state.reset);
   auto failed = co_await events.wait<StreamFailed>(
-      [](const StreamFailed& e) { return e.protocol == kBbWireProtocol; });
+      [](const StreamFailed& e) { return e.protocol == bb_wire::kProtocolId; });
   if (failed) {
     EXPECT_EQ(failed->error, errc::frame_too_large) << failed->detail;
-    EXPECT_EQ(failed->protocol, kBbWireProtocol);
+    EXPECT_EQ(failed->protocol, bb_wire::kProtocolId);
   }
 
   // Identify and ping streams whose replies are never read.

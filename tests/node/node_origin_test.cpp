@@ -4,10 +4,11 @@
 // wire::Host writing raw envelopes on a /bb/wire/1.0.0 stream), so the attacker can claim any
 // origin, id, payload and signature; and they check that honest relaying (send relayable, then
 // forward()) still works, and that forward() refuses to carry what would be refused.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
+#include "wire/protocols/bb_wire.hpp"
 
 #include "proto/bb_core.pb.h"
-#include "tests/runtime/node_fixture.hpp"
+#include "tests/node/node_fixture.hpp"
 #include "wire/envelope.hpp"
 #include "wire/frame.hpp"
 #include "wire/host.hpp"
@@ -17,7 +18,8 @@
 
 #include <set>
 
-namespace bb::runtime {
+namespace bb::node {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 namespace {
 
 namespace asio = boost::asio;
@@ -94,7 +96,7 @@ class HandMadePeer {
 
   asio::awaitable<void> open(const wire::Multiaddr& to) {
     auto conn = co_await host_.connect(to);
-    std::vector<std::string> protocols{std::string(wire::kBbWireProtocol)};
+    std::vector<std::string> protocols{std::string(wire::bb_wire::kProtocolId)};
     stream_.emplace(co_await conn.open_stream(std::move(protocols)));
   }
 
@@ -547,4 +549,4 @@ TEST(NodeOrigin, MessageIdsAreRandomSoTheNextOneCannotBeGuessed) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::node

@@ -1,4 +1,4 @@
-// bb::runtime::Node: the object a p2p program is written against. It owns an identity, a libp2p
+// bb::node::Node: the object a p2p program is written against. It owns an identity, a libp2p
 // Host (TCP + Noise + Yamux), the peer-state tables and two compiled pipelines:
 //
 //   send:    PeerHealthGateTx -> BackoffGateTx -> wire.Send      (per destination peer)
@@ -8,11 +8,11 @@
 // envelope with a receipt (accepted, or refused with the reason label of the stage that said
 // no), so a sender learns the outcome of every message it sent.
 //
-//   bb::runtime::Node node{io.get_executor(), config};
+//   bb::node::Node node{io.get_executor(), config};
 //   co_await node.start();
 //   auto peer = co_await node.connect(bb::wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/4001/p2p/…"));
 //   co_await node.send(peer, "chat", bb::wire::as_bytes("hello"));
-//   std::optional<bb::runtime::Received> m = co_await node.receive("chat");
+//   std::optional<bb::node::Received> m = co_await node.receive("chat");
 //   std::optional<bb::runtime::Event> e = co_await node.next_event();
 //   co_await node.stop();
 //
@@ -64,6 +64,7 @@
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
 #include "runtime/peer_tables.hpp"
+#include "wire/envelope.hpp"
 #include "wire/host.hpp"
 #include "wire/keys.hpp"
 #include "wire/multiaddr.hpp"
@@ -83,7 +84,7 @@
 #include <string_view>
 #include <vector>
 
-namespace bb::runtime {
+namespace bb::node {
 
 // Where a channel lives inside a receiver: the fill's dest_suffix `/site/<id>` with
 // id = FNV-1a-64 of the channel name. Both ends derive it from the name.
@@ -101,7 +102,7 @@ struct NodeConfig {
   // Addresses to listen on when start() runs, e.g. /ip4/127.0.0.1/tcp/0.
   std::vector<wire::Multiaddr> listen;
   wire::HostOptions host = default_host_options();
-  PeerTablesConfig tables;
+  runtime::PeerTablesConfig tables;
   // Pipeline gates, as NodeProtos resolved through the op registry at start(). nullopt: the
   // defaults above. The Node appends wire.Send / wire.Recv itself.
   std::optional<std::vector<onnx::NodeProto>> tx_gates;
@@ -133,6 +134,11 @@ struct NodeConfig {
   // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
   std::chrono::milliseconds tick_interval{100};
   std::chrono::milliseconds ping_interval{1'000};
+  // stop() first flushes: what is queued goes out and its receipts come back, and what was
+  // taken from peers is answered, for up to this long; then what is left fails `stopped`.
+  std::chrono::milliseconds drain_timeout{2'000};
+  // Bounds of the envelopes this node takes on /bb/wire/1.0.0.
+  wire::EnvelopeCaps envelope_caps;
   // Time source for the tables and gates; async::SteadyClock when null. Must outlive the Node (when
   // the Node is destroyed without stop(): until the executor has finished stopping it).
   async::Clock* clock = nullptr;
@@ -160,8 +166,8 @@ struct SendOptions {
 
 // A message delivered to a channel, after the receive pipeline let it through.
 struct Received {
-  wire::PeerId from = unset_peer();    // the connected peer that delivered it
-  wire::PeerId origin = unset_peer();  // its author (relays keep it)
+  wire::PeerId from = runtime::unset_peer();    // the connected peer that delivered it
+  wire::PeerId origin = runtime::unset_peer();  // its author (relays keep it)
   std::string channel;  // the subscribed name, or the suffix's text form when none matches
   wire::Bytes suffix;   // the fill's dest_suffix bytes
   wire::Bytes payload;
@@ -206,10 +212,10 @@ struct PeerStatus {
   bool connected = false;
   bool blocked = false;
   bool down = false;
-  std::optional<PeerHealth> health;
-  std::optional<BackoffState> backoff;
+  std::optional<runtime::PeerHealth> health;
+  std::optional<runtime::BackoffState> backoff;
   std::optional<std::uint64_t> retry_at_ns;  // set while in a backoff window
-  std::optional<RttEstimate> rtt;
+  std::optional<runtime::RttEstimate> rtt;
   double phi = 0.0;
   std::size_t queued_messages = 0;  // accepted by send(), not yet written
   std::size_t queued_bytes = 0;
@@ -240,11 +246,11 @@ class Node {
   // Runs the send pipeline for one destination: gates, then wire.Send (dial on demand, queue,
   // write). nullopt when queued (or, with await_receipt, accepted by the peer); otherwise the
   // denial with its stable reason label. The payload is copied before send() returns.
-  boost::asio::awaitable<Verdict> send(const wire::PeerId& peer, std::string_view channel,
+  boost::asio::awaitable<runtime::Verdict> send(const wire::PeerId& peer, std::string_view channel,
                                        wire::ByteView payload, SendOptions options = {});
   // One message to several peers: one envelope each, all under one message id, each through the
   // send pipeline in turn. The verdicts come back in the order of `peers`.
-  boost::asio::awaitable<std::vector<Verdict>> send(std::span<const wire::PeerId> peers,
+  boost::asio::awaitable<std::vector<runtime::Verdict>> send(std::span<const wire::PeerId> peers,
                                                     std::string_view channel,
                                                     wire::ByteView payload,
                                                     SendOptions options = {});
@@ -261,7 +267,7 @@ class Node {
   // signature and the remaining deadline (budget − time since arrival): what a relay does.
   // Someone else's message without a signature is denied at once with `unsigned_origin` (the
   // peer would refuse it as forged); counted and reported like any denied send.
-  boost::asio::awaitable<Verdict> forward(const wire::PeerId& peer, const Received& message,
+  boost::asio::awaitable<runtime::Verdict> forward(const wire::PeerId& peer, const Received& message,
                                           SendOptions options = {});
 
   // Messages for `channel` are kept (up to inbox_capacity) from now on. receive() subscribes
@@ -275,8 +281,8 @@ class Node {
   boost::asio::awaitable<std::optional<Received>> receive_any();
 
   // The next lifecycle or outcome event (PeerUp, PeerDown, SendFailed, …); nullopt once stopped.
-  boost::asio::awaitable<std::optional<Event>> next_event();
-  std::optional<Event> try_next_event();
+  boost::asio::awaitable<std::optional<runtime::Event>> next_event();
+  std::optional<runtime::Event> try_next_event();
 
   // Policy. A blocked peer stays connected, and the gates deny both directions with
   // `blocklisted`: our sends to it fail at once, its messages to us are refused (it learns
@@ -298,7 +304,7 @@ class Node {
   async::Clock& clock() const noexcept;
 
   // Lower layers, for tools and tests.
-  PeerTables& tables() noexcept;
+  runtime::PeerTables& tables() noexcept;
   wire::Host& host() noexcept;
 
   // Nodes (in this process) destroyed without stop() whose stop is still running on their
@@ -310,4 +316,4 @@ class Node {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace bb::runtime
+}  // namespace bb::node

@@ -5,9 +5,9 @@
 // until every task ended. These tests destroy Nodes that are in the middle of things while the
 // io_context keeps running and another Node keeps talking to them; under ASan, any touch of freed
 // memory fails them.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 
-#include "tests/runtime/node_fixture.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -18,7 +18,8 @@
 
 #include <memory>
 
-namespace bb::runtime {
+namespace bb::node {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 namespace {
 
 namespace asio = boost::asio;
@@ -165,4 +166,4 @@ TEST(NodeLifetime, NodesDestroyedFreshOrMidStopFinishCleanly) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::node

@@ -1,10 +1,10 @@
-// bb::runtime::Node over real loopback sockets, several nodes in one io_context: connecting and
+// bb::node::Node over real loopback sockets, several nodes in one io_context: connecting and
 // its events and counters, exactly-once in-order delivery per sender, a peer that cannot be
 // resolved, a blocked peer (denied both ways with `blocklisted`), a flood of relayed duplicates.
 // Every test closes its books: sent = delivered + reported-failed.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 
-#include "tests/runtime/node_fixture.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -13,7 +13,8 @@
 #include <map>
 #include <set>
 
-namespace bb::runtime {
+namespace bb::node {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 namespace {
 
 namespace asio = boost::asio;
@@ -599,4 +600,4 @@ TEST(Node, FloodOfRelayedDuplicatesIsAbsorbedByDedupGateRx) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::node

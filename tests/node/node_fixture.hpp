@@ -9,7 +9,7 @@
 
 #include "async/clock.hpp"
 #include "runtime/events.hpp"
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/event_log.hpp"
 #include "async/timeout.hpp"
@@ -32,7 +32,8 @@
 #include <variant>
 #include <vector>
 
-namespace bb::runtime::node_test {
+namespace bb::node::node_test {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 
 namespace asio = boost::asio;
 
@@ -289,4 +290,4 @@ inline void run_scenario(Scenario scenario, std::chrono::milliseconds limit = kT
   test::run_async(with_cluster(scenario), limit);
 }
 
-}  // namespace bb::runtime::node_test
+}  // namespace bb::node::node_test

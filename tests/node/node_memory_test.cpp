@@ -4,16 +4,17 @@
 // over its sender's limit, with nothing of that sender waiting, is refused with
 // `resource_limit`.
 // The address book keeps a bounded number of learned peers.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 
-#include "tests/runtime/node_fixture.hpp"
+#include "tests/node/node_fixture.hpp"
 #include "wire/host.hpp"
 #include "wire/resource_manager.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/steady_timer.hpp>
 
-namespace bb::runtime {
+namespace bb::node {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 namespace {
 
 namespace asio = boost::asio;
@@ -158,4 +159,4 @@ TEST(NodeMemory, AMessageOverItsSendersMemoryLimitIsRefusedWithResourceLimit) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::node

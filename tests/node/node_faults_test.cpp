@@ -1,13 +1,14 @@
-// bb::runtime::Node when things go wrong, over real loopback sockets: a peer whose node stops is
+// bb::node::Node when things go wrong, over real loopback sockets: a peer whose node stops is
 // reported down and recovers when it comes back; dial failures open backoff windows that are
 // honoured (virtual time drives the tables, real sockets the I/O); repeated failures take a peer
 // down; a slow receiver bounds the sender's queue; stop() fails what is pending instead of
 // hanging. Every test closes its books: sent = delivered + reported-failed.
-#include "runtime/node.hpp"
+#include "node/node.hpp"
+#include "wire/protocols/bb_wire.hpp"
 
 #include "syscalls/ops.hpp"
 
-#include "tests/runtime/node_fixture.hpp"
+#include "tests/node/node_fixture.hpp"
 #include "wire/connection.hpp"
 #include "wire/tcp.hpp"
 
@@ -16,7 +17,8 @@
 
 #include <array>
 
-namespace bb::runtime {
+namespace bb::node {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 namespace {
 
 namespace asio = boost::asio;
@@ -543,14 +545,22 @@ asio::awaitable<Verdict> awaited_send(Node& node, const PeerId& peer) {
   co_return co_await node.send(peer, "bulk", numbered(9, 100, 64 * 1024), options);
 }
 
-// Queues a few more behind the pending one, then stops the node under all of them.
-asio::awaitable<void> queue_then_stop(Node& node, const PeerId& peer, SendTally& tally) {
+// Lets stop() begin its drain, then runs the drain's time out on the manual clock.
+asio::awaitable<void> run_out_the_drain(async::ManualClock& clock) {
+  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  clock.advance(std::chrono::nanoseconds(NodeConfig{}.drain_timeout).count() + 1);
+}
+
+// Queues a few more behind the pending one, then stops the node under all of them: b reads
+// nothing, so the drain runs out and what is left fails `stopped`.
+asio::awaitable<void> queue_then_stop(Node& node, const PeerId& peer, SendTally& tally,
+                                      async::ManualClock& clock) {
   SendOptions quick;
   quick.budget_ns = 1'000'000;
   for (std::uint64_t i = 0; i < 6; ++i) {
     tally.record(co_await node.send(peer, "bulk", numbered(9, 200 + i, 64 * 1024), quick));
   }
-  co_await node.stop();
+  co_await (node.stop() && run_out_the_drain(clock));
 }
 
 asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
@@ -577,7 +587,8 @@ asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
   }
 
   // One send waits for its receipt, more are queued behind it, and a stops.
-  const Verdict pending = co_await (awaited_send(a, b_id) && queue_then_stop(a, b_id, tally));
+  const Verdict pending = co_await (awaited_send(a, b_id) &&
+                                     queue_then_stop(a, b_id, tally, cluster.manual_clock()));
   tally.record(pending);
   EXPECT_EQ(reason_of(pending), "stopped");
 
@@ -623,9 +634,10 @@ TEST(NodeFlow, StopFailsPendingAndQueuedSendsInsteadOfHanging) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::node
 
-namespace bb::runtime {
+namespace bb::node {
+using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node reports
 namespace {
 
 // ---- a peer that reads everything and never answers -------------------------------------------
@@ -641,7 +653,7 @@ struct SilentReader {
 
 asio::awaitable<void> serve_silently(wire::Connection conn, SilentReader& reader) {
   while (auto stream = co_await conn.accept_stream()) {
-    std::vector<std::string> supported{std::string(wire::kBbWireProtocol)};
+    std::vector<std::string> supported{std::string(wire::bb_wire::kProtocolId)};
     auto negotiated = co_await async::capture(conn.negotiate_inbound(*stream, supported));
     if (negotiated.error) continue;  // a protocol it does not serve (identify, ping)
     std::array<std::uint8_t, 16 * 1024> buf{};
@@ -732,4 +744,4 @@ TEST(NodeFlow, APeerThatNeverSendsReceiptsCannotGrowTheSendersMemory) {
 }
 
 }  // namespace
-}  // namespace bb::runtime
+}  // namespace bb::node

@@ -1,0 +1,84 @@
+#include "node/detail/core.hpp"
+
+#include "wire/error.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <mutex>
+#include <set>
+
+namespace bb::node::detail {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using runtime::Denial;
+using runtime::DenyKind;
+namespace reason = runtime::reason;
+
+StopAwareClock::StopAwareClock(async::Clock& inner, const asio::any_io_executor& ex)
+    : inner_(inner), stop_(ex) {}
+
+asio::awaitable<bool> StopAwareClock::sleep_until(std::uint64_t deadline_ns) {
+  if (stopped_) co_return false;
+  auto slept = co_await (inner_.sleep_until(deadline_ns) || stop_.wait());
+  co_return slept.index() == 0 && std::get<0>(slept);
+}
+
+void StopAwareClock::stop() {
+  stopped_ = true;
+  stop_.set();
+}
+
+Core::Core(const asio::any_io_executor& executor, NodeConfig cfg)
+    : ex(executor),
+      config(std::move(cfg)),
+      clock(config.clock != nullptr ? *config.clock : steady),
+      stage_clock(clock, executor),
+      tables(clock, events, config.tables),
+      host(executor,
+           config.identity ? std::move(*config.identity) : wire::Ed25519KeyPair::generate(),
+           config.host),
+      tasks(executor) {
+  config.identity.reset();
+}
+
+Denial deny(std::string_view why, std::string detail, std::string stage) {
+  const auto kind = why == reason::queue_full || why == reason::peer_unreachable ||
+                            why == reason::connection_lost
+                        ? DenyKind::execution_failed
+                        : DenyKind::other;
+  return Denial{kind, why, std::move(detail), std::move(stage)};
+}
+
+std::string_view intern_reason(std::string_view text) {
+  static constexpr std::string_view known[] = {
+      reason::blocklisted,   reason::not_allowlisted,     reason::cooldown,
+      reason::peer_down,     reason::duplicate,           reason::deadline_exceeded,
+      reason::cancelled,     reason::peer_resolve_failed, reason::peer_unreachable,
+      reason::queue_full,    reason::connection_lost,     reason::no_subscriber,
+      reason::stopped,       reason::forged_origin,       reason::unsigned_origin,
+      reason::resource_limit};
+  for (auto k : known) {
+    if (k == text) return k;
+  }
+  constexpr std::size_t kMaxInterned = 64;
+  static std::mutex mutex;
+  static std::set<std::string, std::less<>> interned;
+  const std::lock_guard lock(mutex);
+  if (auto it = interned.find(text); it != interned.end()) return *it;
+  if (interned.size() >= kMaxInterned) return "refused";
+  return *interned.emplace(text).first;
+}
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return wire::error_text(e);
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+
+}  // namespace bb::node::detail
