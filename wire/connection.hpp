@@ -1,6 +1,6 @@
-// A secure, multiplexed libp2p connection: TCP → multistream-select /noise → Noise XX (the remote
-// PeerId proven by its signature) → multistream-select /yamux/1.0.0 → Yamux streams, each
-// negotiating its protocol with multistream-select.
+// A secure, multiplexed libp2p connection: TCP (or any ByteStream) → multistream-select /noise →
+// Noise XX (the remote PeerId proven by its signature) → multistream-select /yamux/1.0.0 → Yamux
+// streams, each negotiating its protocol with multistream-select.
 //
 // Each connection runs one reader coroutine and one writer coroutine (run()). The writer gathers
 // every frame waiting in the Yamux session into one Noise seal and one socket write. Streams
@@ -11,6 +11,7 @@
 // handle is gone. Cancellation: close() ends run() and fails every pending stream operation.
 #pragma once
 
+#include "wire/byte_stream.hpp"
 #include "wire/keys.hpp"
 #include "wire/multiaddr.hpp"
 #include "wire/resource_manager.hpp"
@@ -129,17 +130,22 @@ class StreamMemory {
 
 class Connection {
  public:
-  // Runs the upgrade on a connected socket. The initiator passes the PeerId it dialed, if known:
-  // reaching anyone else fails with errc::noise_peer_id_mismatch. `scope` (from the Host's
-  // ResourceManager, opened before any crypto) is attached to the proven peer once Noise is
-  // done and then charged with the connection's buffers and streams; an empty scope leaves
-  // the connection unaccounted. Throws boost::system::system_error (errc::handshake_timeout,
-  // mss/noise/yamux errors, socket errors, resource_* when the peer's scope is full).
+  // Runs the upgrade on a connected socket (wrapped by make_tcp_stream). The initiator passes the
+  // PeerId it dialed, if known: reaching anyone else fails with errc::noise_peer_id_mismatch.
+  // `scope` (from the Host's ResourceManager, opened before any crypto) is attached to the proven
+  // peer once Noise is done and then charged with the connection's buffers and streams; an empty
+  // scope leaves the connection unaccounted. Throws boost::system::system_error
+  // (errc::handshake_timeout, mss/noise/yamux errors, socket errors, resource_* when the peer's
+  // scope is full).
   static boost::asio::awaitable<Connection> upgrade(tcp::socket socket, Direction direction,
                                                     const Ed25519KeyPair& identity,
                                                     std::optional<PeerId> expected,
                                                     const ConnectionOptions& options,
                                                     ConnectionScope scope = {});
+  // The same over any ByteStream (an in-memory pair in tests); the connection owns it.
+  static boost::asio::awaitable<Connection> upgrade(
+      std::unique_ptr<ByteStream> stream, Direction direction, const Ed25519KeyPair& identity,
+      std::optional<PeerId> expected, const ConnectionOptions& options, ConnectionScope scope = {});
 
   Connection() = default;
 

@@ -1,8 +1,10 @@
-// Secure multiplexed connections over real loopback sockets.
+// Secure multiplexed connections, over the in-memory stream pair (tests/support/memory_stream)
+// and, where sockets are the point, over loopback TCP.
 #include "wire/connection.hpp"
 
-#include "tests/support/async_test.hpp"
 #include "async/timeout.hpp"
+#include "tests/support/async_test.hpp"
+#include "tests/support/connection_pair.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -19,48 +21,12 @@ using namespace std::chrono_literals;
 
 const std::vector<std::string> kEcho{"/echo/1.0.0"};
 
-struct Pair {
-  Connection dialer;
-  Connection listener;
-};
-
-// Dials a listener on 127.0.0.1 port 0 and upgrades both ends.
-asio::awaitable<Pair> connect_pair(const Ed25519KeyPair& a, const Ed25519KeyPair& b,
-                                   std::optional<PeerId> expected, ConnectionOptions options = {}) {
-  auto ex = co_await asio::this_coro::executor;
-  auto listener = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
-  const Multiaddr addr = listener.local_addr();
-  auto accept_side = [](TcpListener& l, const Ed25519KeyPair& id,
-                        ConnectionOptions o) -> asio::awaitable<Connection> {
-    auto socket = co_await l.accept();
-    co_return co_await Connection::upgrade(std::move(socket), Direction::inbound, id, {}, o);
-  };
-  auto dial_side = [](Multiaddr to, const Ed25519KeyPair& id, std::optional<PeerId> peer,
-                      ConnectionOptions o) -> asio::awaitable<Connection> {
-    auto socket = co_await tcp_connect(to, 2000ms);
-    co_return co_await Connection::upgrade(std::move(socket), Direction::outbound, id, peer, o);
-  };
-  auto [d, l] =
-      co_await (dial_side(addr, a, expected, options) && accept_side(listener, b, options));
-  co_return Pair{std::move(d), std::move(l)};
-}
-
-// Runs `scenario` while both connections' loops run; closes both when it is done.
-asio::awaitable<void> scenario_then_close(asio::awaitable<void> scenario, Pair& p) {
-  try {
-    co_await std::move(scenario);
-  } catch (...) {
-    p.dialer.close();
-    p.listener.close();
-    throw;
-  }
-  p.dialer.close();
-  p.listener.close();
-}
-
-asio::awaitable<void> run_with(Pair& p, asio::awaitable<void> scenario) {
-  co_await (scenario_then_close(std::move(scenario), p) && p.dialer.run() && p.listener.run());
-}
+using test::ConnectionPair;
+using test::kEventWait;
+using test::memory_connection_pair;
+using test::run_with;
+using test::tcp_connection_pair;
+using Pair = ConnectionPair;
 
 asio::awaitable<void> echo_server(Connection conn) {
   auto stream = co_await conn.accept_stream();
@@ -102,11 +68,31 @@ TEST(Connection, UpgradeProvesBothPeerIdsAndEchoesAMegabyte) {
   const auto a = Ed25519KeyPair::generate();
   const auto b = Ed25519KeyPair::generate();
   test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    Pair p = co_await connect_pair(a, b, b.peer_id());
+    Pair p = co_await memory_connection_pair(a, b, b.peer_id());
     EXPECT_EQ(p.dialer.remote_peer(), b.peer_id());
     EXPECT_EQ(p.listener.remote_peer(), a.peer_id());
     EXPECT_EQ(p.dialer.direction(), Direction::outbound);
+    EXPECT_EQ(p.listener.direction(), Direction::inbound);
     EXPECT_EQ(p.listener.remote_addr(), p.dialer.local_addr());
+    EXPECT_EQ(p.dialer.remote_addr().to_string(), "/ip4/10.0.0.2/tcp/2");
+    co_await run_with(p, echo_megabyte(p));
+    EXPECT_EQ(p.dialer.bytes_sent(), p.listener.bytes_received());
+    EXPECT_EQ(p.dialer.bytes_received(), p.listener.bytes_sent());
+  }(a, b));
+  EXPECT_EQ(test::MemoryLink::alive(), 0u);
+}
+
+// The same over a real socket: the TCP ByteStream and the addresses the kernel reports.
+TEST(Connection, OverLoopbackTcpUpgradesAndEchoesAMegabyte) {
+  const auto a = Ed25519KeyPair::generate();
+  const auto b = Ed25519KeyPair::generate();
+  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
+    Pair p = co_await tcp_connection_pair(a, b, b.peer_id());
+    EXPECT_EQ(p.dialer.remote_peer(), b.peer_id());
+    EXPECT_EQ(p.listener.remote_peer(), a.peer_id());
+    EXPECT_EQ(p.listener.remote_addr(), p.dialer.local_addr());
+    EXPECT_EQ(p.dialer.remote_addr(), p.listener.local_addr());
+    EXPECT_EQ(p.dialer.remote_addr().components()[0].name, "ip4");
     co_await run_with(p, echo_megabyte(p));
   }(a, b));
 }
@@ -117,7 +103,7 @@ TEST(Connection, DialingTheWrongPeerIdFails) {
   const auto someone_else = Ed25519KeyPair::generate().peer_id();
   test::run_async(
       [](const Ed25519KeyPair& a, const Ed25519KeyPair& b, PeerId x) -> asio::awaitable<void> {
-        auto outcome = co_await async::capture(connect_pair(a, b, x));
+        auto outcome = co_await async::capture(memory_connection_pair(a, b, x));
         EXPECT_TRUE(outcome.error);
         if (!outcome.error) co_return;
         try {
@@ -138,7 +124,7 @@ TEST(Connection, UnsupportedProtocolFailsThatStreamOnly) {
   const auto a = Ed25519KeyPair::generate();
   const auto b = Ed25519KeyPair::generate();
   test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    Pair p = co_await connect_pair(a, b, b.peer_id());
+    Pair p = co_await memory_connection_pair(a, b, b.peer_id());
     auto scenario = [](Pair& p) -> asio::awaitable<void> {
       auto refuse = [](Connection conn) -> asio::awaitable<void> {
         auto stream = co_await conn.accept_stream();
@@ -169,7 +155,7 @@ TEST(Connection, AReceiverThatDoesNotReadStopsTheSender) {
   const auto a = Ed25519KeyPair::generate();
   const auto b = Ed25519KeyPair::generate();
   test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    Pair p = co_await connect_pair(a, b, b.peer_id());
+    Pair p = co_await memory_connection_pair(a, b, b.peer_id());
     auto scenario = [](Pair& p) -> asio::awaitable<void> {
       auto accept = [](Connection conn) -> asio::awaitable<Stream> {
         auto stream = co_await conn.accept_stream();
@@ -185,9 +171,13 @@ TEST(Connection, AReceiverThatDoesNotReadStopsTheSender) {
       co_await sender.write(chunk);
       EXPECT_EQ(sender.send_window(), 0u);
       // ... and no more until it reads: a further write waits.
+      // Everything runs on this executor over memory: once every ready handler has run (many
+      // times over), a write that could go would have gone.
       auto blocked = [](Stream& s) -> asio::awaitable<void> { co_await s.write(Bytes(1024, 1)); };
-      asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
-      auto outcome = co_await (blocked(sender) || timer.async_wait(asio::use_awaitable));
+      auto settle = []() -> asio::awaitable<void> {
+        for (int i = 0; i < 100; ++i) co_await test::yield_now();
+      };
+      auto outcome = co_await (blocked(sender) || settle());
       EXPECT_EQ(outcome.index(), 1u) << "the sender was not stopped by the window";
       EXPECT_LE(server.readable_bytes(), 256u * 1024);
       // Reading releases it.
@@ -202,34 +192,32 @@ TEST(Connection, AReceiverThatDoesNotReadStopsTheSender) {
 TEST(Connection, AClientThatSaysNothingIsCutOffAtTheHandshakeTimeout) {
   const auto b = Ed25519KeyPair::generate();
   test::run_async([](const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    auto listener = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
-    auto silent = co_await tcp_connect(listener.local_addr(), 2000ms);
+    auto streams = test::make_memory_stream_pair(co_await asio::this_coro::executor);
     ConnectionOptions options;
     options.handshake_timeout = 200ms;
-    auto socket = co_await listener.accept();
     const auto started = std::chrono::steady_clock::now();
     try {
-      (void)co_await Connection::upgrade(std::move(socket), Direction::inbound, b, {}, options);
+      (void)co_await Connection::upgrade(std::move(streams.b), Direction::inbound, b, {}, options);
       ADD_FAILURE() << "expected a handshake timeout";
     } catch (const boost::system::system_error& e) {
       EXPECT_EQ(e.code(), errc::handshake_timeout);
     }
     EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+    // The silent end sees the stream end.
+    std::uint8_t byte = 0;
+    auto end = co_await async::capture(streams.a->read_some_or_throw(std::span(&byte, 1)));
+    EXPECT_EQ(test::code_of(end.error), asio::error::eof);
   }(b));
 }
 
 TEST(Connection, GarbageInsteadOfMultistreamIsASpecificError) {
   const auto b = Ed25519KeyPair::generate();
   test::run_async([](const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    auto listener = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
-    auto client = co_await tcp_connect(listener.local_addr(), 2000ms);
-    auto socket = co_await listener.accept();
+    auto streams = test::make_memory_stream_pair(co_await asio::this_coro::executor);
     const std::string garbage = "\x0bGET / HTTP\n";
-    co_await asio::async_write(client, asio::buffer(garbage), asio::use_awaitable);
+    co_await streams.a->write_or_throw(as_bytes(garbage));
     try {
-      (void)co_await Connection::upgrade(std::move(socket), Direction::inbound, b, {}, {});
+      (void)co_await Connection::upgrade(std::move(streams.b), Direction::inbound, b, {}, {});
       ADD_FAILURE() << "expected an error";
     } catch (const boost::system::system_error& e) {
       EXPECT_EQ(e.code(), errc::mss_bad_header) << e.what();
@@ -251,7 +239,7 @@ asio::awaitable<Multiaddr> accept_and_report(TcpListener& listener) {
 TEST(Tcp, DialsDns4AndIp6AndReportsTheRealPort) {
   test::run_async([]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    auto v4 = TcpListener::listen(ex, Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
+    auto v4 = TcpListener::listen(ex, test::loopback());
     const auto port = v4.local_addr().tcp_port().value();
     EXPECT_NE(port, 0);
     auto dns = Multiaddr::parse("/dns4/localhost/tcp/" + std::to_string(port)).value();
@@ -288,7 +276,7 @@ TEST(Connection, KeepAlivePingsHoldAnIdleConnectionOpen) {
     ConnectionOptions options;
     options.keepalive_interval = 50ms;
     options.idle_timeout = 200ms;
-    Pair p = co_await connect_pair(a, b, b.peer_id(), options);
+    Pair p = co_await memory_connection_pair(a, b, b.peer_id(), options);
     auto scenario = [](Pair& p) -> asio::awaitable<void> {
       // Four idle timeouts with no application traffic: the pings keep both ends alive.
       asio::steady_timer quiet(co_await asio::this_coro::executor, 800ms);
@@ -307,7 +295,7 @@ TEST(Connection, ASilentPeerIsCutOffAtTheIdleTimeout) {
     ConnectionOptions options;
     options.keepalive_interval = 50ms;
     options.idle_timeout = 200ms;
-    Pair p = co_await connect_pair(a, b, b.peer_id(), options);
+    Pair p = co_await memory_connection_pair(a, b, b.peer_id(), options);
     // Only the listener runs: the dialer never reads, writes or answers pings.
     const auto started = std::chrono::steady_clock::now();
     co_await p.listener.run();

@@ -5,9 +5,10 @@
 // Thread rule: everything runs on the test's single io_context (test::run_async).
 #pragma once
 
-#include "tests/support/async_test.hpp"
-#include "tests/support/event_log.hpp"
 #include "async/timeout.hpp"
+#include "tests/support/async_test.hpp"
+#include "tests/support/connection_pair.hpp"
+#include "tests/support/event_log.hpp"
 #include "wire/host.hpp"
 #include "wire/protocols/bb_wire.hpp"
 #include "proto/bb_core.pb.h"
@@ -35,14 +36,12 @@ namespace bb::wire::host_test {
 
 namespace asio = boost::asio;
 
-// How long a test waits for one expected event or exchange; generous next to loopback times.
-inline constexpr std::chrono::milliseconds kEventWait{2000};
+// kEventWait, loopback() and code_of() are shared with the other wire tests.
+using test::code_of;
+using test::kEventWait;
+using test::loopback;
 // Safety net for a whole test; each finishes far sooner.
 inline constexpr std::chrono::milliseconds kTestLimit{5000};
-
-inline Multiaddr loopback() {
-  return Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value();
-}
 
 // Where to dial `host`: its first listen address with its /p2p/ part.
 inline Multiaddr dial_addr(const Host& host) {
@@ -163,17 +162,6 @@ inline asio::awaitable<testing::AssertionResult> pings(const Host& from, const P
   co_return testing::AssertionSuccess();
 }
 
-// The code of the exception in `error`, or a default code when it is not a system_error.
-inline boost::system::error_code code_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const boost::system::system_error& e) {
-    return e.code();
-  } catch (...) {
-    return make_error_code(asio::error::fault);
-  }
-}
-
 // ---- clients from a chosen source address (per-IP limits) ---------------------------------------
 
 // Linux accepts any 127.0.0.0/8 source on lo: "127.0.0.2" plays another machine.
@@ -184,7 +172,7 @@ inline asio::awaitable<tcp::socket> connect_from(const char* source_ip, const Mu
   socket.open(target.protocol());
   socket.bind(tcp::endpoint(asio::ip::make_address(source_ip), 0));
   co_await async::with_timeout(socket.async_connect(target, asio::use_awaitable), kEventWait,
-                                make_error_code(asio::error::timed_out), "connecting");
+                               make_error_code(asio::error::timed_out), "connecting");
   socket.set_option(tcp::no_delay(true));
   co_return socket;
 }
