@@ -12,8 +12,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 namespace bb::node {
 namespace {
