@@ -69,6 +69,11 @@ asio::awaitable<bool> SteadyClock::sleep_until(std::uint64_t deadline_ns) {
   co_return completed(ec);
 }
 
+Clock& steady_clock() noexcept {
+  static SteadyClock clock;
+  return clock;
+}
+
 // ---- ManualClock ----
 
 namespace {

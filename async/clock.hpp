@@ -48,6 +48,9 @@ class SteadyClock final : public Clock {
   boost::asio::awaitable<bool> sleep_until(std::uint64_t deadline_ns) override;
 };
 
+// The process's SteadyClock, for owners that were not given a Clock. It lives until exit.
+Clock& steady_clock() noexcept;
+
 // Virtual time that moves only when the test calls advance*(). Thread rule: use one ManualClock
 // from one thread, the one running the io_context(s) of its sleepers.
 //

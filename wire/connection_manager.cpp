@@ -1,6 +1,8 @@
 #include "wire/connection_manager.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 namespace bb::wire {
 
@@ -27,13 +29,55 @@ FdBudget fit_to_fd_limit(std::size_t fd_limit, std::size_t max_connections,
 }
 
 ConnectionManager::ConnectionManager(ConnManagerOptions options, std::size_t max_connections,
-                                     std::size_t max_pending)
+                                     std::size_t max_pending, async::Clock& clock)
     : options_(std::move(options)),
+      clock_(&clock),
       max_connections_(max_connections),
       max_pending_(std::max<std::size_t>(1, max_pending)),
       high_water_(std::min(options_.high_water, max_connections - max_connections / 8)),
       low_water_(
           std::min({options_.low_water, max_connections - max_connections / 4, high_water_})) {}
+
+ConnectionManager::TimePoint ConnectionManager::time_point(std::uint64_t ns) noexcept {
+  // Clamped to the largest representable time point (int64 nanoseconds: ~292 years).
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+      std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(ns, kMax)))));
+}
+
+ConnectionManager::TimePoint ConnectionManager::now() const noexcept {
+  return time_point(clock_->now_ns());
+}
+
+ConnectionManager::Admission ConnectionManager::admit(const ip::address& from) {
+  return admit(from, now());
+}
+
+std::optional<ConnectionManager::HandshakeId> ConnectionManager::evict_for_waiting(
+    HandshakeId waiting) {
+  return evict_for_waiting(waiting, now());
+}
+
+std::vector<ConnectionManager::HandshakeId> ConnectionManager::promote() {
+  return promote(now());
+}
+
+ConnectionManager::Placement ConnectionManager::place(const PeerId& peer,
+                                                      std::optional<ip::address> inbound_from) {
+  return place(peer, inbound_from, now());
+}
+
+void ConnectionManager::sample(const PeerId& peer, std::uint64_t bytes_received) {
+  sample(peer, bytes_received, now());
+}
+
+std::vector<PeerId> ConnectionManager::trim() {
+  return trim(now());
+}
+
+bool ConnectionManager::has_room(std::optional<ip::address> from) const {
+  return has_room(now(), from);
+}
 
 ip::address ConnectionManager::ip_key(const ip::address& address) {
   if (address.is_v4()) return address;

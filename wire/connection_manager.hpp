@@ -2,8 +2,9 @@
 // handshake slot, whose handshake is evicted, which established connection a newcomer may
 // displace, which idle connections are trimmed, how many dials may be in flight. The Host
 // (wire/host.hpp) feeds it accepted addresses, handshake outcomes, connections and their byte
-// counters, with the time of each call, and carries out what it decides; so every rule here is
-// tested with made-up times, without sockets or sleeps.
+// counters, and carries out what it decides. The time of each call is read from the manager's
+// async::Clock (the Host's; a ManualClock in tests), or passed explicitly as a TimePoint; so
+// every rule here is tested with made-up times, without sockets or sleeps.
 //
 // The rules, in the order admit() applies them to an accepted TCP connection (before any
 // crypto):
@@ -26,9 +27,11 @@
 //      (pending_connection_limit). While max_pending sockets wait, the Host stops accepting:
 //      the rest wait in the kernel's backlog, and a burst of peers is slowed, not refused.
 //
-// Thread rule: none of its own; the Host calls it from its executor.
+// Thread rule: none of its own; the Host calls it from its executor. Lifetime: the Clock outlives
+// the manager.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/error.hpp"
 #include "wire/peer_id.hpp"
 
@@ -131,13 +134,19 @@ FdBudget fit_to_fd_limit(std::size_t fd_limit, std::size_t max_connections,
 
 class ConnectionManager {
  public:
+  // A time on the manager's clock: Clock::now_ns() since the epoch of this type. For a
+  // SteadyClock that is exactly std::chrono::steady_clock's time.
   using TimePoint = std::chrono::steady_clock::time_point;
   using HandshakeId = std::uint64_t;
 
   // `max_connections` and `max_pending` are HostOptions' max_connections and
-  // max_pending_inbound.
+  // max_pending_inbound. The calls below without a TimePoint read `clock`.
   ConnectionManager(ConnManagerOptions options, std::size_t max_connections,
-                    std::size_t max_pending);
+                    std::size_t max_pending, async::Clock& clock = async::steady_clock());
+
+  // The clock's current time.
+  TimePoint now() const noexcept;
+  static TimePoint time_point(std::uint64_t ns) noexcept;
 
   // ---- inbound handshakes ----
 
@@ -224,6 +233,15 @@ class ConnectionManager {
   bool is_limited(const boost::asio::ip::address& address) const;
   static boost::asio::ip::address ip_key(const boost::asio::ip::address& address);
 
+  // ---- the same, at the clock's time: f(args) is f(args, now()) ----
+  Admission admit(const boost::asio::ip::address& from);
+  std::optional<HandshakeId> evict_for_waiting(HandshakeId waiting);
+  std::vector<HandshakeId> promote();
+  Placement place(const PeerId& peer, std::optional<boost::asio::ip::address> inbound_from);
+  void sample(const PeerId& peer, std::uint64_t bytes_received);
+  std::vector<PeerId> trim();
+  bool has_room(std::optional<boost::asio::ip::address> from = std::nullopt) const;
+
  private:
   struct Handshake {
     HandshakeId id;
@@ -259,6 +277,7 @@ class ConnectionManager {
   void release_ip(const boost::asio::ip::address& key);
 
   ConnManagerOptions options_;
+  async::Clock* clock_;
   std::size_t max_connections_;
   std::size_t max_pending_;
   std::size_t high_water_;

@@ -47,7 +47,6 @@ ChatSession::ChatSession(node::Node& node, LineReader& input, ChatOptions option
       budget_ns_(to_ns(options_.send_budget)),
       signals_(node.executor(), SIGINT, SIGTERM),
       stop_requested_(node.executor()),
-      upkeep_timer_(node.executor()),
       initial_dials_done_(node.executor()),
       tasks_(node.executor()) {}
 
@@ -81,7 +80,7 @@ asio::awaitable<void> ChatSession::run() {
     shutdown();
     co_await node_.stop();
   }
-  co_await tasks_.wait();
+  co_await tasks_.join();
   if (failure) std::rethrow_exception(failure);
 }
 
@@ -95,10 +94,7 @@ void ChatSession::spawn() {
 asio::awaitable<void> ChatSession::input_loop() {
   // Lines piped in (`echo hi | bb-chat --connect …`) are there at once: hold them until the
   // --connect dials have ended, so they go to the peers instead of to nobody.
-  while (initial_dials_ > 0 && !stopping_) {
-    initial_dials_done_.expires_at(asio::steady_timer::time_point::max());
-    (void)co_await initial_dials_done_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  while (initial_dials_ > 0 && !stopping_) co_await initial_dials_done_.wait();
   while (auto line = co_await input_.next_line()) {
     if (line->length > kMaxTextBytes) {
       say("! line of " + std::to_string(line->length) + " bytes exceeds the " +
@@ -194,9 +190,10 @@ asio::awaitable<void> ChatSession::event_loop() {
 }
 
 asio::awaitable<void> ChatSession::upkeep_loop() {
+  const std::uint64_t interval_ns = to_ns(options_.redial_interval);
   while (!stopping_) {
-    upkeep_timer_.expires_after(options_.redial_interval);
-    (void)co_await upkeep_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    // shutdown() sets stop_requested_, which ends the sleep early.
+    (void)co_await (node_.clock().sleep_for(interval_ns) || stop_requested_.wait());
     if (stopping_) break;
     // Events can be missed (a PeerDown while the detector already had the peer down, a new
     // inbound connection without PeerUp): the connection list is the truth, checked here.
@@ -214,10 +211,7 @@ asio::awaitable<void> ChatSession::signal_loop() {
 }
 
 asio::awaitable<void> ChatSession::stop_when_asked() {
-  if (!stopping_) {
-    stop_requested_.expires_at(asio::steady_timer::time_point::max());
-    (void)co_await stop_requested_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  if (!stopping_) co_await stop_requested_.wait();
   // Ends the receive loops (nullopt) and fails sends still waiting for room (`stopped`).
   co_await node_.stop();
 }
@@ -314,7 +308,7 @@ asio::awaitable<void> ChatSession::dial(std::size_t index, bool quiet, bool init
   } else if (!quiet && !stopping_) {
     say("! cannot connect to " + addr.to_string() + ": " + problem);
   }
-  if (initial && --initial_dials_ == 0) initial_dials_done_.cancel();
+  if (initial && --initial_dials_ == 0) initial_dials_done_.notify();
 }
 
 asio::awaitable<void> ChatSession::send_hello(wire::PeerId peer, bool want_reply) {
@@ -425,9 +419,8 @@ void ChatSession::shutdown() {
   boost::system::error_code ignored;
   signals_.cancel(ignored);
   signals_.clear(ignored);  // a second Ctrl-C gets the default action: terminate
-  upkeep_timer_.cancel();
-  initial_dials_done_.cancel();
-  stop_requested_.cancel();
+  initial_dials_done_.notify();
+  stop_requested_.set();
 }
 
 bool ChatSession::reachable(const wire::PeerId& peer) const {

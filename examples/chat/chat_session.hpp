@@ -21,14 +21,14 @@
 // outlive run().
 #pragma once
 
+#include "async/event.hpp"
+#include "async/task_group.hpp"
 #include "examples/chat/line_reader.hpp"
-#include "examples/chat/task_group.hpp"
 #include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
 #include "node/node.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -131,11 +131,10 @@ class ChatSession {
   bool stopping_ = false;
   std::exception_ptr failure_;
   boost::asio::signal_set signals_;
-  boost::asio::steady_timer stop_requested_;  // an event: cancelled by shutdown()
-  boost::asio::steady_timer upkeep_timer_;
-  std::size_t initial_dials_ = 0;                 // --connect dials not yet ended
-  boost::asio::steady_timer initial_dials_done_;  // an event: cancelled when they have
-  TaskGroup tasks_;
+  async::Event stop_requested_;      // set by shutdown()
+  std::size_t initial_dials_ = 0;    // --connect dials not yet ended
+  async::Event initial_dials_done_;  // notified when that count reaches zero, and on shutdown()
+  async::TaskGroup tasks_;           // dials and hellos; run() joins it before it returns
   std::unordered_map<wire::PeerId, Neighbour> neighbours_;
   std::unordered_set<wire::PeerId> blocked_;
   std::vector<Dialed> dialed_;

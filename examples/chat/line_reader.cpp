@@ -1,9 +1,8 @@
 #include "examples/chat/line_reader.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -52,14 +51,16 @@ asio::awaitable<std::optional<InputLine>> LineReader::next_line() {
       if (ended_) co_return std::nullopt;
       consumer_waiting_ = true;
     }
-    // The thread posts a cancel of this wait after it queues a line or ends; it cannot run
-    // before the wait starts, since both happen on this executor.
-    ready_.expires_at(asio::steady_timer::time_point::max());
-    (void)co_await ready_.async_wait(asio::as_tuple(asio::use_awaitable));
-    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none) {
-      co_return std::nullopt;
+    // The thread posts a notify() after it queues a line or ends; one that lands before this
+    // wait starts is kept by the Event, so it is never lost.
+    bool cancelled = false;
+    try {
+      co_await ready_.wait();
+    } catch (const boost::system::system_error& e) {
+      if (e.code() != asio::error::operation_aborted) throw;
+      cancelled = true;
     }
+    if (cancelled) co_return std::nullopt;
   }
 }
 
@@ -71,7 +72,7 @@ void LineReader::close() {
   }
   room_.notify_all();
   if (wake_pipe_[1] >= 0) (void)!::write(wake_pipe_[1], "x", 1);
-  ready_.cancel();
+  ready_.notify();
 }
 
 void LineReader::stop() {
@@ -91,7 +92,7 @@ void LineReader::stop() {
 void LineReader::wake_consumer() {
   if (!consumer_waiting_) return;
   consumer_waiting_ = false;
-  asio::post(executor_, [this] { ready_.cancel(); });
+  asio::post(executor_, [this] { ready_.notify(); });
 }
 
 bool LineReader::push(InputLine line) {

@@ -11,9 +11,10 @@
 // executor's io_context has finished running; the reader must outlive every next_line() wait.
 #pragma once
 
+#include "async/event.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <condition_variable>
 #include <cstddef>
@@ -41,8 +42,8 @@ class LineReader {
   LineReader& operator=(const LineReader&) = delete;
 
   void start();
-  // The next line; nullopt at end of input, on a read error (printed to stderr) or after
-  // close().
+  // The next line; nullopt at end of input, on a read error (printed to stderr), after close()
+  // or when the wait is cancelled.
   boost::asio::awaitable<std::optional<InputLine>> next_line();
   // Ends input early (e.g. on /quit): next_line() returns nullopt from now on and the thread
   // stops reading.
@@ -71,8 +72,8 @@ class LineReader {
   bool closed_ = false;  // close() was called
   bool consumer_waiting_ = false;
 
-  // Used as an event on the executor: next_line() waits on it, the thread cancels it by posting.
-  boost::asio::steady_timer ready_;
+  // next_line() waits on it; the thread notifies it by posting to the executor.
+  async::Event ready_;
 };
 
 }  // namespace bb::chat

@@ -2,7 +2,12 @@
 // runs the command and returns the process exit status through `exit_code`.
 #pragma once
 
+#include "wire/multiaddr.hpp"
+
 #include <CLI/App.hpp>
+
+#include <optional>
+#include <string>
 
 namespace bb::cli {
 
@@ -12,6 +17,18 @@ inline constexpr int kExitFailure = 1;   // the command ran and failed (I/O, pee
 inline constexpr int kExitBadInput = 2;  // the user's input is invalid (usage, parse errors)
 
 void add_identity_commands(CLI::App& app, int& exit_code);  // keygen, id, multiaddr
-void add_network_commands(CLI::App& app, int& exit_code);   // run, ping, perf
+void add_run_command(CLI::App& app, int& exit_code);        // run
+void add_send_command(CLI::App& app, int& exit_code);       // send
+void add_probe_commands(CLI::App& app, int& exit_code);     // ping, perf
+
+// run, send, ping, perf: the commands that go on the network.
+inline void add_network_commands(CLI::App& app, int& exit_code) {
+  add_run_command(app, exit_code);
+  add_send_command(app, exit_code);
+  add_probe_commands(app, exit_code);
+}
+
+// Parses a multiaddr or prints why not (naming `command`); the result is empty on failure.
+std::optional<wire::Multiaddr> parse_addr(const std::string& text, const char* command);
 
 }  // namespace bb::cli

@@ -3,6 +3,8 @@
 // protection, activity sampling, the dial cap and fitting the limits to the fd limit.
 #include "wire/connection_manager.hpp"
 
+#include "async/clock.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -174,6 +176,37 @@ TEST(ConnectionManager, HandshakesTooYoungToHaveBeenReadAreNotEvicted) {
   EXPECT_FALSE(cm.evict_for_waiting(d.id, t0 + 570ms).has_value()) << "b: same address, c: young";
   EXPECT_EQ(cm.stats().handshakes_waiting, 1u);
   (void)b;
+}
+
+// The same rules on the manager's own clock: a ManualClock moves, the calls without a time read it.
+TEST(ConnectionManager, ReadsItsClockWhenNoTimeIsGiven) {
+  constexpr std::uint64_t kMs = 1'000'000;
+  async::ManualClock clock(3'600'000 * kMs);
+  ConnManagerOptions o = options();
+  o.evictable_after = 500ms;
+  ConnectionManager cm(o, 100, 2, clock);
+  EXPECT_EQ(cm.now(), ConnectionManager::time_point(clock.now_ns()));
+  const auto a = cm.admit(ip("10.0.0.1"));
+  clock.advance(100 * kMs);
+  (void)cm.admit(ip("10.0.0.2"));
+  clock.advance(100 * kMs);
+  const auto c = cm.admit(ip("10.0.0.3"));
+  EXPECT_EQ(c.verdict, Verdict::wait);
+  // 300 ms after a was admitted: too young to be evicted.
+  clock.advance(100 * kMs);
+  EXPECT_FALSE(cm.evict_for_waiting(c.id).has_value());
+  // 550 ms: a has been silent past evictable_after.
+  clock.advance(250 * kMs);
+  EXPECT_EQ(cm.evict_for_waiting(c.id), std::optional<ConnectionManager::HandshakeId>(a.id));
+
+  // Established connections: the grace period and idleness are measured on the clock too.
+  ConnectionManager full(options(), 1, 64, clock);
+  EXPECT_TRUE(full.place(peer(1), std::nullopt).admitted);
+  EXPECT_FALSE(full.has_room());
+  clock.advance(11'000 * kMs);  // past grace_period (10 s) and idle_after (5 s)
+  EXPECT_TRUE(full.has_room());
+  const auto next = full.place(peer(2), std::nullopt);
+  EXPECT_EQ(next.displaced, std::optional<PeerId>(peer(1)));
 }
 
 TEST(ConnectionManager, ANewcomerFromTheBusiestAddressWaitsForASlot) {

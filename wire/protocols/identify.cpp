@@ -1,8 +1,11 @@
 #include "wire/protocols/identify.hpp"
 
-#include "proto/libp2p.pb.h"
 #include "async/timeout.hpp"
+#include "proto/libp2p.pb.h"
 #include "wire/varint.hpp"
+
+#include <algorithm>
+#include <cstdint>
 
 namespace bb::wire::identify {
 
@@ -103,10 +106,13 @@ asio::awaitable<Info> request_once(Connection connection) {
 
 }  // namespace
 
-asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds timeout) {
-  co_return co_await async::with_timeout(request_once(connection), timeout,
-                                          make_error_code(errc::handshake_timeout),
-                                          "identify " + connection.remote_peer().to_base58());
+asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds timeout,
+                              async::Clock& clock) {
+  const auto timeout_ns = static_cast<std::uint64_t>(
+      std::max<std::chrono::nanoseconds::rep>(0, std::chrono::nanoseconds(timeout).count()));
+  co_return co_await async::with_timeout(clock, request_once(connection), timeout_ns,
+                                         make_error_code(errc::handshake_timeout),
+                                         "identify " + connection.remote_peer().to_base58());
 }
 
 }  // namespace bb::wire::identify

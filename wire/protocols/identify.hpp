@@ -2,8 +2,10 @@
 // length-prefixed Identify message and closes its side; the client reads until end of stream.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/connection.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,7 +33,9 @@ boost::asio::awaitable<void> serve(Stream stream, Info ours);
 // Asks the peer. Throws boost::system::system_error: identify_invalid (malformed, oversize),
 // identify_key_mismatch (public key is not the connection's PeerId), timeouts, stream errors.
 // Listen and observed addresses that do not parse are skipped, not fatal.
-boost::asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds timeout);
+// `timeout` runs on `clock`, which must outlive the call.
+boost::asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds timeout,
+                                     async::Clock& clock = async::steady_clock());
 
 // Decoding, exposed for tests and fuzzing: one or more length-prefixed messages, merged.
 result<Info> decode(ByteView bytes);

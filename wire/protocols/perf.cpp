@@ -28,6 +28,11 @@ asio::awaitable<std::uint64_t> drain_upload(Stream& stream) {
   }
 }
 
+std::chrono::nanoseconds elapsed(std::uint64_t from_ns, std::uint64_t to_ns) {
+  return std::chrono::nanoseconds(
+      static_cast<std::chrono::nanoseconds::rep>(to_ns >= from_ns ? to_ns - from_ns : 0));
+}
+
 }  // namespace
 
 asio::awaitable<void> serve(Stream stream) {
@@ -50,7 +55,7 @@ asio::awaitable<void> serve(Stream stream) {
 }
 
 asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
-                            std::uint64_t download_bytes) {
+                            std::uint64_t download_bytes, async::Clock& clock) {
   std::vector<std::string> protocols{std::string(kProtocolId)};
   Stream stream = co_await connection.open_stream(std::move(protocols));
   Result result;
@@ -58,7 +63,7 @@ asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
   for (int i = 0; i < 8; ++i) {
     header[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(download_bytes >> (56 - 8 * i));
   }
-  const auto start = std::chrono::steady_clock::now();
+  const std::uint64_t start = clock.now_ns();
   co_await stream.write(header);
   std::vector<std::uint8_t> buf(kChunkBytes, 0);
   for (std::uint64_t left = upload_bytes; left > 0;) {
@@ -68,22 +73,22 @@ asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
     result.uploaded += n;
   }
   stream.close_write();
-  std::chrono::steady_clock::time_point first_byte{};
+  std::uint64_t first_byte = 0;
   while (true) {
     const std::size_t n = co_await stream.read_some(buf);
     if (n == 0) break;
-    if (result.downloaded == 0) first_byte = std::chrono::steady_clock::now();
+    if (result.downloaded == 0) first_byte = clock.now_ns();
     result.downloaded += n;
   }
-  const auto end = std::chrono::steady_clock::now();
+  const std::uint64_t end = clock.now_ns();
   if (result.downloaded != download_bytes) {
     throw boost::system::system_error(make_error_code(errc::perf_short_transfer),
                                       "perf: got " + std::to_string(result.downloaded) + " of " +
                                           std::to_string(download_bytes) + " bytes");
   }
   if (download_bytes == 0) first_byte = end;
-  result.upload_time = first_byte - start;
-  result.download_time = end - first_byte;
+  result.upload_time = elapsed(start, first_byte);
+  result.download_time = elapsed(first_byte, end);
   co_return result;
 }
 

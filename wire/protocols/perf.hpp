@@ -10,6 +10,7 @@
 // reset (resource_memory_limit) instead.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/connection.hpp"
 
 #include <chrono>
@@ -38,7 +39,9 @@ struct Result {
 };
 
 // Throws boost::system::system_error: perf_short_transfer, stream and negotiation errors.
+// The times in the Result are read from `clock`, which must outlive the call.
 boost::asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
-                                   std::uint64_t download_bytes);
+                                   std::uint64_t download_bytes,
+                                   async::Clock& clock = async::steady_clock());
 
 }  // namespace bb::wire::perf

@@ -1,6 +1,7 @@
 // /ipfs/ping/1.0.0: the peer echoes 32 random bytes; the round trip is the RTT.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/connection.hpp"
 
 #include <chrono>
@@ -16,7 +17,9 @@ boost::asio::awaitable<void> serve(Stream stream);
 
 // One ping on a new stream. Throws boost::system::system_error: errc::ping_mismatch for a wrong
 // echo, errc::handshake_timeout past `timeout`, mss_protocol_not_supported, stream errors.
+// `clock` times the round trip and the timeout; it must outlive the call.
 boost::asio::awaitable<std::chrono::nanoseconds> ping(Connection connection,
-                                                      std::chrono::milliseconds timeout);
+                                                      std::chrono::milliseconds timeout,
+                                                      async::Clock& clock = async::steady_clock());
 
 }  // namespace bb::wire::ping

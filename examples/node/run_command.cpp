@@ -1,4 +1,5 @@
-// bb-node run / send / ping / perf: a node on the libp2p stack (TCP, Noise, Yamux).
+// bb-node run: a node on the libp2p stack (TCP, Noise, Yamux) that prints its events and
+// messages until SIGINT or SIGTERM.
 #include "examples/node/commands.hpp"
 
 #include "examples/node/line_writer.hpp"
@@ -8,8 +9,6 @@
 #include "wire/host.hpp"
 #include "wire/keys.hpp"
 #include "wire/log.hpp"
-#include "wire/protocols/perf.hpp"
-#include "wire/protocols/ping.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -49,35 +48,6 @@ struct RunOptions {
       node::default_host_options().connection_manager.max_connections_per_ip;
   std::size_t max_memory = node::default_host_options().resources.system.memory;
 };
-
-struct SendOptions {
-  std::string addr;
-  std::string channel = "default";
-  std::string data;
-  std::uint64_t timeout_ms = 10'000;
-};
-
-struct PingOptions {
-  std::string addr;
-  int count = 1;
-};
-
-struct PerfOptions {
-  std::string addr;
-  std::uint64_t upload = 0;
-  std::uint64_t download = 0;
-};
-
-// Parses a multiaddr or prints why not; the result is empty on failure.
-std::optional<wire::Multiaddr> parse_addr(const std::string& text, const char* command) {
-  auto addr = wire::Multiaddr::parse(text);
-  if (!addr) {
-    std::cerr << "bb-node " << command << ": '" << text
-              << "' is not a multiaddr: " << addr.error().message() << "\n";
-    return std::nullopt;
-  }
-  return *addr;
-}
 
 std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file) {
   if (key_file.empty()) return wire::Ed25519KeyPair::generate();  // ephemeral
@@ -482,140 +452,9 @@ int run(const RunOptions& opts) {
   return ctx.exit_code;
 }
 
-// bb-node send: one message through a Node's send pipeline; exits 0 once the peer's receipt
-// says it accepted the message.
-int send(const SendOptions& opts) {
-  auto addr = parse_addr(opts.addr, "send");
-  if (!addr) return kExitBadInput;
-  if (!addr->peer_id()) {
-    std::cerr << "bb-node send: '" << opts.addr << "' has no /p2p/<peer id> part\n";
-    return kExitBadInput;
-  }
-  asio::io_context io(1);
-  node::Node node(io.get_executor());
-  int exit_code = kExitOk;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await node.start();
-        std::string problem;
-        try {
-          const auto peer = co_await node.connect(*addr);
-          node::SendOptions send_opts;
-          send_opts.await_receipt = true;
-          send_opts.budget_ns = opts.timeout_ms * 1'000'000;
-          asio::steady_timer timer(io, std::chrono::milliseconds(opts.timeout_ms));
-          auto outcome =
-              co_await (node.send(peer, opts.channel, wire::as_bytes(opts.data), send_opts) ||
-                        timer.async_wait(asio::use_awaitable));
-          if (outcome.index() == 1) {
-            std::cerr << "bb-node send: no receipt from " << peer.to_base58() << " within "
-                      << opts.timeout_ms << " ms\n";
-            exit_code = kExitFailure;
-          } else if (const auto& verdict = std::get<0>(outcome)) {
-            std::cerr << "bb-node send: not delivered to " << peer.to_base58() << ": "
-                      << verdict->reason << ": " << verdict->detail << "\n";
-            exit_code = kExitFailure;
-          } else {
-            std::cout << "delivered to " << peer.to_base58() << " channel=" << opts.channel
-                      << " bytes=" << opts.data.size() << std::endl;
-          }
-        } catch (const system_error& e) {
-          std::cerr << "bb-node send: cannot reach " << addr->to_string() << ": "
-                    << wire::error_text(e) << "\n";
-          exit_code = kExitFailure;
-        }
-        co_await node.stop();
-      },
-      [&](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          std::cerr << "bb-node send: " << wire::error_text(ex) << "\n";
-        }
-        exit_code = kExitFailure;
-      });
-  io.run();
-  return exit_code;
-}
-
-// `work`, then the host's stop() however `work` ended: a failed task would otherwise leave its
-// connection open, and the io loop running, until the peer closed it.
-asio::awaitable<void> then_stop(asio::awaitable<void> work, wire::Host& host) {
-  std::exception_ptr failure;
-  try {
-    co_await std::move(work);
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  co_await host.stop();
-  if (failure) std::rethrow_exception(failure);
-}
-
-// Runs `task` against a fresh host with an ephemeral identity; prints failures.
-template <class Task>
-int with_client(const char* command, Task task) {
-  asio::io_context io(1);
-  wire::Host host(io.get_executor(), wire::Ed25519KeyPair::generate());
-  int exit_code = kExitOk;
-  asio::co_spawn(io, then_stop(task(host), host), [&](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::cerr << "bb-node " << command << ": " << wire::error_text(ex) << "\n";
-      }
-      exit_code = kExitFailure;
-    }
-  });
-  io.run();
-  // Shut the host down whatever happened, so its tasks end before it goes away.
-  asio::co_spawn(io, host.stop(), [](std::exception_ptr) {});
-  io.restart();
-  io.run();
-  return exit_code;
-}
-
-// Connects or explains, in one line, why not.
-asio::awaitable<wire::Connection> reach(wire::Host& host, const wire::Multiaddr& addr) {
-  std::string problem;
-  try {
-    co_return co_await host.connect(addr);
-  } catch (const system_error& e) {
-    problem = wire::error_text(e);
-  }
-  throw std::runtime_error("cannot reach " + addr.to_string() + ": " + problem);
-}
-
-asio::awaitable<void> ping_task(wire::Host& host, wire::Multiaddr addr, int count) {
-  auto conn = co_await reach(host, addr);
-  for (int i = 0; i < count; ++i) {
-    const auto rtt = co_await wire::ping::ping(conn, std::chrono::seconds(10));
-    std::cout << "ping " << conn.remote_peer().to_base58()
-              << " rtt_ms=" << static_cast<double>(rtt.count()) / 1e6 << std::endl;
-  }
-  co_await host.stop();
-}
-
-asio::awaitable<void> perf_task(wire::Host& host, wire::Multiaddr addr, std::uint64_t up,
-                                std::uint64_t down) {
-  auto conn = co_await reach(host, addr);
-  const auto r = co_await wire::perf::run(conn, up, down);
-  auto line = [](const char* what, std::uint64_t bytes, std::chrono::nanoseconds t) {
-    const double seconds = static_cast<double>(t.count()) / 1e9;
-    std::cout << what << " bytes=" << bytes << " seconds=" << seconds << " mib_per_s="
-              << (seconds > 0 ? static_cast<double>(bytes) / (1 << 20) / seconds : 0.0)
-              << std::endl;
-  };
-  line("upload", r.uploaded, r.upload_time);
-  line("download", r.downloaded, r.download_time);
-  co_await host.stop();
-}
-
 }  // namespace
 
-void add_network_commands(CLI::App& app, int& exit_code) {
+void add_run_command(CLI::App& app, int& exit_code) {
   auto run_opts = std::make_shared<RunOptions>();
   auto* run_cmd = app.add_subcommand(
       "run",
@@ -665,54 +504,6 @@ void add_network_commands(CLI::App& app, int& exit_code) {
       ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
   run_cmd->callback([run_opts, &exit_code] { exit_code = run(*run_opts); });
-
-  auto send_opts = std::make_shared<SendOptions>();
-  auto* send_cmd = app.add_subcommand(
-      "send", "Send one message to a peer's channel; exit 0 once the peer has accepted it");
-  send_cmd->add_option("MULTIADDR", send_opts->addr, "e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")
-      ->required();
-  send_cmd->add_option("--channel", send_opts->channel, "Channel name")->capture_default_str();
-  send_cmd->add_option("--data", send_opts->data, "Message text")->required();
-  send_cmd->add_option("--timeout-ms", send_opts->timeout_ms, "Give up after this long")
-      ->check(CLI::Range(1, 3'600'000))
-      ->capture_default_str();
-  send_cmd->callback([send_opts, &exit_code] { exit_code = send(*send_opts); });
-
-  auto ping_opts = std::make_shared<PingOptions>();
-  auto* ping_cmd = app.add_subcommand("ping", "Dial a peer and ping it; print each RTT");
-  ping_cmd->add_option("MULTIADDR", ping_opts->addr, "e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")
-      ->required();
-  ping_cmd->add_option("--count", ping_opts->count, "Number of pings")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
-  ping_cmd->callback([ping_opts, &exit_code] {
-    auto addr = parse_addr(ping_opts->addr, "ping");
-    if (!addr) {
-      exit_code = kExitBadInput;
-      return;
-    }
-    const int count = ping_opts->count;
-    exit_code = with_client(
-        "ping", [addr = *addr, count](wire::Host& host) { return ping_task(host, addr, count); });
-  });
-
-  auto perf_opts = std::make_shared<PerfOptions>();
-  auto* perf_cmd = app.add_subcommand("perf", "Run the libp2p perf protocol against a peer");
-  perf_cmd->add_option("MULTIADDR", perf_opts->addr, "Peer to measure")->required();
-  perf_cmd->add_option("--upload", perf_opts->upload, "Bytes to send")->required();
-  perf_cmd->add_option("--download", perf_opts->download, "Bytes to receive")->required();
-  perf_cmd->callback([perf_opts, &exit_code] {
-    auto addr = parse_addr(perf_opts->addr, "perf");
-    if (!addr) {
-      exit_code = kExitBadInput;
-      return;
-    }
-    const auto up = perf_opts->upload;
-    const auto down = perf_opts->download;
-    exit_code = with_client("perf", [addr = *addr, up, down](wire::Host& host) {
-      return perf_task(host, addr, up, down);
-    });
-  });
 }
 
 }  // namespace bb::cli
