@@ -1,8 +1,8 @@
 #include "async/task_group.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
-#include <spdlog/spdlog.h>
 
 namespace bb::async {
 

@@ -30,8 +30,8 @@ class AddressBook {
  private:
   std::size_t capacity_;
   std::unordered_map<wire::PeerId, std::vector<wire::Multiaddr>> addresses_;
-  std::unordered_set<wire::PeerId> named_;    // the application's: never evicted
-  std::deque<wire::PeerId> learned_order_;    // the others, oldest first
+  std::unordered_set<wire::PeerId> named_;  // the application's: never evicted
+  std::deque<wire::PeerId> learned_order_;  // the others, oldest first
 };
 
 }  // namespace bb::node

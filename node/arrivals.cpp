@@ -75,8 +75,8 @@ asio::awaitable<std::string_view> Arrivals::on_envelope(
     if (verdict) {
       ++core_.metrics.drops["rx:" + std::string(verdict->reason)];
       if (refusal.empty()) refusal = verdict->reason;
-      spdlog::debug("refused fill {} of message {} from {}: {}", i, m.message_id,
-                    peer.to_base58(), verdict->detail);
+      spdlog::debug("refused fill {} of message {} from {}: {}", i, m.message_id, peer.to_base58(),
+                    verdict->detail);
     } else {
       ++core_.metrics.messages_in;
     }

@@ -29,9 +29,8 @@ class Arrivals {
   void set_pipeline(const runtime::Pipeline* rx) { rx_ = rx; }
 
   // The bb_wire::EnvelopeHandler: "" when every fill was taken, else the first refusal's label.
-  boost::asio::awaitable<std::string_view> on_envelope(wire::PeerId peer,
-                                                       std::shared_ptr<const core::WireEnvelope> env,
-                                                       std::size_t frame_bytes);
+  boost::asio::awaitable<std::string_view> on_envelope(
+      wire::PeerId peer, std::shared_ptr<const core::WireEnvelope> env, std::size_t frame_bytes);
 
  private:
   static std::optional<std::string> check_origin(const wire::PeerId& origin,

@@ -35,7 +35,8 @@ std::string suffix_text(wire::ByteView suffix) {
 
 }  // namespace
 
-const std::uint64_t kBackoffNoticeTypeHash = fnv1a64("ai.bytesandbrains.backpressure.BackoffNotice");
+const std::uint64_t kBackoffNoticeTypeHash =
+    fnv1a64("ai.bytesandbrains.backpressure.BackoffNotice");
 
 }  // namespace bb::node::detail
 
@@ -99,8 +100,7 @@ asio::awaitable<runtime::Verdict> Inbox::deliver(const runtime::Message& msg) {
     }
     if (queued == 0) {
       co_return Denial{DenyKind::other, reason::resource_limit,
-                       "a " + std::to_string(cost) + "-byte message from " +
-                           msg.peer.to_base58() +
+                       "a " + std::to_string(cost) + "-byte message from " + msg.peer.to_base58() +
                            " refused: " + core_.host.resources().last_refusal(),
                        "wire.Recv"};
     }

@@ -33,7 +33,6 @@ using runtime::Message;
 using runtime::Verdict;
 namespace reason = runtime::reason;
 
-
 namespace {
 
 std::uint64_t to_ns(std::chrono::milliseconds d) {
@@ -91,11 +90,12 @@ struct Node::Impl {
     runtime::StageContext ctx{core.stage_clock, core.tables};
     auto tx_nodes = core.config.tx_gates.value_or(syscalls::default_tx_gates());
     auto rx_nodes = core.config.rx_gates.value_or(syscalls::default_rx_gates());
-    auto send = std::make_unique<detail::SendStage>(
-        core, outbound, core.config.default_deadline_ns, core.config.min_hop_budget_ns);
+    auto send = std::make_unique<detail::SendStage>(core, outbound, core.config.default_deadline_ns,
+                                                    core.config.min_hop_budget_ns);
     send_stage = send.get();
     tx.emplace(runtime::Pipeline::build(tx_nodes, ctx, std::move(send)));
-    rx.emplace(runtime::Pipeline::build(rx_nodes, ctx, std::make_unique<detail::DeliverStage>(inbox)));
+    rx.emplace(
+        runtime::Pipeline::build(rx_nodes, ctx, std::make_unique<detail::DeliverStage>(inbox)));
     arrivals.set_pipeline(&*rx);
   }
 
@@ -134,8 +134,7 @@ struct Node::Impl {
         core.tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
       } catch (const system_error& e) {
         if (e.code() == asio::error::operation_aborted) co_return;
-        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(),
-                      wire::error_text(e));
+        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
       }
     }
   }
@@ -163,8 +162,7 @@ struct Node::Impl {
     if (msg.budget_ns == 0) {
       const auto rtt = core.tables.rtt().estimate(msg.peer);
       msg.start_ns = core.clock.now_ns();
-      msg.budget_ns = runtime::hop_budget_ns(rtt ? &*rtt : nullptr,
-                                             core.config.default_deadline_ns,
+      msg.budget_ns = runtime::hop_budget_ns(rtt ? &*rtt : nullptr, core.config.default_deadline_ns,
                                              core.config.min_hop_budget_ns);
     }
     std::shared_ptr<detail::Outbound::Waiter> waiter;
@@ -182,7 +180,8 @@ struct Node::Impl {
     } forget{send_stage, msg, waiter != nullptr};
     auto verdict = co_await tx->run(msg);
     if (verdict && core.stopping && verdict->reason == reason::cancelled) {
-      verdict = detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
+      verdict =
+          detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
     }
     if (verdict) {
       ++core.metrics.drops[std::string(verdict->reason)];
@@ -534,7 +533,8 @@ const wire::PeerId& Node::peer_id() const noexcept {
 
 std::vector<wire::Multiaddr> Node::listen_addrs() const {
   std::vector<wire::Multiaddr> out;
-  for (const auto& a : impl_->core.host.listen_addrs()) out.push_back(a.with_peer_id(impl_->core.self));
+  for (const auto& a : impl_->core.host.listen_addrs())
+    out.push_back(a.with_peer_id(impl_->core.self));
   return out;
 }
 

@@ -59,8 +59,8 @@
 // that still use a destroyed Node are yours to end first.
 #pragma once
 
-#include "proto/onnx.pb.h"
 #include "async/clock.hpp"
+#include "proto/onnx.pb.h"
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
 #include "runtime/peer_tables.hpp"
@@ -247,13 +247,13 @@ class Node {
   // write). nullopt when queued (or, with await_receipt, accepted by the peer); otherwise the
   // denial with its stable reason label. The payload is copied before send() returns.
   boost::asio::awaitable<runtime::Verdict> send(const wire::PeerId& peer, std::string_view channel,
-                                       wire::ByteView payload, SendOptions options = {});
+                                                wire::ByteView payload, SendOptions options = {});
   // One message to several peers: one envelope each, all under one message id, each through the
   // send pipeline in turn. The verdicts come back in the order of `peers`.
   boost::asio::awaitable<std::vector<runtime::Verdict>> send(std::span<const wire::PeerId> peers,
-                                                    std::string_view channel,
-                                                    wire::ByteView payload,
-                                                    SendOptions options = {});
+                                                             std::string_view channel,
+                                                             wire::ByteView payload,
+                                                             SendOptions options = {});
   // A fresh message id (64 random bits, never 0), for SendOptions::message_id.
   std::uint64_t mint_message_id();
 
@@ -267,8 +267,9 @@ class Node {
   // signature and the remaining deadline (budget − time since arrival): what a relay does.
   // Someone else's message without a signature is denied at once with `unsigned_origin` (the
   // peer would refuse it as forged); counted and reported like any denied send.
-  boost::asio::awaitable<runtime::Verdict> forward(const wire::PeerId& peer, const Received& message,
-                                          SendOptions options = {});
+  boost::asio::awaitable<runtime::Verdict> forward(const wire::PeerId& peer,
+                                                   const Received& message,
+                                                   SendOptions options = {});
 
   // Messages for `channel` are kept (up to inbox_capacity) from now on. receive() subscribes
   // implicitly; messages that arrive for a channel nobody subscribed to yet are kept too, for

@@ -3,8 +3,8 @@
 #include "node/address_book.hpp"
 #include "wire/error.hpp"
 
-#include <boost/system/system_error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/system/system_error.hpp>
 
 namespace bb::node::detail {
 
@@ -13,8 +13,7 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::system_error;
 namespace reason = runtime::reason;
 
-Outbound::Outbound(Core& core, AddressBook& book)
-    : core_(core), book_(book), resolved_(core.ex) {}
+Outbound::Outbound(Core& core, AddressBook& book) : core_(core), book_(book), resolved_(core.ex) {}
 
 bool Outbound::idle() const {
   for (const auto& [peer, link] : links_) {
@@ -33,8 +32,7 @@ std::span<const wire::Bytes> Outbound::local_addresses(const wire::PeerId& peer)
   return local_addrs_;
 }
 
-asio::awaitable<runtime::Verdict> Outbound::send(const wire::PeerId& peer,
-                                                 std::uint64_t message_id,
+asio::awaitable<runtime::Verdict> Outbound::send(const wire::PeerId& peer, std::uint64_t message_id,
                                                  const wire::SingleFillEnvelope& env,
                                                  std::uint64_t deadline_ns,
                                                  std::shared_ptr<Waiter> waiter) {
@@ -47,11 +45,10 @@ asio::awaitable<runtime::Verdict> Outbound::send(const wire::PeerId& peer,
   while (!link->sender.has_room(size)) {
     if (link->state == Link::State::closed) co_return deny(link->failure, link->failure_detail);
     if (core_.clock.now_ns() >= deadline_ns) {
-      co_return deny(reason::queue_full,
-                     "the queue to " + peer.to_base58() + " stayed full (" +
-                         std::to_string(link->sender.queued()) + " messages, " +
-                         std::to_string(link->sender.queued_bytes()) +
-                         " bytes) until the message's deadline");
+      co_return deny(reason::queue_full, "the queue to " + peer.to_base58() + " stayed full (" +
+                                             std::to_string(link->sender.queued()) + " messages, " +
+                                             std::to_string(link->sender.queued_bytes()) +
+                                             " bytes) until the message's deadline");
     }
     co_await (link->sender.changed().wait() || core_.clock.sleep_until(deadline_ns));
   }

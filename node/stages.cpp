@@ -38,9 +38,10 @@ SendStage::SendStage(Core& core, Outbound& outbound, std::uint64_t deadline_ns,
 
 asio::awaitable<Verdict> SendStage::invoke(Message& msg) {
   if (!outbound_.resolvable(msg.peer)) {
-    co_return runtime::Denial{
-        DenyKind::execution_failed, reason::peer_resolve_failed,
-        "no connection to and no address for peer " + msg.peer.to_base58(), {}};
+    co_return runtime::Denial{DenyKind::execution_failed,
+                              reason::peer_resolve_failed,
+                              "no connection to and no address for peer " + msg.peer.to_base58(),
+                              {}};
   }
   const std::uint64_t now = core_.clock.now_ns();
   std::uint64_t budget = 0;
@@ -48,8 +49,10 @@ asio::awaitable<Verdict> SendStage::invoke(Message& msg) {
     const std::uint64_t elapsed = now - std::min(msg.start_ns, now);
     if (elapsed >= msg.budget_ns) {
       co_return runtime::Denial{
-          DenyKind::timeout, reason::deadline_exceeded,
-          "the message's budget of " + ms(msg.budget_ns) + " ran out before it was sent", {}};
+          DenyKind::timeout,
+          reason::deadline_exceeded,
+          "the message's budget of " + ms(msg.budget_ns) + " ran out before it was sent",
+          {}};
     }
     budget = msg.budget_ns - elapsed;
   } else {
@@ -81,7 +84,8 @@ DeliverStage::DeliverStage(Inbox& inbox) : Stage("wire.Recv"), inbox_(inbox) {}
 
 asio::awaitable<Verdict> DeliverStage::invoke(Message& msg) {
   if (msg.dest_suffix.empty()) {
-    co_return runtime::Denial{DenyKind::bad_input, reason::no_subscriber,
+    co_return runtime::Denial{DenyKind::bad_input,
+                              reason::no_subscriber,
                               "fill " + std::to_string(msg.fill_index) + " from " +
                                   msg.peer.to_base58() + " has no dest_suffix",
                               {}};

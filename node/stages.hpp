@@ -35,8 +35,7 @@ class Inbox;
 //     which a busy receiver or a full queue outlasts.
 class SendStage final : public runtime::Stage {
  public:
-  SendStage(Core& core, Outbound& outbound, std::uint64_t deadline_ns,
-            std::uint64_t min_budget_ns);
+  SendStage(Core& core, Outbound& outbound, std::uint64_t deadline_ns, std::uint64_t min_budget_ns);
 
   boost::asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override;
 

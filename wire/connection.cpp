@@ -145,6 +145,14 @@ void Connection::close(error_code reason) {
   if (core_) core_->close(reason);
 }
 
+asio::awaitable<void> Connection::flush() {
+  auto core = core_;
+  if (!core) co_return;
+  while (core->open && (core->session.output_size() > 0 || core->writing_bytes > 0)) {
+    co_await core->flushed.wait();
+  }
+}
+
 bool Connection::is_open() const noexcept {
   return core_ && core_->open;
 }

@@ -166,6 +166,10 @@ class Connection {
   // protocol violations...) when it can be written without waiting, closes the socket, fails
   // every pending stream operation. Idempotent.
   void close(boost::system::error_code reason = {});
+  // Returns once everything written so far (stream data, receipts, window updates) is on the
+  // socket, or the connection closed. For a graceful stop: flush, then close(). The caller
+  // bounds it (a peer that does not read holds it up to the write timeout).
+  boost::asio::awaitable<void> flush();
 
   bool is_open() const noexcept;
   Direction direction() const noexcept;

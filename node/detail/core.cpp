@@ -43,10 +43,10 @@ Core::Core(const asio::any_io_executor& executor, NodeConfig cfg)
 }
 
 Denial deny(std::string_view why, std::string detail, std::string stage) {
-  const auto kind = why == reason::queue_full || why == reason::peer_unreachable ||
-                            why == reason::connection_lost
-                        ? DenyKind::execution_failed
-                        : DenyKind::other;
+  const auto kind =
+      why == reason::queue_full || why == reason::peer_unreachable || why == reason::connection_lost
+          ? DenyKind::execution_failed
+          : DenyKind::other;
   return Denial{kind, why, std::move(detail), std::move(stage)};
 }
 
@@ -79,6 +79,5 @@ std::string describe(const std::exception_ptr& error) {
     return "unknown error";
   }
 }
-
 
 }  // namespace bb::node::detail

@@ -52,7 +52,7 @@ struct Core {
   wire::PeerId self = host.peer_id();
   NodeMetrics metrics;
   bool stopping = false;
-  bool touched = false;  // connect() or a send ran: the Host may have tasks even unstarted
+  bool touched = false;    // connect() or a send ran: the Host may have tasks even unstarted
   async::TaskGroup tasks;  // last: destroyed first
 };
 

@@ -52,6 +52,7 @@ MuxCore::MuxCore(std::unique_ptr<ByteStream> s, noise::Transport t, yamux::Sessi
       local_addr(stream->local_addr()),
       output(stream->get_executor()),
       drained(stream->get_executor()),
+      flushed(stream->get_executor()),
       inbound(stream->get_executor()),
       keepalive_timer(stream->get_executor()) {
   last_received = std::chrono::steady_clock::now();
@@ -144,6 +145,7 @@ void MuxCore::close(error_code why) {
   keepalive_timer.cancel();
   output.notify();
   drained.notify();
+  flushed.notify();
   inbound.notify();
   for (auto& [id, s] : slots) {
     s->readable.notify();
@@ -274,6 +276,7 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
     auto [ec, n] = std::get<0>(outcome);
     if (ec) co_return c.close(ec);
     c.bytes_sent += n;
+    c.flushed.notify();
   }
 }
 

@@ -81,6 +81,7 @@ struct MuxCore final : yamux::BufferAccount {
   Multiaddr local_addr;
   async::Event output;   // wakes the writer
   async::Event drained;  // the writer took the queued output: stream writes may queue more
+  async::Event flushed;  // a write completed: flush() looks again
   async::Event inbound;  // wakes accept_stream()
   boost::asio::steady_timer keepalive_timer;
   std::deque<std::uint32_t> inbound_ids;

@@ -95,11 +95,11 @@ asio::awaitable<void> serve_owned(Connection conn, Stream stream, EnvelopeCaps c
 
 void register_server(Host& host, EnvelopeHandler handler, EnvelopeCaps caps,
                      std::shared_ptr<ServerStats> stats) {
-  host.set_handler(std::string(kProtocolId), [handler = std::move(handler), caps,
-                                              stats = std::move(stats)](Connection conn,
-                                                                        Stream stream) {
-    return serve_owned(std::move(conn), std::move(stream), caps, handler, stats);
-  });
+  host.set_handler(std::string(kProtocolId),
+                   [handler = std::move(handler), caps, stats = std::move(stats)](Connection conn,
+                                                                                  Stream stream) {
+                     return serve_owned(std::move(conn), std::move(stream), caps, handler, stats);
+                   });
 }
 
 Sender::Sender(const asio::any_io_executor& executor, SenderLimits limits)

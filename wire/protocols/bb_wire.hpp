@@ -19,9 +19,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -76,9 +76,9 @@ void register_server(Host& host, EnvelopeHandler handler, EnvelopeCaps caps = {}
                      std::shared_ptr<ServerStats> stats = nullptr);
 
 struct SenderLimits {
-  std::size_t max_queued_messages = 1024;    // encoded, not yet taken by the writer
-  std::size_t max_queued_bytes = 8u << 20;   // queued plus being written
-  std::size_t max_awaiting_receipt = 4096;   // written envelopes whose receipt is due
+  std::size_t max_queued_messages = 1024;   // encoded, not yet taken by the writer
+  std::size_t max_queued_bytes = 8u << 20;  // queued plus being written
+  std::size_t max_awaiting_receipt = 4096;  // written envelopes whose receipt is due
 };
 
 // The sending half for one peer. push() encodes an envelope into the queue at once (the caller
@@ -119,11 +119,11 @@ class Sender {
   boost::asio::awaitable<void> read_receipts(Stream& stream, const ReceiptCallback& on_receipt);
 
   SenderLimits limits_;
-  Bytes pending_;                 // encoded frames not yet taken by the writer
-  std::size_t queued_ = 0;        // envelopes in pending_
+  Bytes pending_;                   // encoded frames not yet taken by the writer
+  std::size_t queued_ = 0;          // envelopes in pending_
   std::size_t queued_counted_ = 0;  // of which are messages (not control envelopes)
-  std::size_t writing_ = 0;       // bytes taken by the writer, not yet written
-  std::size_t in_flight_ = 0;     // written, receipt due
+  std::size_t writing_ = 0;         // bytes taken by the writer, not yet written
+  std::size_t in_flight_ = 0;       // written, receipt due
   async::Event changed_;
   async::Event work_;  // wakes the writer
 };
