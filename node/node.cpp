@@ -127,7 +127,8 @@ struct Node::Impl {
     const auto interval = to_ns(core.config.ping_interval);
     const auto timeout = std::max(core.config.ping_interval, std::chrono::milliseconds(1000));
     while (conn.is_open() && !core.stopping) {
-      if (!co_await core.clock.sleep_for(interval)) co_return;
+      const bool slept = co_await core.clock.sleep_for(interval);
+      if (!slept) co_return;
       if (!conn.is_open() || core.stopping) co_return;
       try {
         const auto rtt = co_await wire::ping::ping(conn, timeout);
@@ -142,7 +143,8 @@ struct Node::Impl {
   asio::awaitable<void> tick_loop() {
     const auto interval = to_ns(core.config.tick_interval);
     while (!core.stopping) {
-      if (!co_await core.clock.sleep_for(interval)) co_return;
+      const bool slept = co_await core.clock.sleep_for(interval);
+      if (!slept) co_return;
       core.tables.tick();
       (void)core.tables.backpressure().sweep(core.clock.now_ns());  // silent periods that ran out
     }

@@ -46,7 +46,8 @@ class BackoffGateTx final : public Stage {
                                    detail::ms(retry - now) + ", after the message's deadline");
       }
       if (retry > wait_limit) co_return cooldown(peer, now);
-      if (!co_await clock_.sleep_until(retry)) {
+      const bool slept = co_await clock_.sleep_until(retry);
+      if (!slept) {
         co_return detail::deny(DenyKind::other, reason::cancelled, "wait for backoff cancelled");
       }
       now = clock_.now_ns();

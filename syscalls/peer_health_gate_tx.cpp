@@ -71,7 +71,8 @@ class PeerHealthGateTx final : public Stage {
                                "peer " + peer.to_base58() + " is backing off for another " +
                                    detail::ms(retry - now) + when);
       }
-      if (!co_await clock_.sleep_until(retry)) {
+      const bool slept = co_await clock_.sleep_until(retry);
+      if (!slept) {
         co_return detail::deny(DenyKind::other, reason::cancelled, "wait for backoff cancelled");
       }
     }

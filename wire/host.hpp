@@ -24,6 +24,7 @@
 // returns only when every task the Host started has ended.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/connection.hpp"
 #include "wire/connection_manager.hpp"
 #include "wire/protocols/identify.hpp"
@@ -45,6 +46,10 @@ namespace bb::wire {
 std::string_view bb_version() noexcept;  // "0.1.0"
 
 struct HostOptions {
+  // Time for the Host's deadlines (slot waits, first messages, refusal lingering, accept
+  // backoff) and its upkeep (activity samples, trimming); async::steady_clock() when null. Must
+  // outlive the Host.
+  async::Clock* clock = nullptr;
   ConnectionOptions connection;
   // Both limits are lowered at construction if the process's file descriptor limit (raised to
   // its hard limit first, once per process) cannot hold them; see fit_to_fd_limit().

@@ -8,9 +8,8 @@ namespace bb::wire {
 // pending connection stays in the backlog and would fail again immediately.
 asio::awaitable<void> Host::Impl::accept_loop(TcpListener& listener) {
   std::chrono::milliseconds backoff{0};
-  std::chrono::steady_clock::time_point last_warning{};
+  std::optional<ConnectionManager::TimePoint> last_warning;
   std::uint64_t unreported = 0;
-  asio::steady_timer timer(ex);
   while (!stopping) {
     while (!cm.accepting() && !stopping) co_await accept_room.wait();
     if (stopping) co_return;
@@ -27,7 +26,7 @@ asio::awaitable<void> Host::Impl::accept_loop(TcpListener& listener) {
       ++unreported;
       backoff =
           backoff.count() == 0 ? kAcceptBackoffFirst : std::min(2 * backoff, kAcceptBackoffMax);
-      if (now() - last_warning >= kAcceptWarningInterval) {
+      if (!last_warning || now() - *last_warning >= kAcceptWarningInterval) {
         spdlog::warn("accepting on {} failed {} time(s): {}{}; retrying after {} ms",
                      listener.local_addr().to_string(), unreported, error.message(),
                      is_resource_exhaustion(error) ? " (out of file descriptors or memory)" : "",
@@ -35,8 +34,8 @@ asio::awaitable<void> Host::Impl::accept_loop(TcpListener& listener) {
         last_warning = now();
         unreported = 0;
       }
-      timer.expires_after(backoff);
-      co_await timer.async_wait(asio::use_awaitable);
+      const bool slept = co_await clock.sleep_for(ns(backoff));
+      if (!slept) co_return;
       continue;
     }
     backoff = std::chrono::milliseconds(0);
@@ -94,12 +93,12 @@ asio::awaitable<void> Host::Impl::linger(tcp::socket socket) {
     std::size_t& count;
     ~Done() { --count; }
   } done{lingering};
-  asio::steady_timer timer(ex, kRefusalLinger);
+  const std::uint64_t deadline = async::saturating_add(clock.now_ns(), ns(kRefusalLinger));
   std::array<std::uint8_t, 512> discard{};
   while (true) {
     auto outcome = co_await (
         socket.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable)) ||
-        timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+        clock.sleep_until(deadline));
     if (outcome.index() == 1 || std::get<0>(std::get<0>(outcome))) break;
   }
   error_code ignored;
@@ -138,9 +137,7 @@ asio::awaitable<void> Host::Impl::inbound_handshake(tcp::socket socket, Connecti
   const auto& cmo = options.connection_manager;
 
   if (waiting) {  // no slot yet: read nothing until one frees
-    asio::steady_timer timer(ex, cmo.slot_wait);
-    auto outcome =
-        co_await (hs.wake.wait() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto outcome = co_await (hs.wake.wait() || clock.sleep_for(ns(cmo.slot_wait)));
     if (stopping) co_return;
     if (outcome.index() == 1) {
       // No slot freed: a handshake that was too young to evict may be stuck by now.
@@ -167,12 +164,13 @@ asio::awaitable<void> Host::Impl::inbound_handshake(tcp::socket socket, Connecti
   {
     Bytes header;
     mss::append_message(header, mss::kHeader);
-    asio::steady_timer timer(ex, cmo.first_message_timeout);
+    const std::uint64_t deadline =
+        async::saturating_add(clock.now_ns(), ns(cmo.first_message_timeout));
     bool watermark = false;
     while (true) {
       auto outcome = co_await (
           socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-          timer.async_wait(asio::as_tuple(asio::use_awaitable)) || hs.wake.wait());
+          clock.sleep_until(deadline) || hs.wake.wait());
       if (stopping) co_return;
       if (hs.evicted) {
         refuse(std::move(socket), from, make_error_code(errc::pending_connection_evicted),

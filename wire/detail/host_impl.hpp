@@ -121,7 +121,9 @@ struct Host::Impl {
         self(identity.peer_id()),
         options(std::move(opts)),
         fds(fit_options(options)),
-        cm(options.connection_manager, options.max_connections, options.max_pending_inbound),
+        clock(options.clock != nullptr ? *options.clock : async::steady_clock()),
+        cm(options.connection_manager, options.max_connections, options.max_pending_inbound,
+           clock),
         resources(options.resources),
         event_signal(executor),
         accept_room(executor),
@@ -130,7 +132,10 @@ struct Host::Impl {
     register_builtin_protocols();
   }
 
-  static std::chrono::steady_clock::time_point now() { return std::chrono::steady_clock::now(); }
+  ConnectionManager::TimePoint now() const { return cm.now(); }
+  static std::uint64_t ns(std::chrono::nanoseconds d) {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0));
+  }
 
   // The periodic work (activity samples, trimming) starts with the first listen or connect, as
   // every other task of the Host does: a Host never used needs no stop().
@@ -141,11 +146,9 @@ struct Host::Impl {
   }
 
   asio::awaitable<void> tick_loop() {
-    asio::steady_timer timer(ex);
     while (!stopping) {
-      timer.expires_after(options.connection_manager.tick_interval);
-      co_await timer.async_wait(asio::use_awaitable);
-      if (stopping) break;
+      const bool slept = co_await clock.sleep_for(ns(options.connection_manager.tick_interval));
+      if (!slept || stopping) break;
       tick(now());
     }
   }
@@ -275,7 +278,7 @@ struct Host::Impl {
 
   asio::awaitable<void> identify_peer(Connection conn) {
     try {
-      auto info = co_await identify::request(conn, options.protocol_timeout);
+      auto info = co_await identify::request(conn, options.protocol_timeout, clock);
       emit(PeerIdentified{conn.remote_peer(), std::move(info)});
     } catch (const system_error& e) {
       if (e.code() != asio::error::operation_aborted && conn.is_open()) {
@@ -345,6 +348,7 @@ struct Host::Impl {
   Ed25519KeyPair identity;
   PeerId self;
   HostOptions options;
+  async::Clock& clock;
   FdBudget fds;
   ConnectionManager cm;
   ResourceManager resources;
