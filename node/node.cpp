@@ -5,6 +5,7 @@
 #include "node/detail/core.hpp"
 #include "node/inbox.hpp"
 #include "node/outbound.hpp"
+#include "node/requests.hpp"
 #include "node/stages.hpp"
 #include "runtime/node_builder.hpp"
 #include "runtime/pipeline.hpp"
@@ -32,7 +33,6 @@ using runtime::DenyKind;
 using runtime::Message;
 using runtime::Verdict;
 namespace reason = runtime::reason;
-
 
 namespace {
 
@@ -62,13 +62,14 @@ std::uint64_t NodeMetrics::failed_sends() const {
   return n;
 }
 
-struct Node::Impl {
+struct Node::Impl final : detail::SendPath {
   Impl(const asio::any_io_executor& executor, NodeConfig cfg)
       : core(executor, std::move(cfg)),
         book(core.config.address_book_capacity),
         outbound(core, book),
         inbox(core, outbound),
         arrivals(core, book),
+        requests(core, *this),
         server(std::make_shared<wire::bb_wire::ServerStats>(executor)),
         stop_done(executor) {}
 
@@ -77,6 +78,7 @@ struct Node::Impl {
   detail::Outbound outbound;
   detail::Inbox inbox;
   detail::Arrivals arrivals;
+  detail::Requests requests;
   std::shared_ptr<wire::bb_wire::ServerStats> server;
   std::optional<runtime::Pipeline> tx;
   std::optional<runtime::Pipeline> rx;
@@ -91,11 +93,12 @@ struct Node::Impl {
     runtime::StageContext ctx{core.stage_clock, core.tables};
     auto tx_nodes = core.config.tx_gates.value_or(syscalls::default_tx_gates());
     auto rx_nodes = core.config.rx_gates.value_or(syscalls::default_rx_gates());
-    auto send = std::make_unique<detail::SendStage>(
-        core, outbound, core.config.default_deadline_ns, core.config.min_hop_budget_ns);
+    auto send = std::make_unique<detail::SendStage>(core, outbound, core.config.default_deadline_ns,
+                                                    core.config.min_hop_budget_ns);
     send_stage = send.get();
     tx.emplace(runtime::Pipeline::build(tx_nodes, ctx, std::move(send)));
-    rx.emplace(runtime::Pipeline::build(rx_nodes, ctx, std::make_unique<detail::DeliverStage>(inbox)));
+    rx.emplace(runtime::Pipeline::build(rx_nodes, ctx,
+                                        std::make_unique<detail::DeliverStage>(inbox, requests)));
     arrivals.set_pipeline(&*rx);
   }
 
@@ -134,8 +137,7 @@ struct Node::Impl {
         core.tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
       } catch (const system_error& e) {
         if (e.code() == asio::error::operation_aborted) co_return;
-        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(),
-                      wire::error_text(e));
+        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
       }
     }
   }
@@ -163,8 +165,7 @@ struct Node::Impl {
     if (msg.budget_ns == 0) {
       const auto rtt = core.tables.rtt().estimate(msg.peer);
       msg.start_ns = core.clock.now_ns();
-      msg.budget_ns = runtime::hop_budget_ns(rtt ? &*rtt : nullptr,
-                                             core.config.default_deadline_ns,
+      msg.budget_ns = runtime::hop_budget_ns(rtt ? &*rtt : nullptr, core.config.default_deadline_ns,
                                              core.config.min_hop_budget_ns);
     }
     std::shared_ptr<detail::Outbound::Waiter> waiter;
@@ -182,7 +183,8 @@ struct Node::Impl {
     } forget{send_stage, msg, waiter != nullptr};
     auto verdict = co_await tx->run(msg);
     if (verdict && core.stopping && verdict->reason == reason::cancelled) {
-      verdict = detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
+      verdict =
+          detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
     }
     if (verdict) {
       ++core.metrics.drops[std::string(verdict->reason)];
@@ -191,6 +193,12 @@ struct Node::Impl {
     if (!waiter) co_return std::nullopt;
     while (!waiter->done) co_await waiter->done_event.wait();
     co_return waiter->verdict;
+  }
+
+  asio::awaitable<Verdict> send_message(Message& msg, bool await_receipt) override {
+    SendOptions options;
+    options.await_receipt = await_receipt;
+    co_return co_await run_send(msg, options);
   }
 
   // A send denied before the pipeline runs: counted and returned like a gate's denial.
@@ -263,6 +271,7 @@ struct Node::Impl {
   void begin_stop() {
     core.stopping = true;
     outbound.fail_all(reason::stopped, "the node stopped");
+    requests.fail_all(reason::stopped, "the node stopped");
     inbox.wake_all();
     core.stage_clock.stop();  // gates waiting out a cooldown give up
   }
@@ -458,6 +467,16 @@ asio::awaitable<Verdict> Node::forward(const wire::PeerId& peer, const Received&
   co_return co_await impl.run_send(msg, options);
 }
 
+asio::awaitable<RequestResult> Node::request(const wire::PeerId& peer, std::string_view service,
+                                             wire::ByteView payload, RequestOptions options) {
+  impl_->core.touched = true;
+  co_return co_await impl_->requests.request(peer, service, payload, options);
+}
+
+void Node::serve(std::string service, ServiceHandler handler) {
+  impl_->requests.serve(std::move(service), std::move(handler));
+}
+
 void Node::subscribe(std::string_view channel) {
   impl_->inbox.subscribe(channel);
 }
@@ -534,7 +553,8 @@ const wire::PeerId& Node::peer_id() const noexcept {
 
 std::vector<wire::Multiaddr> Node::listen_addrs() const {
   std::vector<wire::Multiaddr> out;
-  for (const auto& a : impl_->core.host.listen_addrs()) out.push_back(a.with_peer_id(impl_->core.self));
+  for (const auto& a : impl_->core.host.listen_addrs())
+    out.push_back(a.with_peer_id(impl_->core.self));
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "node/stages.hpp"
 
 #include "node/inbox.hpp"
+#include "node/requests.hpp"
 #include "runtime/rtt_tracker.hpp"
 
 #include <algorithm>
@@ -38,9 +39,10 @@ SendStage::SendStage(Core& core, Outbound& outbound, std::uint64_t deadline_ns,
 
 asio::awaitable<Verdict> SendStage::invoke(Message& msg) {
   if (!outbound_.resolvable(msg.peer)) {
-    co_return runtime::Denial{
-        DenyKind::execution_failed, reason::peer_resolve_failed,
-        "no connection to and no address for peer " + msg.peer.to_base58(), {}};
+    co_return runtime::Denial{DenyKind::execution_failed,
+                              reason::peer_resolve_failed,
+                              "no connection to and no address for peer " + msg.peer.to_base58(),
+                              {}};
   }
   const std::uint64_t now = core_.clock.now_ns();
   std::uint64_t budget = 0;
@@ -48,8 +50,10 @@ asio::awaitable<Verdict> SendStage::invoke(Message& msg) {
     const std::uint64_t elapsed = now - std::min(msg.start_ns, now);
     if (elapsed >= msg.budget_ns) {
       co_return runtime::Denial{
-          DenyKind::timeout, reason::deadline_exceeded,
-          "the message's budget of " + ms(msg.budget_ns) + " ran out before it was sent", {}};
+          DenyKind::timeout,
+          reason::deadline_exceeded,
+          "the message's budget of " + ms(msg.budget_ns) + " ran out before it was sent",
+          {}};
     }
     budget = msg.budget_ns - elapsed;
   } else {
@@ -77,15 +81,19 @@ asio::awaitable<Verdict> SendStage::invoke(Message& msg) {
                                     async::saturating_add(now, budget), std::move(waiter));
 }
 
-DeliverStage::DeliverStage(Inbox& inbox) : Stage("wire.Recv"), inbox_(inbox) {}
+DeliverStage::DeliverStage(Inbox& inbox, Requests& requests)
+    : Stage("wire.Recv"), inbox_(inbox), requests_(requests) {}
 
 asio::awaitable<Verdict> DeliverStage::invoke(Message& msg) {
   if (msg.dest_suffix.empty()) {
-    co_return runtime::Denial{DenyKind::bad_input, reason::no_subscriber,
+    co_return runtime::Denial{DenyKind::bad_input,
+                              reason::no_subscriber,
                               "fill " + std::to_string(msg.fill_index) + " from " +
                                   msg.peer.to_base58() + " has no dest_suffix",
                               {}};
   }
+  if (msg.response) co_return requests_.on_response(msg);
+  if (requests_.is_service(msg.dest_suffix)) co_return co_await requests_.on_request(msg);
   if (msg.trigger_only) msg.payload = {};  // synthesized trigger
   co_return co_await inbox_.deliver(msg);
 }
