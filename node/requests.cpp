@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
@@ -118,6 +119,7 @@ asio::awaitable<RequestResult> Requests::request(wire::PeerId peer, std::string_
   // Either may come first: the receipt and the answer travel on different streams.
   auto sending = path_.send_message(msg, /*await_receipt=*/true);
   auto sent = co_await (std::move(sending) || core_.stage_clock.sleep_until(deadline));
+  co_await throw_if_cancelled();
   if (sent.index() == 1) {
     co_return finish(token, pending,
                      Denial{DenyKind::timeout, reason::timeout,
@@ -130,6 +132,7 @@ asio::awaitable<RequestResult> Requests::request(wire::PeerId peer, std::string_
     auto waiting = wait_done(pending);
     auto answered = co_await (std::move(waiting) || core_.stage_clock.sleep_until(deadline));
     (void)answered;
+    co_await throw_if_cancelled();
   }
   if (pending->done) co_return finish(token, pending, pending->failure);
   co_return finish(
@@ -137,6 +140,15 @@ asio::awaitable<RequestResult> Requests::request(wire::PeerId peer, std::string_
       Denial{DenyKind::timeout, reason::timeout,
              "no response from " + peer.to_base58() + " to '" + std::string(service) + "' in time",
              "Node.request"});
+}
+
+// A cancelled sleep ends without an exception, so the `||` above can complete "normally" when
+// our caller cancelled us: then the request is abandoned (left tracked), not timed out.
+asio::awaitable<void> Requests::throw_if_cancelled() {
+  const auto state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() != asio::cancellation_type::none) {
+    throw boost::system::system_error(asio::error::operation_aborted, "request abandoned");
+  }
 }
 
 asio::awaitable<void> Requests::wait_done(std::shared_ptr<Pending> pending) {

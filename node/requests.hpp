@@ -77,6 +77,7 @@ class Requests {
     std::shared_ptr<const ServiceHandler> handler;
   };
 
+  static boost::asio::awaitable<void> throw_if_cancelled();
   static boost::asio::awaitable<void> wait_done(std::shared_ptr<Pending> pending);
   RequestResult finish(std::uint64_t token, const std::shared_ptr<Pending>& pending,
                        runtime::Verdict failure);

@@ -19,6 +19,7 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace node_test;
+using namespace asio::experimental::awaitable_operators;
 using wire::PeerId;
 
 constexpr std::uint64_t kSecond = 1'000'000'000;
