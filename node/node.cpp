@@ -5,6 +5,7 @@
 #include "node/detail/core.hpp"
 #include "node/inbox.hpp"
 #include "node/outbound.hpp"
+#include "node/requests.hpp"
 #include "node/stages.hpp"
 #include "runtime/node_builder.hpp"
 #include "runtime/pipeline.hpp"
@@ -61,13 +62,14 @@ std::uint64_t NodeMetrics::failed_sends() const {
   return n;
 }
 
-struct Node::Impl {
+struct Node::Impl final : detail::SendPath {
   Impl(const asio::any_io_executor& executor, NodeConfig cfg)
       : core(executor, std::move(cfg)),
         book(core.config.address_book_capacity),
         outbound(core, book),
         inbox(core, outbound),
         arrivals(core, book),
+        requests(core, *this),
         server(std::make_shared<wire::bb_wire::ServerStats>(executor)),
         stop_done(executor) {}
 
@@ -76,6 +78,7 @@ struct Node::Impl {
   detail::Outbound outbound;
   detail::Inbox inbox;
   detail::Arrivals arrivals;
+  detail::Requests requests;
   std::shared_ptr<wire::bb_wire::ServerStats> server;
   std::optional<runtime::Pipeline> tx;
   std::optional<runtime::Pipeline> rx;
@@ -94,8 +97,8 @@ struct Node::Impl {
                                                     core.config.min_hop_budget_ns);
     send_stage = send.get();
     tx.emplace(runtime::Pipeline::build(tx_nodes, ctx, std::move(send)));
-    rx.emplace(
-        runtime::Pipeline::build(rx_nodes, ctx, std::make_unique<detail::DeliverStage>(inbox)));
+    rx.emplace(runtime::Pipeline::build(rx_nodes, ctx,
+                                        std::make_unique<detail::DeliverStage>(inbox, requests)));
     arrivals.set_pipeline(&*rx);
   }
 
@@ -194,6 +197,12 @@ struct Node::Impl {
     co_return waiter->verdict;
   }
 
+  asio::awaitable<Verdict> send_message(Message& msg, bool await_receipt) override {
+    SendOptions options;
+    options.await_receipt = await_receipt;
+    co_return co_await run_send(msg, options);
+  }
+
   // A send denied before the pipeline runs: counted and returned like a gate's denial.
   Verdict refuse_send(Denial denial) {
     ++core.metrics.sends;
@@ -264,6 +273,7 @@ struct Node::Impl {
   void begin_stop() {
     core.stopping = true;
     outbound.fail_all(reason::stopped, "the node stopped");
+    requests.fail_all(reason::stopped, "the node stopped");
     inbox.wake_all();
     core.stage_clock.stop();  // gates waiting out a cooldown give up
   }
@@ -457,6 +467,16 @@ asio::awaitable<Verdict> Node::forward(const wire::PeerId& peer, const Received&
     msg.budget_ns = message.budget_ns;
   }
   co_return co_await impl.run_send(msg, options);
+}
+
+asio::awaitable<RequestResult> Node::request(const wire::PeerId& peer, std::string_view service,
+                                             wire::ByteView payload, RequestOptions options) {
+  impl_->core.touched = true;
+  co_return co_await impl_->requests.request(peer, service, payload, options);
+}
+
+void Node::serve(std::string service, ServiceHandler handler) {
+  impl_->requests.serve(std::move(service), std::move(handler));
 }
 
 void Node::subscribe(std::string_view channel) {

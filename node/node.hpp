@@ -2,7 +2,8 @@
 // Host (TCP + Noise + Yamux), the peer-state tables and two compiled pipelines:
 //
 //   send:    PeerHealthGateTx -> BackoffGateTx -> wire.Send      (per destination peer)
-//   receive: DedupGateRx -> PeerHealthGateRx -> BackoffGateRx -> wire.Recv  (per delivered fill)
+//   receive: DeadlineCheck -> DedupGateRx -> PeerHealthGateRx -> BackoffGateRx -> wire.Recv
+//            (per delivered fill)
 //
 // Messages travel as WireEnvelopes on /bb/wire/1.0.0 streams. The receiving node answers each
 // envelope with a receipt (accepted, or refused with the reason label of the stage that said
@@ -181,6 +182,34 @@ struct Received {
   std::optional<wire::Signature> origin_signature;
 };
 
+// Request/response (node/requests.hpp). A service lives inside a receiver at the fill's
+// dest_suffix `/component/0/op/<service>`: the original's in-node address of an op, with
+// component 0 reserved for the Node's named services (channels live at /site/<id>). nullopt
+// when `service` is not a valid op name (empty, or containing '/').
+std::optional<wire::Multiaddr> service_suffix(std::string_view service);
+
+struct RequestOptions {
+  // How long request() waits for the response, on the Node's clock; also the request's
+  // budget on the wire, so the server drops it unanswered once the requester has given up.
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);
+};
+
+// What request() returns: the response, or why there is none. Exactly one of them is set.
+//   failure reasons: `timeout` (no response within RequestOptions::timeout), `no_service`
+//   (nobody serves that name at the peer), `resource_limit` (too many requests in flight here,
+//   or at the peer), `stopped`, or the denial of the request's send (a gate's, `peer_unreachable`,
+//   `queue_full`, or the peer's receipt refusing it: `blocklisted`, `deadline_exceeded`, …).
+struct RequestResult {
+  std::optional<Received> response;
+  runtime::Verdict failure;
+  bool ok() const noexcept { return response.has_value(); }
+};
+
+// A service's handler: runs as its own task for each request; its value is the response
+// payload, or nullopt for no answer (the requester then times out).
+using ServiceHandler =
+    std::function<boost::asio::awaitable<std::optional<wire::Bytes>>(const Received& request)>;
+
 struct NodeMetrics {
   std::uint64_t messages_out = 0;  // envelopes written to connections
   std::uint64_t bytes_out = 0;     // their framed size
@@ -270,6 +299,30 @@ class Node {
   boost::asio::awaitable<runtime::Verdict> forward(const wire::PeerId& peer,
                                                    const Received& message,
                                                    SendOptions options = {});
+
+  // Request/response on the envelope's correlation. request() sends `payload` to `service` at
+  // `peer` as a REQUEST whose wire_req_id is a fresh RequestTracker token (tracked with the
+  // timeout as its deadline) and returns the RESPONSE carrying that token from that peer, or
+  // the failure (RequestResult). One-report rule: the outcome of an awaited request is its
+  // return value and nothing else (no event, no Timeout). A request whose caller stopped
+  // awaiting it (cancelled, e.g. the loser of `||`) stays tracked until its deadline and is then
+  // reported once as a runtime::Timeout event; its response, if one comes, is refused.
+  // Responses nobody waits for (unknown or late tokens, or from another peer than the one asked)
+  // are refused `unknown_request` and counted as drops "rx:unknown_request"; they never reach a
+  // channel. `payload` is read until request() returns.
+  boost::asio::awaitable<RequestResult> request(const wire::PeerId& peer, std::string_view service,
+                                                wire::ByteView payload,
+                                                RequestOptions options = {});
+  // Answers requests to `service` (replacing an earlier handler for the name) from now on. Each
+  // request runs `handler` as a task of the Node, at most 64 at once per peer and 4096 in all:
+  // more wait, holding the peer's stream as a full channel does, until one ends or their budget
+  // runs out (`deadline_exceeded`); one the peer's memory limit cannot hold is `resource_limit`;
+  // a request for a name nobody serves is refused `no_service`. The request's budget is checked
+  // before the handler runs and before the answer goes out: a request whose requester has given
+  // up is dropped unanswered (counted "rx:deadline_exceeded"). The answer is a RESPONSE through
+  // the send pipeline (gates apply) with the request's remaining budget; a denied answer is a
+  // SendFailed event (nobody awaits it). Throws std::invalid_argument for a bad service name.
+  void serve(std::string service, ServiceHandler handler);
 
   // Messages for `channel` are kept (up to inbox_capacity) from now on. receive() subscribes
   // implicitly; messages that arrive for a channel nobody subscribed to yet are kept too, for

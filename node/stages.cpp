@@ -1,6 +1,7 @@
 #include "node/stages.hpp"
 
 #include "node/inbox.hpp"
+#include "node/requests.hpp"
 #include "runtime/rtt_tracker.hpp"
 
 #include <algorithm>
@@ -80,7 +81,8 @@ asio::awaitable<Verdict> SendStage::invoke(Message& msg) {
                                     async::saturating_add(now, budget), std::move(waiter));
 }
 
-DeliverStage::DeliverStage(Inbox& inbox) : Stage("wire.Recv"), inbox_(inbox) {}
+DeliverStage::DeliverStage(Inbox& inbox, Requests& requests)
+    : Stage("wire.Recv"), inbox_(inbox), requests_(requests) {}
 
 asio::awaitable<Verdict> DeliverStage::invoke(Message& msg) {
   if (msg.dest_suffix.empty()) {
@@ -90,6 +92,8 @@ asio::awaitable<Verdict> DeliverStage::invoke(Message& msg) {
                                   msg.peer.to_base58() + " has no dest_suffix",
                               {}};
   }
+  if (msg.response) co_return requests_.on_response(msg);
+  if (requests_.is_service(msg.dest_suffix)) co_return co_await requests_.on_request(msg);
   if (msg.trigger_only) msg.payload = {};  // synthesized trigger
   co_return co_await inbox_.deliver(msg);
 }

@@ -18,6 +18,7 @@
 namespace bb::node::detail {
 
 class Inbox;
+class Requests;
 
 // The rules of wire.Send:
 //   - unknown peer (not connected, no address): denied with `peer_resolve_failed`, as the
@@ -54,14 +55,16 @@ class SendStage final : public runtime::Stage {
 };
 
 // A trigger-only fill is delivered as a trigger: no payload, the flag set, whatever bytes the
-// sender put in it.
+// sender put in it. RESPONSE fills, and fills at a service suffix (/component/0/...), go to the
+// Requests room instead: never to a channel.
 class DeliverStage final : public runtime::Stage {
  public:
-  explicit DeliverStage(Inbox& inbox);
+  DeliverStage(Inbox& inbox, Requests& requests);
   boost::asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override;
 
  private:
   Inbox& inbox_;
+  Requests& requests_;
 };
 
 }  // namespace bb::node::detail

@@ -88,6 +88,11 @@ inline constexpr std::string_view resource_limit = "resource_limit";
 // author's message that carries no signature is denied before it is sent (`unsigned_origin`).
 inline constexpr std::string_view forged_origin = "forged_origin";
 inline constexpr std::string_view unsigned_origin = "unsigned_origin";
+// Request/response (node/requests.hpp): nobody serves the requested name; a response nobody
+// awaits (unknown or late token, or from another peer than the one asked); no response in time.
+inline constexpr std::string_view no_service = "no_service";
+inline constexpr std::string_view unknown_request = "unknown_request";
+inline constexpr std::string_view timeout = "timeout";
 }  // namespace reason
 
 // Why a stage stopped a message. Downstream stages do not run; the caller is told.

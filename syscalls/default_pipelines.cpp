@@ -15,7 +15,10 @@ std::vector<onnx::NodeProto> dropping_tx_gates() {
 }
 
 std::vector<onnx::NodeProto> default_rx_gates() {
-  return {runtime::make_node(kDedupGateRx.domain, kDedupGateRx.op_type),
+  // DeadlineCheck first: an envelope whose remaining budget ran out before its fill was
+  // processed is refused `deadline_exceeded` before it costs a dedup slot.
+  return {runtime::make_node(kDeadlineCheck.domain, kDeadlineCheck.op_type),
+          runtime::make_node(kDedupGateRx.domain, kDedupGateRx.op_type),
           runtime::make_node(kPeerHealthGateRx.domain, kPeerHealthGateRx.op_type),
           runtime::make_node(kBackoffGateRx.domain, kBackoffGateRx.op_type)};
 }

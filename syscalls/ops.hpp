@@ -31,7 +31,8 @@ std::vector<onnx::NodeProto> default_tx_gates();
 // The same gates with policy "drop": a message meeting a backoff window is denied at once
 // (`cooldown`, `peer_down`), the original's behaviour.
 std::vector<onnx::NodeProto> dropping_tx_gates();
-// DedupGateRx -> PeerHealthGateRx -> BackoffGateRx.
+// DeadlineCheck -> DedupGateRx -> PeerHealthGateRx -> BackoffGateRx: a fill whose remaining
+// budget ran out before it was processed is refused `deadline_exceeded` first.
 std::vector<onnx::NodeProto> default_rx_gates();
 
 }  // namespace bb::syscalls

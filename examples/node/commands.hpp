@@ -19,12 +19,14 @@ inline constexpr int kExitBadInput = 2;  // the user's input is invalid (usage, 
 void add_identity_commands(CLI::App& app, int& exit_code);  // keygen, id, multiaddr
 void add_run_command(CLI::App& app, int& exit_code);        // run
 void add_send_command(CLI::App& app, int& exit_code);       // send
+void add_request_command(CLI::App& app, int& exit_code);    // request
 void add_probe_commands(CLI::App& app, int& exit_code);     // ping, perf
 
 // run, send, ping, perf: the commands that go on the network.
 inline void add_network_commands(CLI::App& app, int& exit_code) {
   add_run_command(app, exit_code);
   add_send_command(app, exit_code);
+  add_request_command(app, exit_code);
   add_probe_commands(app, exit_code);
 }
 

@@ -4,8 +4,8 @@
 
 #include "examples/node/line_writer.hpp"
 #include "examples/node/output_format.hpp"
-#include "proto/bb_core.pb.h"
 #include "node/node.hpp"
+#include "proto/bb_core.pb.h"
 #include "wire/host.hpp"
 #include "wire/keys.hpp"
 #include "wire/log.hpp"
@@ -41,6 +41,7 @@ struct RunOptions {
   std::vector<std::string> channels{"default"};
   bool json = false;
   bool serve_perf = false;
+  bool serve_echo = false;
   // Limits, defaulting to the Node's (shown by --help).
   std::size_t max_connections = node::default_host_options().max_connections;
   std::size_t max_pending = node::default_host_options().max_pending_inbound;
@@ -48,6 +49,11 @@ struct RunOptions {
       node::default_host_options().connection_manager.max_connections_per_ip;
   std::size_t max_memory = node::default_host_options().resources.system.memory;
 };
+
+// --serve-echo: the `echo` service answers each request with its payload.
+asio::awaitable<std::optional<wire::Bytes>> echo(const node::Received& request) {
+  co_return request.payload;
+}
 
 std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file) {
   if (key_file.empty()) return wire::Ed25519KeyPair::generate();  // ephemeral
@@ -431,6 +437,7 @@ int run(const RunOptions& opts) {
   node::Node node(io.get_executor(), std::move(config));
   ctx.node = &node;
   for (const auto& name : opts.channels) node.subscribe(name);
+  if (opts.serve_echo) node.serve("echo", echo);
   asio::co_spawn(io, start_and_run(ctx, std::move(connect)), [&ctx](std::exception_ptr e) {
     if (!e) return;
     ctx.fail(e);
@@ -480,6 +487,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
                     "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "
                     "64 GiB per stream), off by default");
+  run_cmd->add_flag("--serve-echo", run_opts->serve_echo,
+                    "Serve the request/response service `echo`, which answers each request "
+                    "with its payload (see bb-node request)");
   run_cmd
       ->add_option("--max-connections", run_opts->max_connections,
                    "Connections at most (inbound and outbound); more are refused")

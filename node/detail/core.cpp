@@ -1,5 +1,6 @@
 #include "node/detail/core.hpp"
 
+#include "wire/envelope.hpp"
 #include "wire/error.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -29,9 +30,24 @@ void StopAwareClock::stop() {
   stop_.set();
 }
 
+namespace {
+
+// Request tokens travel as the envelope's wire_req_id, which the receivers' DedupGateRx keys on
+// (origin, id): tokens from 1 at every node would make a node's response ids (our tokens) and its
+// own requests' ids collide, and a restarted node's requests look like replays. So a Node starts
+// its tokens at a random point unless the configuration chose one (first_token > 1).
+NodeConfig with_random_first_token(NodeConfig config) {
+  if (config.tables.requests.first_token <= 1) {
+    config.tables.requests.first_token = wire::random_message_id();
+  }
+  return config;
+}
+
+}  // namespace
+
 Core::Core(const asio::any_io_executor& executor, NodeConfig cfg)
     : ex(executor),
-      config(std::move(cfg)),
+      config(with_random_first_token(std::move(cfg))),
       clock(config.clock != nullptr ? *config.clock : steady),
       stage_clock(clock, executor),
       tables(clock, events, config.tables),
@@ -52,12 +68,13 @@ Denial deny(std::string_view why, std::string detail, std::string stage) {
 
 std::string_view intern_reason(std::string_view text) {
   static constexpr std::string_view known[] = {
-      reason::blocklisted,   reason::not_allowlisted,     reason::cooldown,
-      reason::peer_down,     reason::duplicate,           reason::deadline_exceeded,
-      reason::cancelled,     reason::peer_resolve_failed, reason::peer_unreachable,
-      reason::queue_full,    reason::connection_lost,     reason::no_subscriber,
-      reason::stopped,       reason::forged_origin,       reason::unsigned_origin,
-      reason::resource_limit};
+      reason::blocklisted,    reason::not_allowlisted,     reason::cooldown,
+      reason::peer_down,      reason::duplicate,           reason::deadline_exceeded,
+      reason::cancelled,      reason::peer_resolve_failed, reason::peer_unreachable,
+      reason::queue_full,     reason::connection_lost,     reason::no_subscriber,
+      reason::stopped,        reason::forged_origin,       reason::unsigned_origin,
+      reason::resource_limit, reason::no_service,          reason::unknown_request,
+      reason::timeout};
   for (auto k : known) {
     if (k == text) return k;
   }

@@ -55,7 +55,7 @@ expect send-needs-p2p 2 "has no /p2p/" -- "$node" send /ip4/127.0.0.1/tcp/1 --da
 expect send-unreachable 1 "cannot reach" -- \
   "$node" send "/ip4/127.0.0.1/tcp/1/p2p/$id" --data x --timeout-ms 3000
 # The node's output is read line by line as it comes, each read bounded in time.
-coproc RUN { exec "$node" run --key "$dir/node.key" --channel chat --json 2>&1; }
+coproc RUN { exec "$node" run --key "$dir/node.key" --channel chat --json --serve-echo 2>&1; }
 run_pid=$RUN_PID
 listen=
 while IFS= read -r -t 10 line <&"${RUN[0]}"; do
@@ -82,7 +82,24 @@ else
     echo "FAIL send: the running node did not print the message: $(cat "$dir/run.log")"
     fails=$((fails + 1))
   fi
+  # bb-node request: the response's payload then a newline on stdout, exit 0; a refusal is
+  # exit 1 with its reason on stderr.
+  "$node" request "$listen" --service echo --data "echo over bb" --timeout-ms 5000 \
+    >"$dir/request.out" 2>"$dir/request.err"
+  status=$?
+  if [ "$status" -eq 0 ] && printf 'echo over bb\n' | cmp -s - "$dir/request.out"; then
+    echo "ok   request-echo"
+  else
+    echo "FAIL request-echo: exit $status, stdout '$(cat "$dir/request.out")'," \
+      "stderr '$(cat "$dir/request.err")'"
+    fails=$((fails + 1))
+  fi
+  expect request-no-service 1 "request failed: no_service" -- \
+    "$node" request "$listen" --service nobody --data x --timeout-ms 5000
 fi
+expect request-needs-p2p 2 "has no /p2p/" -- \
+  "$node" request /ip4/127.0.0.1/tcp/1 --service echo --data x
+expect request-needs-service 2 "required" -- "$node" request "$addr" --data x
 kill -INT "$run_pid" 2>/dev/null
 wait "$run_pid" 2>/dev/null
 

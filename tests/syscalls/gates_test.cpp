@@ -339,7 +339,7 @@ TEST_F(DefaultChainTest, StageOrder) {
   EXPECT_EQ(build(default_tx_gates()).stage_names(),
             (std::vector<std::string_view>{kHealthTx, "BackoffGateTx"}));
   EXPECT_EQ(build(default_rx_gates()).stage_names(),
-            (std::vector<std::string_view>{kDedupRx, kHealthRx, kBackoffRx}));
+            (std::vector<std::string_view>{"DeadlineCheck", kDedupRx, kHealthRx, kBackoffRx}));
 }
 
 TEST_F(DefaultChainTest, RxFillRefusedDownstreamIsNotRememberedByDedup) {
