@@ -360,6 +360,7 @@ BENCHMARK(BM_ZmqPushPull)
 // ---- BM_NodeThroughput ----------------------------------------------------------------------
 
 namespace rt = bb::runtime;
+namespace nd = bb::node;
 
 constexpr std::string_view kNodeChannel = "bench";
 constexpr std::string_view kPingChannel = "ping";
@@ -367,8 +368,8 @@ constexpr std::string_view kPongChannel = "pong";
 // Generous, so a message waits for queue room instead of failing on its deadline.
 constexpr std::uint64_t kSendBudgetNs = 10'000'000'000;
 
-rt::SendOptions bench_send_options() {
-  rt::SendOptions options;
+nd::SendOptions bench_send_options() {
+  nd::SendOptions options;
   options.budget_ns = kSendBudgetNs;
   return options;
 }
@@ -388,33 +389,33 @@ void run_on(asio::io_context& io, asio::awaitable<void> task) {
 // passes its high-water mark and sends a BackoffNotice, which (as in the original) holds the
 // sender in cooldown for at least a second: right for a receiver that stays behind, not what a
 // throughput figure should measure.
-rt::NodeConfig loopback_node_config() {
-  rt::NodeConfig config;
+nd::NodeConfig loopback_node_config() {
+  nd::NodeConfig config;
   config.listen = {Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value()};
   config.inbox_capacity = std::size_t{1} << 16;
   return config;
 }
 
-asio::awaitable<void> start_node(std::unique_ptr<rt::Node>& node) {
-  node = std::make_unique<rt::Node>(co_await asio::this_coro::executor, loopback_node_config());
+asio::awaitable<void> start_node(std::unique_ptr<nd::Node>& node) {
+  node = std::make_unique<nd::Node>(co_await asio::this_coro::executor, loopback_node_config());
   co_await node->start();
 }
 
-asio::awaitable<void> stop_node(rt::Node& node) {
+asio::awaitable<void> stop_node(nd::Node& node) {
   co_await node.stop();
 }
 
-asio::awaitable<void> destroy_node(std::unique_ptr<rt::Node>& node) {
+asio::awaitable<void> destroy_node(std::unique_ptr<nd::Node>& node) {
   node.reset();
   co_return;
 }
 
-asio::awaitable<void> first_listen_addr(rt::Node& node, Multiaddr& out) {
+asio::awaitable<void> first_listen_addr(nd::Node& node, Multiaddr& out) {
   out = node.listen_addrs().at(0);
   co_return;
 }
 
-asio::awaitable<void> connect_node(rt::Node& node, Multiaddr addr, std::optional<PeerId>& out) {
+asio::awaitable<void> connect_node(nd::Node& node, Multiaddr addr, std::optional<PeerId>& out) {
   out = co_await node.connect(addr);
 }
 
@@ -430,7 +431,7 @@ class NodeThread {
 
   asio::io_context& io() noexcept { return thread_.io(); }
   // Use only inside tasks run on io().
-  rt::Node& node() noexcept { return *node_; }
+  nd::Node& node() noexcept { return *node_; }
   double cpu_seconds() { return thread_.cpu_seconds(); }
   void run(asio::awaitable<void> task) { run_on(io(), std::move(task)); }
   void spawn(asio::awaitable<void> task) {
@@ -449,14 +450,14 @@ class NodeThread {
 
  private:
   IoThread thread_;
-  std::unique_ptr<rt::Node> node_;
+  std::unique_ptr<nd::Node> node_;
   std::vector<std::future<void>> tasks_;
 };
 
 // Sends `count` messages as fast as send() takes them (it waits for room in the peer's queue).
-asio::awaitable<void> send_messages(rt::Node& node, PeerId to, ByteView payload, std::size_t count,
+asio::awaitable<void> send_messages(nd::Node& node, PeerId to, ByteView payload, std::size_t count,
                                     Signal& signal) {
-  const rt::SendOptions options = bench_send_options();
+  const nd::SendOptions options = bench_send_options();
   for (std::size_t i = 0; i < count; ++i) {
     const rt::Verdict verdict = co_await node.send(to, kNodeChannel, payload, options);
     if (verdict) {
@@ -468,7 +469,7 @@ asio::awaitable<void> send_messages(rt::Node& node, PeerId to, ByteView payload,
 
 // Receives until the node stops; releases `signal.done` after every `per_iteration` messages,
 // each of the expected size and none repeated back to back (ids are random: no order to check).
-asio::awaitable<void> receive_messages(rt::Node& node, std::size_t size, std::size_t per_iteration,
+asio::awaitable<void> receive_messages(nd::Node& node, std::size_t size, std::size_t per_iteration,
                                        Signal& signal) {
   std::size_t received = 0;
   std::uint64_t last_id = 0;
@@ -495,17 +496,17 @@ asio::awaitable<void> receive_messages(rt::Node& node, std::size_t size, std::si
 
 // One more message, awaiting its receipt: receipts come back in order, so once it is accepted
 // every earlier message's receipt has been counted. Then the sender's books must balance.
-asio::awaitable<void> confirm_sender(rt::Node& node, PeerId to, ByteView payload,
+asio::awaitable<void> confirm_sender(nd::Node& node, PeerId to, ByteView payload,
                                      std::uint64_t sent, std::string& error,
                                      double& wire_bytes_per_message) {
-  rt::SendOptions options = bench_send_options();
+  nd::SendOptions options = bench_send_options();
   options.await_receipt = true;
   const rt::Verdict verdict = co_await node.send(to, kNodeChannel, payload, options);
   if (verdict) {
     error = "final send denied: " + denial_text(*verdict);
     co_return;
   }
-  const rt::NodeMetrics m = node.metrics();
+  const nd::NodeMetrics m = node.metrics();
   if (m.sends != sent + 1 || m.receipts_accepted != sent + 1 || m.failed_sends() != 0) {
     error = "sender books: sends " + std::to_string(m.sends) + ", accepted " +
             std::to_string(m.receipts_accepted) + ", failed " + std::to_string(m.failed_sends()) +
@@ -516,8 +517,8 @@ asio::awaitable<void> confirm_sender(rt::Node& node, PeerId to, ByteView payload
   }
 }
 
-asio::awaitable<void> confirm_receiver(rt::Node& node, std::uint64_t sent, std::string& error) {
-  const rt::NodeMetrics m = node.metrics();
+asio::awaitable<void> confirm_receiver(nd::Node& node, std::uint64_t sent, std::string& error) {
+  const nd::NodeMetrics m = node.metrics();
   if (m.messages_in != sent + 1 || !m.drops.empty()) {
     error = "receiver books: " + std::to_string(m.messages_in) + " delivered of " +
             std::to_string(sent + 1) + ", " + std::to_string(m.drops.size()) + " drop reasons";
@@ -746,7 +747,7 @@ BENCHMARK(BM_SecurePingPongLatency)->Unit(benchmark::kMicrosecond)->UseManualTim
 // client's node (on the client's thread), which ends the client's wait for a reply.
 struct EchoFailure {
   asio::io_context& client_io;
-  rt::Node& client;
+  nd::Node& client;
   std::mutex mutex;
   std::string error;
   // Client thread only. The client node is stopped once, by whichever side comes first: a
@@ -767,8 +768,8 @@ struct EchoFailure {
 };
 
 // Sends every ping back to its sender on the pong channel, until the node stops.
-asio::awaitable<void> node_echo(rt::Node& node, EchoFailure& failure) {
-  const rt::SendOptions options = bench_send_options();
+asio::awaitable<void> node_echo(nd::Node& node, EchoFailure& failure) {
+  const nd::SendOptions options = bench_send_options();
   while (auto ping = co_await node.receive(kPingChannel)) {
     const rt::Verdict verdict =
         co_await node.send(ping->from, kPongChannel, ping->payload, options);
@@ -781,12 +782,12 @@ asio::awaitable<void> node_echo(rt::Node& node, EchoFailure& failure) {
 
 // One timed request/response per benchmark iteration: send() queues the ping, receive() returns
 // once the pong has been through the receive pipeline.
-asio::awaitable<void> node_ping_pong(benchmark::State& state, rt::Node& node, Multiaddr server,
+asio::awaitable<void> node_ping_pong(benchmark::State& state, nd::Node& node, Multiaddr server,
                                      std::vector<double>& rtt_us, std::string& error) {
   const PeerId server_id = co_await node.connect(server);
   node.subscribe(kPongChannel);
   const Bytes request(kPingBytes, 0x5a);
-  const rt::SendOptions options = bench_send_options();
+  const nd::SendOptions options = bench_send_options();
   for (auto _ : state) {
     const auto start = WallClock::now();
     const rt::Verdict verdict = co_await node.send(server_id, kPingChannel, request, options);
@@ -794,7 +795,7 @@ asio::awaitable<void> node_ping_pong(benchmark::State& state, rt::Node& node, Mu
       error = "ping denied: " + denial_text(*verdict);
       break;
     }
-    const std::optional<rt::Received> reply = co_await node.receive(kPongChannel);
+    const std::optional<nd::Received> reply = co_await node.receive(kPongChannel);
     const std::chrono::duration<double> elapsed = WallClock::now() - start;
     if (!reply) {
       error = "no reply: the node stopped";
@@ -810,7 +811,7 @@ asio::awaitable<void> node_ping_pong(benchmark::State& state, rt::Node& node, Mu
 }
 
 // Runs the client and stops its node however the client ended.
-asio::awaitable<void> node_ping_session(benchmark::State& state, rt::Node& node, Multiaddr server,
+asio::awaitable<void> node_ping_session(benchmark::State& state, nd::Node& node, Multiaddr server,
                                         std::vector<double>& rtt_us, std::string& error,
                                         EchoFailure& failure) {
   try {
@@ -828,7 +829,7 @@ asio::awaitable<void> node_ping_session(benchmark::State& state, rt::Node& node,
 // io_context thread (two peers, two cores), as in BM_AsioPingPongLatency.
 void BM_NodePingPongLatency(benchmark::State& state) {
   asio::io_context client_io(1);
-  rt::Node client(client_io.get_executor(), loopback_node_config());
+  nd::Node client(client_io.get_executor(), loopback_node_config());
   EchoFailure failure{client_io, client, {}, {}, false};
   NodeThread server;
   Multiaddr addr;
