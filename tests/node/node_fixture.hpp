@@ -8,11 +8,12 @@
 #pragma once
 
 #include "async/clock.hpp"
-#include "runtime/events.hpp"
-#include "node/node.hpp"
-#include "tests/support/async_test.hpp"
-#include "tests/support/event_log.hpp"
 #include "async/timeout.hpp"
+#include "node/node.hpp"
+#include "runtime/events.hpp"
+#include "tests/support/async_test.hpp"
+#include "tests/support/connection_pair.hpp"
+#include "tests/support/event_log.hpp"
 #include "wire/multiaddr.hpp"
 
 #include <gtest/gtest.h>
@@ -37,14 +38,10 @@ using namespace bb::runtime;  // NOLINT: the tables, reasons and events the Node
 
 namespace asio = boost::asio;
 
-// How long a test waits for one expected event; generous next to loopback times.
-inline constexpr std::chrono::milliseconds kEventWait{3000};
+using test::kEventWait;  // tests/support: one wait for every suite
+using test::loopback;
 // Safety net for a whole test; each finishes far sooner.
 inline constexpr std::chrono::milliseconds kTestLimit{20000};
-
-inline wire::Multiaddr loopback() {
-  return wire::Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value();
-}
 
 inline NodeConfig loopback_config() {
   NodeConfig config;
@@ -195,10 +192,10 @@ inline asio::awaitable<bool> expect_down(NodeEvents& events, const wire::PeerId&
   co_return down.has_value();
 }
 
-// send() from a node on virtual time (NodeConfig::clock = a async::ManualClock) to a peer whose queue
-// may be full (`max_messages` / `max_bytes`: the sender's NodeConfig bounds). A send that waits
-// for room waits until its deadline on the node's clock, which only the test moves: this moves
-// it by the message's budget once the queue is seen full while the send still waits, so the
+// send() from a node on virtual time (NodeConfig::clock = a async::ManualClock) to a peer whose
+// queue may be full (`max_messages` / `max_bytes`: the sender's NodeConfig bounds). A send that
+// waits for room waits until its deadline on the node's clock, which only the test moves: this
+// moves it by the message's budget once the queue is seen full while the send still waits, so the
 // send ends queued or `queue_full`, never `deadline_exceeded`, however slow the machine (real
 // time only paces how often the queue is looked at). options.budget_ns must be set.
 inline asio::awaitable<Verdict> send_on_virtual_time(

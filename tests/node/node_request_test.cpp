@@ -55,13 +55,18 @@ struct Held {
   std::size_t running = 0;
 };
 
-ServiceHandler held_echo(Held* held) {
-  return [held](const Received& request) -> asio::awaitable<std::optional<wire::Bytes>> {
-    ++held->running;
-    held->started.set();
-    co_await held->release.wait();
-    co_return request.payload;
-  };
+// The handler's task owns `held` and its request: it may outlive the scenario that made them,
+// until the node stops.
+asio::awaitable<std::optional<wire::Bytes>> held_echo_run(std::shared_ptr<Held> held,
+                                                          Received request) {
+  ++held->running;
+  held->started.set();
+  co_await held->release.wait();
+  co_return request.payload;
+}
+
+ServiceHandler held_echo(std::shared_ptr<Held> held) {
+  return [held](const Received& request) { return held_echo_run(held, request); };
 }
 
 // Polls `pred` every millisecond for up to kEventWait: for counters with no event to wait on.
@@ -180,16 +185,17 @@ asio::awaitable<void> timeout_then_late_response_refused(Cluster& cluster) {
   Node& server = *co_await cluster.start();
   Node& client = *co_await cluster.start(manual_config(cluster));
   NodeEvents server_events(server);
-  Held held(co_await asio::this_coro::executor);
-  server.serve("slow", held_echo(&held));
+  auto held = std::make_shared<Held>(co_await asio::this_coro::executor);
+  server.serve("slow", held_echo(held));
   const auto peer = co_await client.connect(dial_addr(server));
   RequestOptions options;
   options.timeout = std::chrono::seconds(1);
-  auto request = client.request(peer, "slow", bytes_of("late"), options);
+  const wire::Bytes request_payload = bytes_of("late");  // outlives the lazy request
+  auto request = client.request(peer, "slow", request_payload, options);
   auto moving_time = [&]() -> asio::awaitable<void> {
-    co_await held.started.wait();
+    co_await held->started.wait();
     cluster.manual_clock().advance(kSecond + 1);
-    co_await held.release.wait();  // (not set yet: the request's end cancels this)
+    co_await held->release.wait();  // (not set yet: the request's end cancels this)
   };
   auto outcome = co_await (std::move(request) || moving_time());
   EXPECT_EQ(outcome.index(), 0u);
@@ -199,7 +205,7 @@ asio::awaitable<void> timeout_then_late_response_refused(Cluster& cluster) {
   // The awaiting call completed its token: no Timeout event will report it again.
   EXPECT_EQ(client.tables().requests().size(), 0u);
   // Now the server answers: the client refuses the answer and counts it, nobody receives it.
-  held.release.set();
+  held->release.set();
   const auto refused = co_await server_events.wait<SendFailed>(
       [](const SendFailed& e) { return e.reason == reason::unknown_request; });
   EXPECT_TRUE(refused.has_value());
@@ -217,13 +223,14 @@ asio::awaitable<void> abandoned_request_emits_one_timeout(Cluster& cluster) {
   Node& server = *co_await cluster.start();
   Node& client = *co_await cluster.start(manual_config(cluster));
   NodeEvents client_events(client);
-  Held held(co_await asio::this_coro::executor);
-  server.serve("slow", held_echo(&held));
+  auto held = std::make_shared<Held>(co_await asio::this_coro::executor);
+  server.serve("slow", held_echo(held));
   const auto peer = co_await client.connect(dial_addr(server));
   RequestOptions options;
   options.timeout = std::chrono::seconds(2);
-  auto request = client.request(peer, "slow", bytes_of("abandon me"), options);
-  auto started = held.started.wait();
+  const wire::Bytes request_payload = bytes_of("abandon me");  // outlives the lazy request
+  auto request = client.request(peer, "slow", request_payload, options);
+  auto started = held->started.wait();
   auto outcome = co_await (std::move(request) || std::move(started));
   EXPECT_EQ(outcome.index(), 1u);  // the handler started, so the request was abandoned
   EXPECT_EQ(client.tables().requests().size(), 1u);
@@ -236,7 +243,7 @@ asio::awaitable<void> abandoned_request_emits_one_timeout(Cluster& cluster) {
   EXPECT_EQ(client.tables().requests().size(), 0u);
   cluster.manual_clock().advance(3 * kSecond);
   EXPECT_EQ(client_events.count<Timeout>(), 0u);  // (the one above was taken from the log)
-  held.release.set();
+  held->release.set();
 }
 
 TEST(NodeRequest, AbandonedRequestEmitsOneTimeout) {
@@ -248,23 +255,24 @@ TEST(NodeRequest, AbandonedRequestEmitsOneTimeout) {
 asio::awaitable<void> server_drops_expired_request(Cluster& cluster) {
   Node& server = *co_await cluster.start(manual_config(cluster));
   Node& client = *co_await cluster.start(manual_config(cluster));
-  Held held(co_await asio::this_coro::executor);
-  server.serve("slow", held_echo(&held));
+  auto held = std::make_shared<Held>(co_await asio::this_coro::executor);
+  server.serve("slow", held_echo(held));
   const auto peer = co_await client.connect(dial_addr(server));
   RequestOptions options;
   options.timeout = std::chrono::seconds(1);
-  auto request = client.request(peer, "slow", bytes_of("too late"), options);
+  const wire::Bytes request_payload = bytes_of("too late");  // outlives the lazy request
+  auto request = client.request(peer, "slow", request_payload, options);
   auto moving_time = [&]() -> asio::awaitable<void> {
-    co_await held.started.wait();
+    co_await held->started.wait();
     cluster.manual_clock().advance(2 * kSecond);
-    co_await held.release.wait();
+    co_await held->release.wait();
   };
   auto outcome = co_await (std::move(request) || moving_time());
   EXPECT_EQ(outcome.index(), 0u);
   if (outcome.index() == 0) {
     EXPECT_EQ(reason_of(std::get<0>(outcome)), "timeout");
   }
-  held.release.set();
+  held->release.set();
   EXPECT_TRUE(co_await eventually(
       [&server] { return server.metrics().dropped("rx:deadline_exceeded") == 1; }));
   EXPECT_EQ(client.metrics().dropped("rx:unknown_request"), 0u);  // nothing was sent back
@@ -326,9 +334,9 @@ void append_raw(wire::Bytes& out, std::uint32_t kind, std::uint64_t id, std::str
 asio::awaitable<void> flood_costs_bounded_memory(Cluster& cluster) {
   Node& victim = *co_await cluster.start();
   Node& honest = *co_await cluster.start();
-  Held held(co_await asio::this_coro::executor);
+  auto held = std::make_shared<Held>(co_await asio::this_coro::executor);
   victim.serve("echo", echo);
-  victim.serve("sink", held_echo(&held));
+  victim.serve("sink", held_echo(held));
   HandMadePeer attacker(co_await asio::this_coro::executor);
   std::exception_ptr failure;
   try {
@@ -346,7 +354,7 @@ asio::awaitable<void> flood_costs_bounded_memory(Cluster& cluster) {
     co_await attacker.write(frames);
     EXPECT_TRUE(co_await eventually([&victim, &held] {
       return victim.metrics().dropped("rx:unknown_request") == kResponses &&
-             held.running == kServedAtOnce;
+             held->running == kServedAtOnce;
     }));
     const auto peer = co_await honest.connect(dial_addr(victim));
     const RequestResult r = co_await honest.request(peer, "echo", bytes_of("still served"));
@@ -354,12 +362,12 @@ asio::awaitable<void> flood_costs_bounded_memory(Cluster& cluster) {
     if (r.ok()) {
       EXPECT_EQ(text_of(r.response->payload), "still served");
     }
-    EXPECT_EQ(held.running, kServedAtOnce);  // the rest wait on the attacker's stream
+    EXPECT_EQ(held->running, kServedAtOnce);  // the rest wait on the attacker's stream
     EXPECT_EQ(victim.tables().requests().size(), 0u);
   } catch (...) {
     failure = std::current_exception();
   }
-  held.release.set();
+  held->release.set();
   co_await attacker.stop();
   if (failure) std::rethrow_exception(failure);
 }

@@ -18,7 +18,7 @@
 namespace bb::test {
 
 // How long a test waits for one expected event or exchange; generous next to loopback times.
-inline constexpr std::chrono::milliseconds kEventWait{2000};
+inline constexpr std::chrono::milliseconds kEventWait{3000};
 
 // "/ip4/127.0.0.1/tcp/0": listen on loopback, any free port.
 wire::Multiaddr loopback();
