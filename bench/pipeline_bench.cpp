@@ -4,8 +4,8 @@
 // Allocations are counted by replacing global operator new for this program; coroutine frames
 // of asio::awaitable come from Asio's per-thread recycling allocator, so a steady-state chain
 // that allocates nothing else shows 0.
-#include "runtime/attributes.hpp"
 #include "async/clock.hpp"
+#include "runtime/attributes.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node_builder.hpp"
 #include "runtime/peer_tables.hpp"

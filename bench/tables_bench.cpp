@@ -209,6 +209,5 @@ void BM_RequestMintTrackComplete(benchmark::State& state) {
 }
 BENCHMARK(BM_RequestMintTrackComplete);
 
-
 }  // namespace
 }  // namespace bb::runtime

@@ -128,7 +128,8 @@ BackpressureAction BackpressureTracker::observe_overload(const wire::PeerId& pee
     action.kind = Kind::silent_drop;
     return action;
   }
-  if (s.notices_sent > 0 && now_ns < async::saturating_add(s.last_notice_at_ns, s.last_min_backoff_ns)) {
+  if (s.notices_sent > 0 &&
+      now_ns < async::saturating_add(s.last_notice_at_ns, s.last_min_backoff_ns)) {
     action.kind = Kind::suppress;
     return action;
   }

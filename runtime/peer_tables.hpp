@@ -7,9 +7,9 @@
 // queue must outlive it.
 #pragma once
 
+#include "async/clock.hpp"
 #include "runtime/backoff_table.hpp"
 #include "runtime/backpressure.hpp"
-#include "async/clock.hpp"
 #include "runtime/events.hpp"
 #include "runtime/inbound_dedup.hpp"
 #include "runtime/message.hpp"

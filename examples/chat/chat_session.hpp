@@ -24,8 +24,8 @@
 #include "async/event.hpp"
 #include "async/task_group.hpp"
 #include "examples/chat/line_reader.hpp"
-#include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
 #include "node/node.hpp"
+#include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>

@@ -5,8 +5,8 @@
 // example.Print (a stand-in for wire.Send that prints what would go out).
 //
 // Usage: custom_op [--max-bytes N]   (default 8)
-#include "runtime/attributes.hpp"
 #include "async/clock.hpp"
+#include "runtime/attributes.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node_builder.hpp"
 #include "runtime/peer_tables.hpp"

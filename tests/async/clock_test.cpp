@@ -344,8 +344,9 @@ TEST(SteadyClock, SleepForWaitsAtLeastItsDuration) {
   EXPECT_GE(run_async(task(clock), 5s), kMs);
 }
 
-asio::awaitable<void> race_steady(async::Clock& slow, std::uint64_t slow_deadline, async::Clock& fast,
-                                  std::uint64_t fast_deadline, std::optional<bool>& slow_result,
+asio::awaitable<void> race_steady(async::Clock& slow, std::uint64_t slow_deadline,
+                                  async::Clock& fast, std::uint64_t fast_deadline,
+                                  std::optional<bool>& slow_result,
                                   std::optional<std::size_t>& winner) {
   std::optional<bool> fast_result;
   auto r = co_await (record(slow.sleep_until(slow_deadline), slow_result) ||

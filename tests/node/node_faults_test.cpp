@@ -587,8 +587,8 @@ asio::awaitable<void> stop_with_pending_sends(Cluster& cluster) {
   }
 
   // One send waits for its receipt, more are queued behind it, and a stops.
-  const Verdict pending = co_await (awaited_send(a, b_id) &&
-                                     queue_then_stop(a, b_id, tally, cluster.manual_clock()));
+  const Verdict pending =
+      co_await (awaited_send(a, b_id) && queue_then_stop(a, b_id, tally, cluster.manual_clock()));
   tally.record(pending);
   EXPECT_EQ(reason_of(pending), "stopped");
 
@@ -684,7 +684,8 @@ constexpr std::size_t kQueued = 8;
 // (send_on_virtual_time), so every send ends queued or `queue_full` however slow the machine;
 // on real time a loaded sanitizer build saw the budget run out before the queue
 // (`deadline_exceeded`).
-asio::awaitable<void> send_to_silent_reader(Node& a, async::ManualClock& clock, SilentReader& reader) {
+asio::awaitable<void> send_to_silent_reader(Node& a, async::ManualClock& clock,
+                                            SilentReader& reader) {
   NodeEvents events(a);
   const PeerId r_id = reader.identity.peer_id();
   a.add_address(r_id, reader.listener->local_addr());

@@ -43,7 +43,7 @@ NodeConfig receiver_config(std::size_t peer_memory, std::size_t system_memory) {
 // The next message on `channel`, or nullopt after kEventWait.
 asio::awaitable<std::optional<Received>> receive_within(Node& node, std::string_view channel) {
   co_return co_await async::with_timeout(node.receive(channel), kEventWait,
-                                                make_error_code(asio::error::timed_out), "receive");
+                                         make_error_code(asio::error::timed_out), "receive");
 }
 
 // Waits (bounded by kEventWait) until `done()` holds; true if it did. Polls: the counters it

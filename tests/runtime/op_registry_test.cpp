@@ -1,7 +1,7 @@
 #include "runtime/op_registry.hpp"
 
-#include "runtime/attributes.hpp"
 #include "async/clock.hpp"
+#include "runtime/attributes.hpp"
 #include "runtime/error.hpp"
 #include "runtime/events.hpp"
 #include "runtime/node_builder.hpp"
