@@ -71,6 +71,7 @@ asio::awaitable<std::string_view> Arrivals::on_envelope(
     m.origin_signature = signature;
     m.start_ns = now;
     m.budget_ns = env->remaining_deadline_ns();
+    m.storage = env;  // the inbox shares the envelope rather than copy out of it
     auto verdict = co_await rx_->run(m);
     if (verdict) {
       ++core_.metrics.drops["rx:" + std::string(verdict->reason)];

@@ -111,8 +111,7 @@ asio::awaitable<runtime::Verdict> Inbox::deliver(const runtime::Message& msg) {
   r.from = msg.peer;
   r.origin = msg.origin;
   r.channel = ch->name;
-  r.suffix.assign(msg.dest_suffix.begin(), msg.dest_suffix.end());
-  r.payload.assign(msg.payload.begin(), msg.payload.end());
+  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage);
   r.message_id = msg.message_id;
   r.trigger_only = msg.trigger_only;
   r.type_hash = msg.type_hash;

@@ -427,8 +427,7 @@ Received Node::compose(std::string_view channel, wire::ByteView payload, SendOpt
   r.from = impl.core.self;
   r.origin = impl.core.self;
   r.channel = std::string(channel);
-  r.suffix.assign(msg.dest_suffix.begin(), msg.dest_suffix.end());
-  r.payload.assign(msg.payload.begin(), msg.payload.end());
+  detail::share_bytes(r, msg.dest_suffix, msg.payload, nullptr);
   r.message_id = msg.message_id;
   r.trigger_only = msg.trigger_only;
   r.arrival_ns = msg.start_ns;

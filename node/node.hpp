@@ -170,8 +170,10 @@ struct Received {
   wire::PeerId from = runtime::unset_peer();    // the connected peer that delivered it
   wire::PeerId origin = runtime::unset_peer();  // its author (relays keep it)
   std::string channel;  // the subscribed name, or the suffix's text form when none matches
-  wire::Bytes suffix;   // the fill's dest_suffix bytes
-  wire::Bytes payload;
+  // The fill's dest_suffix bytes and its payload: views into `storage`, valid while this
+  // Received or any copy of it lives. Copy the bytes out to keep them longer.
+  wire::ByteView suffix;
+  wire::ByteView payload;
   std::uint64_t message_id = 0;  // per-origin id, random, never 0
   bool trigger_only = false;
   std::uint64_t type_hash = 0;
@@ -180,6 +182,10 @@ struct Received {
   // The author's signature (verified on arrival), when it sent the message as relayable:
   // what lets forward() pass it on. nullopt: a message that only its author may send.
   std::optional<wire::Signature> origin_signature;
+  // What suffix and payload point into, shared by every copy of this Received: the decoded
+  // envelope the message arrived in (not copied out of it; shared with the envelope's other
+  // fills), or a buffer of its own (compose()).
+  std::shared_ptr<const void> storage;
 };
 
 // Request/response (node/requests.hpp). A service lives inside a receiver at the fill's

@@ -47,8 +47,7 @@ Received received_from(const Message& msg, std::string name) {
   r.from = msg.peer;
   r.origin = msg.origin;
   r.channel = std::move(name);
-  r.suffix.assign(msg.dest_suffix.begin(), msg.dest_suffix.end());
-  r.payload.assign(msg.payload.begin(), msg.payload.end());
+  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage);
   r.message_id = msg.message_id;
   r.trigger_only = msg.trigger_only;
   r.type_hash = msg.type_hash;

@@ -5,6 +5,7 @@
 #include "wire/peer_id.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,10 @@ struct Message {
   // tx: sent as the RESPONSE to the request `message_id` (the envelope's correlation kind);
   // rx: it arrived as one.
   bool response = false;
+  // What dest_suffix, payload and origin_signature view, when someone shares it (rx: the
+  // decoded envelope): a stage that keeps the message past the run keeps this and the views,
+  // instead of copying the bytes. Null: the bytes belong to the caller for the run only.
+  std::shared_ptr<const void> storage;
 };
 
 // The kinds of the original's OpError, for callers that branch on the class of a denial.

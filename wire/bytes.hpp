@@ -3,11 +3,14 @@
 
 #include "wire/error.hpp"
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace bb::wire {
@@ -25,6 +28,32 @@ inline std::string_view as_chars(ByteView b) noexcept {
 inline std::string to_string(ByteView b) {
   return std::string(as_chars(b));
 }
+inline Bytes copy_of(ByteView b) {
+  return Bytes(b.begin(), b.end());
+}
+
+// A non-owning reference to a callable `void(std::size_t offset, std::span<std::uint8_t> out)`
+// that writes bytes [offset, offset + out.size()) of an encoding into `out`: how a writer
+// encodes straight into a buffer it does not own (yamux::Session::write_into,
+// Stream::write_into). The callable must outlive every use of the FillRef.
+class FillRef {
+ public:
+  template <class F>
+  requires(!std::same_as<std::remove_cvref_t<F>, FillRef> &&
+           std::invocable<F&, std::size_t, std::span<std::uint8_t>>) FillRef(F& fill)
+  noexcept  // NOLINT(google-explicit-constructor): a reference, like a view
+      : target_(const_cast<void*>(static_cast<const void*>(std::addressof(fill)))),
+        call_([](void* target, std::size_t offset, std::span<std::uint8_t> out) {
+          (*static_cast<F*>(target))(offset, out);
+        }) {}
+  void operator()(std::size_t offset, std::span<std::uint8_t> out) const {
+    call_(target_, offset, out);
+  }
+
+ private:
+  void* target_;
+  void (*call_)(void*, std::size_t, std::span<std::uint8_t>);
+};
 
 // Lowercase hex. `from_hex` accepts either case and an optional "0x" prefix.
 std::string to_hex(ByteView bytes);

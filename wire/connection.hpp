@@ -72,6 +72,15 @@ class Stream {
   boost::asio::awaitable<void> read_exact(std::span<std::uint8_t> out);
   // Writes everything, waiting for the peer's window as needed. Throws on reset or close.
   boost::asio::awaitable<void> write(ByteView data);
+  // Writes `n` bytes that `fill` encodes straight into the connection's output (Yamux frames),
+  // with no buffer of the caller's in between: fill(offset, out) writes bytes
+  // [offset, offset + out.size()) of them, once per frame, in order. Waits and throws as
+  // write() does; what `fill` reads must stay valid until this returns.
+  boost::asio::awaitable<void> write_into(std::size_t n, FillRef fill);
+  // The same without waiting: all `n` bytes now, or none and false when the peer's window, the
+  // connection's output bound or a reset or closed stream stands in the way (write_into() would
+  // wait or throw). One write into an empty output may exceed the output bound.
+  bool try_write_into(std::size_t n, FillRef fill);
   // Half-close: the peer reads end of stream after what was written.
   void close_write();
   void reset();

@@ -5,6 +5,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -162,19 +164,63 @@ Sizes sizes_of(const SingleFillEnvelope& env) noexcept {
   return s;
 }
 
-void put(Bytes& out, std::size_t& at, std::uint64_t v) noexcept {
-  at += encode_varint(v, out.data() + at);
+// Writers over a raw cursor: the caller sized the buffer (sizes_of()).
+void put(std::uint8_t*& p, std::uint64_t v) noexcept {
+  p += encode_varint(v, p);
 }
-void put_bytes(Bytes& out, std::size_t& at, std::uint8_t t, ByteView b) noexcept {
-  out[at++] = t;
-  put(out, at, b.size());
-  if (!b.empty()) std::memcpy(out.data() + at, b.data(), b.size());
-  at += b.size();
+void put_bytes(std::uint8_t*& p, std::uint8_t t, ByteView b) noexcept {
+  *p++ = t;
+  put(p, b.size());
+  if (!b.empty()) std::memcpy(p, b.data(), b.size());
+  p += b.size();
 }
-void put_varint_field(Bytes& out, std::size_t& at, std::uint8_t t, std::uint64_t v) noexcept {
+void put_varint_field(std::uint8_t*& p, std::uint8_t t, std::uint64_t v) noexcept {
   if (v == 0) return;
-  out[at++] = t;
-  put(out, at, v);
+  *p++ = t;
+  put(p, v);
+}
+
+// What comes before the payload's bytes: varint(length), the fill's tag and length, its
+// suffix, the payload's tag and length. Returns the cursor past it.
+std::uint8_t* put_head(std::uint8_t* p, const SingleFillEnvelope& env, const Sizes& s) noexcept {
+  put(p, s.body);
+  // 2: fills
+  *p++ = tag(2, 2);
+  put(p, s.fill);
+  if (!env.dest_suffix.empty()) put_bytes(p, tag(1, 2), env.dest_suffix);
+  if (!env.payload.empty()) {
+    *p++ = tag(2, 2);
+    put(p, env.payload.size());
+  }
+  return p;
+}
+
+// What comes after the payload's bytes.
+std::uint8_t* put_tail(std::uint8_t* p, const SingleFillEnvelope& env, const Sizes& s) noexcept {
+  if (env.trigger_only) {
+    *p++ = tag(3, 0);
+    *p++ = 1;
+  }
+  put_varint_field(p, tag(4, 0), env.type_hash);
+  if (!env.origin_signature.empty()) put_bytes(p, tag(5, 2), env.origin_signature);
+  // 3: correlation
+  *p++ = tag(3, 2);
+  put(p, s.correlation);
+  put_varint_field(p, tag(1, 0), env.correlation_kind);
+  put_varint_field(p, tag(2, 0), env.wire_req_id);
+  // 4, 6, 8, 7
+  put_varint_field(p, tag(4, 0), env.remaining_deadline_ns);
+  if (!env.src_peer.empty()) put_bytes(p, tag(6, 2), env.src_peer);
+  // protobuf writes fields in declaration order, and bb_core.proto declares 8 before 7
+  for (const auto& a : env.src_addresses) put_bytes(p, tag(8, 2), a);
+  put_varint_field(p, tag(7, 0), kEnvelopeSchemaVersion);
+  return p;
+}
+
+std::uint8_t* put_frame(std::uint8_t* p, const SingleFillEnvelope& env, const Sizes& s) noexcept {
+  p = put_head(p, env, s);
+  if (!env.payload.empty()) std::memcpy(p, env.payload.data(), env.payload.size());
+  return put_tail(p + env.payload.size(), env, s);
 }
 
 }  // namespace
@@ -186,31 +232,38 @@ std::size_t envelope_frame_size(const SingleFillEnvelope& env) noexcept {
 
 void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env) {
   const auto s = sizes_of(env);
-  std::size_t at = out.size();
+  const std::size_t at = out.size();
   out.resize(at + varint_size(s.body) + s.body);
-  put(out, at, s.body);
-  // 2: fills
-  out[at++] = tag(2, 2);
-  put(out, at, s.fill);
-  if (!env.dest_suffix.empty()) put_bytes(out, at, tag(1, 2), env.dest_suffix);
-  if (!env.payload.empty()) put_bytes(out, at, tag(2, 2), env.payload);
-  if (env.trigger_only) {
-    out[at++] = tag(3, 0);
-    out[at++] = 1;
+  put_frame(out.data() + at, env, s);
+}
+
+void encode_envelope_frame_range(const SingleFillEnvelope& env, std::size_t offset,
+                                 std::span<std::uint8_t> out) {
+  const auto s = sizes_of(env);
+  const std::size_t total = varint_size(s.body) + s.body;
+  if (offset == 0 && out.size() == total) {  // the whole frame: no piece to assemble
+    put_frame(out.data(), env, s);
+    return;
   }
-  put_varint_field(out, at, tag(4, 0), env.type_hash);
-  if (!env.origin_signature.empty()) put_bytes(out, at, tag(5, 2), env.origin_signature);
-  // 3: correlation
-  out[at++] = tag(3, 2);
-  put(out, at, s.correlation);
-  put_varint_field(out, at, tag(1, 0), env.correlation_kind);
-  put_varint_field(out, at, tag(2, 0), env.wire_req_id);
-  // 4, 6, 8, 7
-  put_varint_field(out, at, tag(4, 0), env.remaining_deadline_ns);
-  if (!env.src_peer.empty()) put_bytes(out, at, tag(6, 2), env.src_peer);
-  // protobuf writes fields in declaration order, and bb_core.proto declares 8 before 7
-  for (const auto& a : env.src_addresses) put_bytes(out, at, tag(8, 2), a);
-  put_varint_field(out, at, tag(7, 0), kEnvelopeSchemaVersion);
+  // Head and tail are small (the suffix and the addresses are capped): encode them aside and
+  // copy the requested range out of head ‖ payload ‖ tail.
+  Bytes head(total - env.payload.size());
+  std::uint8_t* tail = put_head(head.data(), env, s);
+  const std::size_t head_size = static_cast<std::size_t>(tail - head.data());
+  put_tail(tail, env, s);
+  const std::array<ByteView, 3> pieces{ByteView(head).first(head_size), env.payload,
+                                       ByteView(head).subspan(head_size)};
+  std::size_t piece_at = 0;  // offset of the current piece in the frame
+  std::size_t written = 0;
+  for (const ByteView piece : pieces) {
+    const std::size_t from = offset + written;
+    if (written < out.size() && from < piece_at + piece.size()) {
+      const std::size_t n = std::min(out.size() - written, piece_at + piece.size() - from);
+      std::memcpy(out.data() + written, piece.data() + (from - piece_at), n);
+      written += n;
+    }
+    piece_at += piece.size();
+  }
 }
 
 // ---- authenticated origins ----

@@ -68,6 +68,10 @@ struct SingleFillEnvelope {
 };
 // Appends varint(length) ‖ encoding, with schema_version 1.
 void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env);
+// Writes bytes [offset, offset + out.size()) of that frame into `out` (a FillRef for
+// Stream::write_into): the frame encoded straight into someone else's buffer, in pieces.
+void encode_envelope_frame_range(const SingleFillEnvelope& env, std::size_t offset,
+                                 std::span<std::uint8_t> out);
 std::size_t envelope_frame_size(const SingleFillEnvelope& env) noexcept;
 
 // Decodes `bytes` into `out` and checks it against `caps` in the original's order: total size,

@@ -134,12 +134,19 @@ asio::awaitable<void> Stream::read_exact(std::span<std::uint8_t> out) {
   }
 }
 
-asio::awaitable<void> Stream::write(ByteView data) {
-  auto core = core_;
+namespace {
+
+// Stream::write() and write_into(): `queue(at, len)` hands bytes [at, at + len) of the data to
+// the session and returns how many it took (its window). Waits for the connection's output
+// bound and the peer's window.
+template <class Queue>
+asio::awaitable<void> write_all(std::shared_ptr<detail::MuxCore> core, std::uint32_t id,
+                                std::size_t size, Queue queue) {
   auto& c = *core;
-  while (!data.empty()) {
+  std::size_t done = 0;
+  while (done < size) {
     if (!c.open) c.throw_closed();
-    auto& slot = c.slot(id_);
+    auto& slot = c.slot(id);
     if (slot.reset) throw_reset(slot, "writing a stream");
     const std::size_t queued = c.session.output_size();
     if (queued >= c.options.max_pending_output) {
@@ -147,15 +154,49 @@ asio::awaitable<void> Stream::write(ByteView data) {
       continue;
     }
     const std::size_t room = c.options.max_pending_output - queued;
-    auto n = c.session.write(id_, data.first(std::min(data.size(), room)));
+    auto n = queue(done, std::min(size - done, room));
     if (!n) throw system_error(n.error(), "writing a stream");
     if (*n > 0) {
-      data = data.subspan(*n);
+      done += *n;
       c.output.notify();
       continue;
     }
     co_await slot.writable.wait();
   }
+}
+
+}  // namespace
+
+asio::awaitable<void> Stream::write(ByteView data) {
+  auto& session = core_->session;
+  const std::uint32_t id = id_;
+  co_await write_all(core_, id_, data.size(), [&](std::size_t at, std::size_t len) {
+    return session.write(id, data.subspan(at, len));
+  });
+}
+
+asio::awaitable<void> Stream::write_into(std::size_t n, FillRef fill) {
+  auto& session = core_->session;
+  const std::uint32_t id = id_;
+  co_await write_all(core_, id_, n, [&](std::size_t at, std::size_t len) {
+    auto shifted = [&](std::size_t offset, std::span<std::uint8_t> out) { fill(at + offset, out); };
+    return session.write_into(id, len, shifted);
+  });
+}
+
+bool Stream::try_write_into(std::size_t n, FillRef fill) {
+  if (!core_ || !core_->open) return false;
+  auto& c = *core_;
+  const auto it = c.slots.find(id_);
+  if (it == c.slots.end() || it->second->reset) return false;
+  const std::size_t queued = c.session.output_size();
+  if (queued > 0 && queued + n > c.options.max_pending_output) return false;
+  if (c.session.send_window(id_) < n) return false;
+  // Within the window, the session takes all n bytes or fails before writing any.
+  auto written = c.session.write_into(id_, n, fill);
+  if (!written || *written != n) return false;
+  c.output.notify();
+  return true;
 }
 
 void Stream::close_write() {

@@ -52,7 +52,7 @@ struct RunOptions {
 
 // --serve-echo: the `echo` service answers each request with its payload.
 asio::awaitable<std::optional<wire::Bytes>> echo(const node::Received& request) {
-  co_return request.payload;
+  co_return wire::copy_of(request.payload);
 }
 
 std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file) {
@@ -146,7 +146,7 @@ nlohmann::json to_json(const wire::HostEvent& event) {
       event);
 }
 
-std::string_view text_of(const wire::Bytes& payload) {
+std::string_view text_of(wire::ByteView payload) {
   return {reinterpret_cast<const char*>(payload.data()), payload.size()};
 }
 

@@ -10,6 +10,22 @@
 
 namespace bb::node::detail {
 
+void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
+                 std::shared_ptr<const void> storage) {
+  if (!storage) {
+    auto own = std::make_shared<wire::Bytes>();
+    own->reserve(suffix.size() + payload.size());
+    own->insert(own->end(), suffix.begin(), suffix.end());
+    own->insert(own->end(), payload.begin(), payload.end());
+    suffix = wire::ByteView(*own).first(suffix.size());
+    payload = wire::ByteView(*own).subspan(suffix.size());
+    storage = std::move(own);
+  }
+  r.suffix = suffix;
+  r.payload = payload;
+  r.storage = std::move(storage);
+}
+
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using runtime::Denial;

@@ -22,6 +22,11 @@
 
 namespace bb::node::detail {
 
+// Points r.suffix and r.payload at `storage`'s bytes (shared, not copied); with no storage (bytes
+// the caller owns only for now), copies both into one buffer of r's own.
+void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
+                 std::shared_ptr<const void> storage);
+
 // The Clock the Node's pipeline stages sleep on: the Node's own, except that every sleep ends
 // (returning false, as a cancelled sleep does) once the Node stops, so that a gate waiting out a
 // cooldown does not hold a send, or its caller, past stop().

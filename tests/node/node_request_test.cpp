@@ -29,7 +29,7 @@ wire::Bytes bytes_of(std::string_view text) {
   return wire::Bytes(text.begin(), text.end());
 }
 
-std::string text_of(const wire::Bytes& bytes) {
+std::string text_of(wire::ByteView bytes) {
   return std::string(bytes.begin(), bytes.end());
 }
 
@@ -38,7 +38,7 @@ std::string reason_of(const RequestResult& r) {
 }
 
 asio::awaitable<std::optional<wire::Bytes>> echo(const Received& request) {
-  co_return request.payload;
+  co_return wire::copy_of(request.payload);
 }
 
 // The request's payload reversed: an answer that cannot be mistaken for another request's.
@@ -62,7 +62,7 @@ asio::awaitable<std::optional<wire::Bytes>> held_echo_run(std::shared_ptr<Held> 
   ++held->running;
   held->started.set();
   co_await held->release.wait();
-  co_return request.payload;
+  co_return wire::copy_of(request.payload);
 }
 
 ServiceHandler held_echo(std::shared_ptr<Held> held) {
@@ -99,7 +99,7 @@ asio::awaitable<void> echo_round_trip(Cluster& cluster) {
   const RequestResult r = co_await client.request(peer, "echo", payload);
   EXPECT_TRUE(r.ok()) << reason_of(r) << ": " << (r.failure ? r.failure->detail : "");
   if (r.ok()) {
-    EXPECT_EQ(r.response->payload, payload);
+    EXPECT_EQ(wire::copy_of(r.response->payload), payload);
     EXPECT_EQ(r.response->from, peer);
     EXPECT_EQ(r.response->origin, peer);
   }
@@ -125,7 +125,7 @@ asio::awaitable<void> one_request(Node* client, PeerId peer, std::uint64_t i, Ta
   const RequestResult r = co_await client->request(peer, "reverse", payload);
   if (!r.ok()) {
     ++tally->failed;
-  } else if (r.response->payload != wire::Bytes(payload.rbegin(), payload.rend())) {
+  } else if (wire::copy_of(r.response->payload) != wire::Bytes(payload.rbegin(), payload.rend())) {
     ++tally->wrong;
   } else {
     ++tally->ok;

@@ -41,7 +41,7 @@ asio::awaitable<void> send_then_stop(Cluster& cluster) {
   for (int i = 0; i < kMessages; ++i) {
     auto r = co_await receive_within(b, "greetings");
     if (!r) break;
-    EXPECT_EQ(r->payload, numbered(1, i, 1000));
+    EXPECT_EQ(wire::copy_of(r->payload), numbered(1, i, 1000));
     ++arrived;
   }
   EXPECT_EQ(arrived, kMessages);

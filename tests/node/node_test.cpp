@@ -83,7 +83,7 @@ asio::awaitable<void> connect_and_count(Cluster& cluster) {
     EXPECT_EQ(m->from, a_id);
     EXPECT_EQ(m->origin, a_id);
     EXPECT_EQ(m->channel, "chat");
-    EXPECT_EQ(m->payload, numbered(1, i + 1, sizes[i]));
+    EXPECT_EQ(wire::copy_of(m->payload), numbered(1, i + 1, sizes[i]));
     // Ids are random (nobody can claim one ahead of its author), never 0, one per message.
     EXPECT_NE(m->message_id, 0u);
     EXPECT_TRUE(ids.insert(m->message_id).second) << "id " << m->message_id << " repeated";

@@ -247,6 +247,7 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
   auto& c = *core;
   asio::steady_timer timer(c.stream->get_executor());
   Bytes ciphertext;
+  Bytes plaintext;  // handed back to the session at each take: its output grows once
   while (c.open) {
     if (c.session.output_size() == 0) {
       co_await c.output.wait();
@@ -254,7 +255,7 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
     }
     // Everything the session has queued (bounded by max_pending_output plus control frames)
     // goes out in one seal and one write.
-    const Bytes plaintext = c.session.take_output();
+    c.session.take_output(plaintext);
     c.drained.notify();
     ciphertext.clear();
     if (auto ec = c.noise.seal(plaintext, ciphertext)) co_return c.close(ec);

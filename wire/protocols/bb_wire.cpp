@@ -10,6 +10,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <vector>
 
 namespace bb::wire::bb_wire {
 
@@ -17,14 +18,53 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using boost::system::system_error;
 
+namespace {
+
+// Decoded envelopes for reuse. The handler may keep the envelope it was given (the Node's inbox
+// shares it with each Received), so the next frame is parsed into the oldest lent envelope that
+// nobody holds any more: parsing into it reuses its buffers, so a stream of small messages costs
+// no envelope per message. Only envelopes of small frames are kept (their buffers are about
+// the frame's size), at most kEnvelopes of them.
+class EnvelopePool {
+ public:
+  static constexpr std::size_t kEnvelopes = 1024;
+  static constexpr std::size_t kMaxFrameBytes = 512;
+
+  // An envelope to parse into, given the last one and the largest frame parsed into it (what its
+  // buffers may have grown to).
+  std::shared_ptr<core::WireEnvelope> next(std::shared_ptr<core::WireEnvelope> last,
+                                           std::size_t last_frame_bytes) {
+    if (last && last.use_count() == 1) return last;  // nobody kept it
+    if (last && last_frame_bytes <= kMaxFrameBytes && count_ < kEnvelopes) {
+      if (ring_.size() < kEnvelopes) ring_.resize(kEnvelopes);
+      ring_[(head_ + count_++) % kEnvelopes] = std::move(last);
+    }
+    if (count_ > 0 && ring_[head_].use_count() == 1) {
+      auto free = std::move(ring_[head_]);
+      head_ = (head_ + 1) % kEnvelopes;
+      --count_;
+      return free;
+    }
+    return std::make_shared<core::WireEnvelope>();
+  }
+
+ private:
+  std::vector<std::shared_ptr<core::WireEnvelope>> ring_;  // lent, oldest at head_
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
 asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCaps& caps,
                             const EnvelopeHandler& handler, ServerStats* stats) {
   constexpr std::size_t kReadChunk = 64 * 1024;
   FrameReader reader(caps.max_total_bytes);
   StreamMemory reserved(stream);
   Bytes receipts;
-  // Reused while the handler keeps no reference: parsing into it keeps its string buffers.
-  auto env = std::make_shared<core::WireEnvelope>();
+  EnvelopePool pool;
+  std::shared_ptr<core::WireEnvelope> env;
+  std::size_t env_peak = 0;       // the largest frame parsed into env
   std::size_t decoded_bytes = 0;  // what the envelope being handled holds, about
   std::uint64_t run = 0;
   std::string_view run_reason;
@@ -52,9 +92,12 @@ asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCap
       }
       if (!*frame) break;
       const std::size_t frame_bytes = varint_size((*frame)->size()) + (*frame)->size();
+      const core::WireEnvelope* before = env.get();
+      env = pool.next(std::move(env), env_peak);
+      if (env.get() != before) env_peak = 0;  // fresh, or kept (its frames were small)
+      env_peak = std::max(env_peak, frame_bytes);
       decoded_bytes = frame_bytes;
       reserved.resize_or_reset(reader.allocated() + decoded_bytes, "/bb/wire/1.0.0 envelope");
-      if (env.use_count() != 1) env = std::make_shared<core::WireEnvelope>();
       if (auto ec = decode_envelope(**frame, caps, *env)) {
         stream.reset();
         throw system_error(ec, "bad envelope on /bb/wire/1.0.0");
@@ -112,6 +155,20 @@ bool Sender::has_room(std::size_t frame_bytes) const noexcept {
 }
 
 void Sender::push(const SingleFillEnvelope& envelope, bool counted) {
+  // Nothing queued ahead of it and room in the stream: the frame is encoded straight into the
+  // connection's output (one copy of the payload on our side of Noise, not two).
+  if (stream_ != nullptr && pending_.empty() && writing_ == 0 &&
+      in_flight_ < limits_.max_awaiting_receipt) {
+    const std::size_t size = envelope_frame_size(envelope);
+    auto fill = [&envelope](std::size_t offset, std::span<std::uint8_t> out) {
+      encode_envelope_frame_range(envelope, offset, out);
+    };
+    if (stream_->try_write_into(size, fill)) {
+      ++in_flight_;
+      if (on_written_ != nullptr && *on_written_) (*on_written_)(counted ? 1 : 0, size);
+      return;
+    }
+  }
   append_envelope_frame(pending_, envelope);
   ++queued_;
   if (counted) ++queued_counted_;
@@ -130,6 +187,16 @@ void Sender::clear() noexcept {
 
 asio::awaitable<void> Sender::run(Stream& stream, const ReceiptCallback& on_receipt,
                                   const std::function<void(std::size_t, std::size_t)>& on_written) {
+  // While this runs, push() may write to the stream itself.
+  struct Attached {
+    Sender& sender;
+    ~Attached() {
+      sender.stream_ = nullptr;
+      sender.on_written_ = nullptr;
+    }
+  } attached{*this};
+  stream_ = &stream;
+  on_written_ = &on_written;
   co_await (write_loop(stream, on_written) && read_receipts(stream, on_receipt));
 }
 

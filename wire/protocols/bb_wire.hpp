@@ -81,8 +81,10 @@ struct SenderLimits {
   std::size_t max_awaiting_receipt = 4096;  // written envelopes whose receipt is due
 };
 
-// The sending half for one peer. push() encodes an envelope into the queue at once (the caller
-// checks has_room() first and waits on changed() for room); run() writes and reads receipts
+// The sending half for one peer. push() encodes an envelope at once: straight into the
+// stream's output when run() is running, nothing is queued or being written and the stream
+// takes the whole frame now (Stream::try_write_into), else into the queue (the caller checks
+// has_room() first and waits on changed() for room); run() writes the queue and reads receipts
 // until the stream fails. Receipts are reported to `on_receipt(count, reason)` in order: the
 // next `count` written envelopes were accepted ("" reason) or refused with `reason` (valid only
 // during the call). Thread rule: one executor.
@@ -119,6 +121,8 @@ class Sender {
   boost::asio::awaitable<void> read_receipts(Stream& stream, const ReceiptCallback& on_receipt);
 
   SenderLimits limits_;
+  Stream* stream_ = nullptr;                                                   // while run() runs
+  const std::function<void(std::size_t, std::size_t)>* on_written_ = nullptr;  // likewise
   Bytes pending_;                   // encoded frames not yet taken by the writer
   std::size_t queued_ = 0;          // envelopes in pending_
   std::size_t queued_counted_ = 0;  // of which are messages (not control envelopes)

@@ -209,7 +209,15 @@ boost::system::error_code Session::fail(boost::system::error_code ec) {
 // ---- output and events ---------------------------------------------------------------------
 
 Bytes Session::take_output() {
+  open_frame_ = kNoOpenFrame;
   return std::exchange(output_, {});
+}
+
+void Session::take_output(Bytes& into) {
+  open_frame_ = kNoOpenFrame;
+  into.clear();
+  into.swap(output_);
+  if (output_.capacity() > kKeptOutputCapacity) Bytes().swap(output_);
 }
 
 std::optional<Event> Session::next_event() {
@@ -230,6 +238,7 @@ std::optional<Event> Session::next_event() {
 
 void Session::queue_frame(FrameType type, std::uint16_t flags, std::uint32_t id,
                           std::uint32_t length) {
+  open_frame_ = kNoOpenFrame;
   append_header(output_, Header{type, flags, id, length});
 }
 
@@ -306,6 +315,26 @@ result<std::uint32_t> Session::open_stream() {
 }
 
 result<std::size_t> Session::write(std::uint32_t id, ByteView data) {
+  return write_frames(id, data.size(), [&](std::size_t at, std::size_t len) {
+    output_.insert(output_.end(), data.begin() + static_cast<std::ptrdiff_t>(at),
+                   data.begin() + static_cast<std::ptrdiff_t>(at + len));
+  });
+}
+
+result<std::size_t> Session::write_into(std::uint32_t id, std::size_t n, FillRef fill) {
+  return write_frames(id, n, [&](std::size_t at, std::size_t len) {
+    const std::size_t end = output_.size();
+    output_.resize(end + len);
+    fill(at, std::span<std::uint8_t>(output_.data() + end, len));
+  });
+}
+
+// The frames of one write: `put(at, len)` appends bytes [at, at + len) of the data to output_.
+// A write that follows our own last frame, a Data frame of the same stream with room left,
+// extends that frame instead of opening one: small writes share a header, as one larger write
+// would.
+template <class Put>
+result<std::size_t> Session::write_frames(std::uint32_t id, std::size_t size, Put put) {
   if (error_) return error_;
   const auto it = streams_.find(id);
   if (it == streams_.end()) {
@@ -315,15 +344,38 @@ result<std::size_t> Session::write(std::uint32_t id, ByteView data) {
   if (s.local_closed) return errc::yamux_stream_closed;
   if (!s.outbound && !s.acked) queue_window_update(id, s, 0, 0);
 
-  const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), s.send_window));
-  if (n < data.size()) s.write_blocked = true;
+  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size, s.send_window));
+  if (n < size) s.write_blocked = true;
+  if (n == 0) return n;
   const std::size_t chunk = std::max<std::uint32_t>(config_.max_frame_data, 1);
-  for (std::size_t at = 0; at < n; at += chunk) {
+  // Room for all the frames at once: a large write is not moved again as the output grows.
+  const std::size_t need = output_.size() + n + (n / chunk + 1) * kHeaderSize;
+  if (need > output_.capacity()) output_.reserve(std::max(need, 2 * output_.capacity()));
+  std::size_t at = 0;
+  if (open_frame_ != kNoOpenFrame && open_frame_id_ == id) {
+    std::uint8_t* length_field = output_.data() + open_frame_ + 8;
+    const std::size_t length = std::size_t{length_field[0]} << 24 |
+                               std::size_t{length_field[1]} << 16 |
+                               std::size_t{length_field[2]} << 8 | length_field[3];
+    const std::size_t len = std::min(n, chunk > length ? chunk - length : 0);
+    if (len > 0) {
+      const std::size_t grown = length + len;
+      length_field[0] = static_cast<std::uint8_t>(grown >> 24);
+      length_field[1] = static_cast<std::uint8_t>(grown >> 16);
+      length_field[2] = static_cast<std::uint8_t>(grown >> 8);
+      length_field[3] = static_cast<std::uint8_t>(grown);
+      put(at, len);
+      at = len;
+    }
+  }
+  while (at < n) {
     const std::size_t len = std::min(chunk, n - at);
+    const std::size_t header_at = output_.size();
     queue_frame(FrameType::data, 0, id, static_cast<std::uint32_t>(len));
-    output_.insert(output_.end(), data.begin() + static_cast<std::ptrdiff_t>(at),
-                   data.begin() + static_cast<std::ptrdiff_t>(at + len));
+    open_frame_ = header_at;
+    open_frame_id_ = id;
+    put(at, len);
+    at += len;
   }
   s.send_window -= n;
   return n;

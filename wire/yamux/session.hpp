@@ -122,6 +122,11 @@ class Session {
 
   // Every frame waiting to be written, in order; the caller writes them in one write.
   Bytes take_output();
+  // The same into `into` (cleared first), whose buffer the session keeps for the next frames
+  // (up to kKeptOutputCapacity): a writer that passes the same buffer every time makes the
+  // output grow once rather than once per batch.
+  void take_output(Bytes& into);
+  static constexpr std::size_t kKeptOutputCapacity = std::size_t{2} << 20;
   std::size_t output_size() const noexcept { return output_.size(); }
 
   std::optional<Event> next_event();
@@ -136,6 +141,11 @@ class Session {
   // is gone: the StreamReset/StreamClosedByPeer event said why), yamux_unknown_stream (never
   // opened), the session error.
   result<std::size_t> write(std::uint32_t id, ByteView data);
+  // write() of `n` bytes that `fill` encodes straight into the output: fill(offset, out) writes
+  // bytes [offset, offset + out.size()) of them, once per frame (or frame extension), in order.
+  // Queues min(n, send_window(id)) bytes and returns how many; nothing is copied but what
+  // `fill` writes.
+  result<std::size_t> write_into(std::uint32_t id, std::size_t n, FillRef fill);
 
   // Moves buffered data into `out` and returns how many bytes; 0 means nothing buffered (end of
   // stream if remote_closed(id)). Sends a window update once half the window has been read.
@@ -201,6 +211,8 @@ class Session {
   void remove(StreamMap::iterator it);
   void maybe_remove(StreamMap::iterator it);
   void refuse(std::uint32_t id, boost::system::error_code why);
+  template <class Put>
+  result<std::size_t> write_frames(std::uint32_t id, std::size_t size, Put put);
 
   Role role_;
   Config config_;
@@ -225,6 +237,10 @@ class Session {
   std::uint16_t frame_end_flags_ = 0;  // FIN / RST, applied after the payload
 
   Bytes output_;
+  // Where the last frame in output_ starts when it is a Data frame that a write may extend.
+  static constexpr std::size_t kNoOpenFrame = static_cast<std::size_t>(-1);
+  std::size_t open_frame_ = kNoOpenFrame;
+  std::uint32_t open_frame_id_ = 0;
   std::deque<Event> events_;
   boost::system::error_code error_;
 };
