@@ -79,8 +79,10 @@ class Stream {
   boost::asio::awaitable<void> write_into(std::size_t n, FillRef fill);
   // The same without waiting: all `n` bytes now, or none and false when the peer's window, the
   // connection's output bound or a reset or closed stream stands in the way (write_into() would
-  // wait or throw). One write into an empty output may exceed the output bound.
-  bool try_write_into(std::size_t n, FillRef fill);
+  // wait or throw). One write into an empty output may exceed the output bound; `max_output`
+  // lowers that bound for this write.
+  bool try_write_into(std::size_t n, FillRef fill,
+                      std::size_t max_output = static_cast<std::size_t>(-1));
   // Half-close: the peer reads end of stream after what was written.
   void close_write();
   void reset();

@@ -184,13 +184,13 @@ asio::awaitable<void> Stream::write_into(std::size_t n, FillRef fill) {
   });
 }
 
-bool Stream::try_write_into(std::size_t n, FillRef fill) {
+bool Stream::try_write_into(std::size_t n, FillRef fill, std::size_t max_output) {
   if (!core_ || !core_->open) return false;
   auto& c = *core_;
   const auto it = c.slots.find(id_);
   if (it == c.slots.end() || it->second->reset) return false;
   const std::size_t queued = c.session.output_size();
-  if (queued > 0 && queued + n > c.options.max_pending_output) return false;
+  if (queued > 0 && queued + n > std::min(max_output, c.options.max_pending_output)) return false;
   if (c.session.send_window(id_) < n) return false;
   // Within the window, the session takes all n bytes or fails before writing any.
   auto written = c.session.write_into(id_, n, fill);

@@ -163,7 +163,10 @@ void Sender::push(const SingleFillEnvelope& envelope, bool counted) {
     auto fill = [&envelope](std::size_t offset, std::span<std::uint8_t> out) {
       encode_envelope_frame_range(envelope, offset, out);
     };
-    if (stream_->try_write_into(size, fill)) {
+    // Up to a batch's worth in the output; past it the queue (and its bound) takes over, so a
+    // sender that never suspends still yields to the writer and to the receipts.
+    constexpr std::size_t kStraightBatchBytes = 64 * 1024;
+    if (stream_->try_write_into(size, fill, kStraightBatchBytes)) {
       ++in_flight_;
       if (on_written_ != nullptr && *on_written_) (*on_written_)(counted ? 1 : 0, size);
       return;
