@@ -62,7 +62,7 @@ struct HostOptions {
   std::chrono::milliseconds protocol_timeout{10'000};  // ping and identify exchanges
   bool serve_perf = true;                              // /perf/1.0.0 is for tests and benchmarks
   bool identify_peers = true;  // ask every new peer who it is (PeerIdentified)
-  std::string agent_version;  // default "bb/<version>"
+  std::string agent_version;   // default "bb/<version>"
 };
 
 struct PeerConnected {
