@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,11 @@ namespace bb::async {
 // Adds without wrapping: a deadline past the end of time means "never".
 constexpr std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
   return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+// A duration as the Clock's nanoseconds; negative durations count as 0.
+constexpr std::uint64_t to_ns(std::chrono::nanoseconds d) noexcept {
+  return d.count() < 0 ? 0 : static_cast<std::uint64_t>(d.count());
 }
 
 // Cancellation: sleep_until takes part in Asio per-operation cancellation (the loser of

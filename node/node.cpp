@@ -85,7 +85,6 @@ struct Node::Impl final : detail::SendPath {
   detail::SendStage* send_stage = nullptr;  // tx's last stage
   async::Event stop_done;
   bool started = false;
-  bool draining = false;   // stop() is flushing: new sends are refused
   bool finishing = false;  // finish_stop() is under way
   bool stopped = false;
 
@@ -117,6 +116,10 @@ struct Node::Impl final : detail::SendPath {
       } else if (auto* d = std::get_if<wire::PeerDisconnected>(&*event)) {
         ++core.metrics.connections_closed;
         if (!core.stopping) core.tables.on_connection_lost(d->peer);
+        // A response comes back on the connection the request went out on: without it, the
+        // requests to that peer end now rather than at their timeouts.
+        requests.fail_peer(d->peer, reason::connection_lost,
+                           "the connection to " + d->peer.to_base58() + " closed");
       } else if (auto* id = std::get_if<wire::PeerIdentified>(&*event)) {
         for (const auto& addr : id->info.listen_addrs) book.remember(id->peer, addr);
       } else if (auto* f = std::get_if<wire::StreamFailed>(&*event)) {
@@ -157,7 +160,7 @@ struct Node::Impl final : detail::SendPath {
 
   asio::awaitable<Verdict> run_send(Message& msg, const SendOptions& options) {
     ++core.metrics.sends;
-    if (core.stopping || draining) {
+    if (core.stopping || (core.draining && !msg.response)) {
       const Denial stopped_denial = detail::deny(reason::stopped, "the node is stopping");
       ++core.metrics.drops[std::string(stopped_denial.reason)];
       co_return stopped_denial;  // reported by the return value alone
@@ -257,13 +260,14 @@ struct Node::Impl final : detail::SendPath {
   // Graceful: no new sends; what is queued goes out and its receipts come back, and what we
   // took is answered, for up to config.drain_timeout on the Node's clock.
   asio::awaitable<void> drain() {
-    draining = true;
+    core.draining = true;
     const auto deadline =
         async::saturating_add(core.clock.now_ns(), to_ns(core.config.drain_timeout));
-    while (!core.stopping && (!outbound.idle() || server->unanswered() > 0)) {
+    while (!core.stopping &&
+           (!outbound.idle() || server->unanswered() > 0 || requests.serving() > 0)) {
       if (core.clock.now_ns() >= deadline) break;
       auto woke = co_await (outbound.wait_change() || server->answered().wait() ||
-                            core.clock.sleep_until(deadline));
+                            requests.handler_ended().wait() || core.clock.sleep_until(deadline));
       (void)woke;
     }
   }
@@ -290,7 +294,7 @@ struct Node::Impl final : detail::SendPath {
   }
 
   asio::awaitable<void> stop() {
-    if (finishing || draining) {  // another stop() is under way: wait for it to finish
+    if (finishing || core.draining) {  // another stop() is under way: wait for it to finish
       while (!stopped) co_await stop_done.wait();
       co_return;
     }

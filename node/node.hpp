@@ -135,8 +135,10 @@ struct NodeConfig {
   // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
   std::chrono::milliseconds tick_interval{100};
   std::chrono::milliseconds ping_interval{1'000};
-  // stop() first flushes: what is queued goes out and its receipts come back, and what was
-  // taken from peers is answered, for up to this long; then what is left fails `stopped`.
+  // stop() first flushes: what is queued goes out and its receipts come back, what was taken
+  // from peers is answered (receipts, and the responses of the request handlers running), for
+  // up to this long; meanwhile new sends and new requests are refused `stopped`. Then what is
+  // left fails `stopped` and the handlers still running are cancelled.
   std::chrono::milliseconds drain_timeout{2'000};
   // Bounds of the envelopes this node takes on /bb/wire/1.0.0.
   wire::EnvelopeCaps envelope_caps;
@@ -203,7 +205,8 @@ struct RequestOptions {
 // What request() returns: the response, or why there is none. Exactly one of them is set.
 //   failure reasons: `timeout` (no response within RequestOptions::timeout), `no_service`
 //   (nobody serves that name at the peer), `resource_limit` (too many requests in flight here,
-//   or at the peer), `stopped`, or the denial of the request's send (a gate's, `peer_unreachable`,
+//   or at the peer), `stopped`, `connection_lost` (the connection to the peer closed before the
+//   response came), or the denial of the request's send (a gate's, `peer_unreachable`,
 //   `queue_full`, or the peer's receipt refusing it: `blocklisted`, `deadline_exceeded`, …).
 struct RequestResult {
   std::optional<Received> response;
@@ -268,8 +271,9 @@ class Node {
   // Builds both pipelines (throws boost::system::system_error naming the bad node), listens on
   // config.listen (throws if it cannot bind) and starts the node's tasks.
   boost::asio::awaitable<void> start();
-  // Closes every connection and listener, fails what is still queued (`stopped`), and returns
-  // when every task the node started has ended. Idempotent.
+  // Drains first (NodeConfig::drain_timeout: queued sends, receipts and answers to running
+  // requests go out), then closes every connection and listener, fails what is still queued
+  // (`stopped`), and returns when every task the node started has ended. Idempotent.
   boost::asio::awaitable<void> stop();
 
   // Dials (or reuses the connection to) the peer at `addr` and returns its proven PeerId; the

@@ -58,7 +58,8 @@ Received received_from(const Message& msg, std::string name) {
 
 }  // namespace
 
-Requests::Requests(Core& core, SendPath& path) : core_(core), path_(path), room_(core.ex) {
+Requests::Requests(Core& core, SendPath& path)
+    : core_(core), path_(path), room_(core.ex), ended_(core.ex) {
   const auto prefix = wire::Multiaddr::parse("/component/0");
   prefix_.assign(prefix->bytes().begin(), prefix->bytes().end());
 }
@@ -183,6 +184,16 @@ Verdict Requests::on_response(const Message& msg) {
   return std::nullopt;
 }
 
+void Requests::fail_peer(const wire::PeerId& peer, std::string_view why,
+                         const std::string& detail) {
+  for (auto& [token, pending] : pending_) {
+    if (pending->done || pending->peer != peer) continue;
+    pending->failure = deny(why, detail, "Node.request");
+    pending->done = true;
+    pending->changed.notify();
+  }
+}
+
 void Requests::fail_all(std::string_view why, const std::string& detail) {
   for (auto& [token, pending] : pending_) {
     if (pending->done) continue;
@@ -216,6 +227,7 @@ asio::awaitable<Verdict> Requests::on_request(const Message& msg) {
                   "wire.Recv"};
   };
   if (!services_.contains(key)) co_return no_service();
+  if (core_.draining) co_return deny(reason::stopped, "the node is stopping", "wire.Recv");
   // Room among the handlers: a peer with kMaxServingPerPeer running waits (its stream is not
   // read meanwhile, as with a full channel), until one ends or the request's budget runs out.
   const bool budgeted = msg.budget_ns != 0;
@@ -269,6 +281,7 @@ void Requests::released(const wire::PeerId& peer) {
   auto it = serving_.find(peer);
   if (it != serving_.end() && --it->second == 0) serving_.erase(it);
   room_.notify();
+  ended_.notify();
 }
 
 asio::awaitable<void> Requests::answer(Received request,

@@ -12,8 +12,10 @@
 //
 // The DeliverStage hands every RESPONSE fill and every fill at a service suffix here instead
 // of to the inbox. Thread rule: the Node's executor. Cancellation: a cancelled request() leaves
-// its token tracked (the Timeout event reports it); stop() fails every awaited request
-// (`stopped`) and the Node's task group cancels the handlers.
+// its token tracked (the Timeout event reports it). stop() first drains: new requests are
+// refused `stopped`, running handlers get up to NodeConfig::drain_timeout and their answers go
+// out; then every awaited request fails `stopped` and the Node's task group cancels what still
+// runs.
 #pragma once
 
 #include "node/detail/core.hpp"
@@ -59,9 +61,13 @@ class Requests {
 
   // stop(): every awaited request ends `stopped`.
   void fail_all(std::string_view why, const std::string& detail);
+  // The connection to `peer` closed: every awaited request to it ends with `why`.
+  void fail_peer(const wire::PeerId& peer, std::string_view why, const std::string& detail);
 
   std::size_t awaiting() const noexcept { return pending_.size(); }
   std::size_t serving() const noexcept { return serving_total_; }
+  // Notified when a handler ends.
+  async::Event& handler_ended() noexcept { return ended_; }
 
  private:
   struct Pending {
@@ -94,7 +100,8 @@ class Requests {
   std::unordered_map<std::string, Service> services_;                    // by suffix bytes
   std::unordered_map<wire::PeerId, std::size_t> serving_;  // handlers running, per peer
   std::size_t serving_total_ = 0;
-  async::Event room_;  // a handler ended, or the node is stopping
+  async::Event room_;   // a handler ended, or the node is stopping
+  async::Event ended_;  // a handler ended: what a draining stop() waits on
 };
 
 }  // namespace bb::node::detail

@@ -69,6 +69,11 @@ class TcpStream final : public ByteStream {
     socket_.close(ignored);
   }
 
+  void shutdown_write() noexcept override {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
   bool is_open() const noexcept override { return socket_.is_open(); }
 
   Multiaddr remote_addr() const override {

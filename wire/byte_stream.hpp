@@ -47,6 +47,9 @@ class ByteStream {
   virtual std::size_t try_write(ByteView data, boost::system::error_code& ec) = 0;
   // Ends the stream both ways (the peer reads end of stream); idempotent, never throws.
   virtual void close() noexcept = 0;
+  // Ends this side's writing only: the peer reads what was written, then end of stream, and
+  // this side may go on reading. Transports without a half-close close both ways (the default).
+  virtual void shutdown_write() noexcept { close(); }
   virtual bool is_open() const noexcept = 0;
 
   // The addresses as this side sees them; empty when the transport has none.

@@ -32,10 +32,13 @@ asio::awaitable<Connection> Connection::upgrade(std::unique_ptr<ByteStream> stre
                                                 Direction direction, const Ed25519KeyPair& identity,
                                                 std::optional<PeerId> expected,
                                                 const ConnectionOptions& options,
-                                                ConnectionScope scope) {
+                                                ConnectionScope scope, Bytes read_ahead) {
+  async::Clock& clock = options.clock != nullptr ? *options.clock : async::steady_clock();
   detail::Upgraded up = co_await async::with_timeout(
-      detail::run_upgrade(*stream, direction, identity, std::move(expected)),
-      options.handshake_timeout, make_error_code(errc::handshake_timeout), "connection upgrade");
+      clock,
+      detail::run_upgrade(*stream, direction, identity, std::move(expected), std::move(read_ahead)),
+      async::to_ns(options.handshake_timeout), make_error_code(errc::handshake_timeout),
+      "connection upgrade");
   yamux::Config config;
   config.initial_window = options.stream_window;
   config.max_streams = options.max_streams;
@@ -105,8 +108,8 @@ asio::awaitable<Stream> Connection::open_stream(std::vector<std::string> protoco
   mss::Dialer dialer(std::move(protocols));
   Bytes first = dialer.start();
   co_await async::with_timeout(
-      negotiate_stream(stream, std::move(dialer), std::move(first), selected, leftover),
-      c.options.negotiation_timeout, make_error_code(errc::handshake_timeout),
+      c.clock, negotiate_stream(stream, std::move(dialer), std::move(first), selected, leftover),
+      async::to_ns(c.options.negotiation_timeout), make_error_code(errc::handshake_timeout),
       "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
   stream.pending_ = std::move(leftover);
@@ -133,8 +136,8 @@ asio::awaitable<void> Connection::negotiate_inbound(Stream& stream,
   std::string selected;
   Bytes leftover;
   co_await async::with_timeout(
-      negotiate_stream(stream, mss::Listener(supported), Bytes{}, selected, leftover),
-      core_->options.negotiation_timeout, make_error_code(errc::handshake_timeout),
+      core_->clock, negotiate_stream(stream, mss::Listener(supported), Bytes{}, selected, leftover),
+      async::to_ns(core_->options.negotiation_timeout), make_error_code(errc::handshake_timeout),
       "stream protocol negotiation");
   stream.protocol_ = std::move(selected);
   stream.pending_ = std::move(leftover);

@@ -11,6 +11,7 @@
 // handle is gone. Cancellation: close() ends run() and fails every pending stream operation.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/byte_stream.hpp"
 #include "wire/keys.hpp"
 #include "wire/multiaddr.hpp"
@@ -34,6 +35,10 @@ struct MuxCore;
 }
 
 struct ConnectionOptions {
+  // Time for every deadline and timer of the connection (the upgrade, stream negotiations,
+  // writes, keep-alive and idle); async::steady_clock() when null. Must outlive the connection.
+  // A Host fills it in with HostOptions::clock when left null.
+  async::Clock* clock = nullptr;
   // TCP connect plus the whole upgrade (both negotiations and the Noise handshake).
   std::chrono::milliseconds handshake_timeout{10'000};
   // multistream-select on a new stream.
@@ -141,7 +146,8 @@ class StreamMemory {
 
 class Connection {
  public:
-  // Runs the upgrade on a connected socket (wrapped by make_tcp_stream). The initiator passes the
+  // Runs the upgrade on a connected socket (wrapped by make_tcp_stream). Every deadline runs on
+  // options.clock. The initiator passes the
   // PeerId it dialed, if known: reaching anyone else fails with errc::noise_peer_id_mismatch.
   // `scope` (from the Host's ResourceManager, opened before any crypto) is attached to the proven
   // peer once Noise is done and then charged with the connection's buffers and streams; an empty
@@ -154,9 +160,12 @@ class Connection {
                                                     const ConnectionOptions& options,
                                                     ConnectionScope scope = {});
   // The same over any ByteStream (an in-memory pair in tests); the connection owns it.
+  // `read_ahead`: bytes already read from `stream` (an acceptor looked at the first message),
+  // taken as if read first.
   static boost::asio::awaitable<Connection> upgrade(
       std::unique_ptr<ByteStream> stream, Direction direction, const Ed25519KeyPair& identity,
-      std::optional<PeerId> expected, const ConnectionOptions& options, ConnectionScope scope = {});
+      std::optional<PeerId> expected, const ConnectionOptions& options, ConnectionScope scope = {},
+      Bytes read_ahead = {});
 
   Connection() = default;
 

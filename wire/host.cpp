@@ -56,6 +56,30 @@ asio::awaitable<Connection> Host::connect(const Multiaddr& addr) {
   co_return *pending->connection;
 }
 
+void Host::add_inbound(std::unique_ptr<ByteStream> stream) {
+  auto& impl = *impl_;
+  if (impl.stopping) {
+    stream->close();
+    return;
+  }
+  impl.start_ticking();
+  impl.on_inbound(std::move(stream));
+}
+
+asio::awaitable<Connection> Host::connect_over(std::unique_ptr<ByteStream> stream,
+                                               PeerId expected) {
+  auto& impl = *impl_;
+  impl.start_ticking();
+  const Multiaddr addr = stream->remote_addr().with_peer_id(expected);
+  if (expected == impl.self) {
+    stream->close();
+    const auto ec = make_error_code(errc::peer_unreachable);
+    impl.emit(DialFailed{addr, ec, "refusing to dial ourselves"});
+    throw system_error(ec, "refusing to dial ourselves");
+  }
+  co_return co_await impl.dial(addr, std::move(expected), std::move(stream));
+}
+
 std::optional<Connection> Host::connection(const PeerId& peer) const {
   auto it = impl_->connections.find(peer);
   if (it == impl_->connections.end() || !it->second.is_open()) return std::nullopt;
@@ -107,12 +131,14 @@ asio::awaitable<void> Host::stop() {
   // kStopFlushBound (a peer that does not read).
   std::vector<Connection> open;
   for (auto& [peer, conn] : impl.connections) open.push_back(conn);
-  const auto flush_deadline = std::chrono::steady_clock::now() + kStopFlushBound;
+  const std::uint64_t flush_deadline =
+      async::saturating_add(impl.clock.now_ns(), async::to_ns(kStopFlushBound));
   for (auto& conn : open) {
-    const auto left = flush_deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) break;
+    const std::uint64_t now = impl.clock.now_ns();
+    if (now >= flush_deadline) break;
     (void)co_await async::capture(
-        async::with_timeout(conn.flush(), left, make_error_code(asio::error::timed_out), "flush"));
+        async::with_timeout(impl.clock, conn.flush(), flush_deadline - now,
+                            make_error_code(asio::error::timed_out), "flush"));
   }
   for (auto& [peer, conn] : impl.connections) conn.close();
   impl.tasks.cancel_all();

@@ -62,7 +62,7 @@ struct HostOptions {
   std::chrono::milliseconds protocol_timeout{10'000};  // ping and identify exchanges
   bool serve_perf = true;                              // /perf/1.0.0 is for tests and benchmarks
   bool identify_peers = true;  // ask every new peer who it is (PeerIdentified)
-  std::string agent_version;  // default "bb/<version>"
+  std::string agent_version;   // default "bb/<version>"
 };
 
 struct PeerConnected {
@@ -127,6 +127,28 @@ class Host {
   // as DialFailed.
   boost::asio::awaitable<Connection> connect(const Multiaddr& addr);
   std::optional<Connection> connection(const PeerId& peer) const;
+
+  // Connections over a byte stream the caller already holds (the in-memory pair of
+  // tests/support, a transport the Host does not dial or accept itself). The stream must live on
+  // the Host's executor (the thread rule above); the Host owns it from the call on. Both run
+  // what an accepted or dialed TCP connection runs: the resource manager, the connection
+  // manager's limits, the upgrade with its timeouts (ConnectionOptions::handshake_timeout), the
+  // protocol registry, identify and the events. Neither needs listen(); both start the Host's
+  // upkeep as listen() and connect() do.
+  //
+  // add_inbound: as if accepted. The per-IP decisions (pending handshakes, connections per
+  // address, eviction) count it under the IP of stream->remote_addr() (/ip4|ip6/.../tcp/...),
+  // or under 0.0.0.0 when it has none, so such streams share one address's limits. Refusals
+  // answer "na" and close the stream; the outcome comes out only as events (PeerConnected,
+  // InboundFailed).
+  void add_inbound(std::unique_ptr<ByteStream> stream);
+  // connect_over: as a dial to `expected` (reaching anyone else fails with
+  // noise_peer_id_mismatch), counted against the connection limit and max_outbound_dials. Not
+  // merged with dials in flight; when the peer is connected already, one of the two connections
+  // is kept as for simultaneous dials, and returned. Throws and reports DialFailed (its addr is
+  // stream->remote_addr() with /p2p/<expected>) as connect() does.
+  boost::asio::awaitable<Connection> connect_over(std::unique_ptr<ByteStream> stream,
+                                                  PeerId expected);
 
   // The protocol registry: inbound streams are negotiated against the registered protocol ids
   // (identify advertises them) and handed to their handler. The Host registers /ipfs/ping/1.0.0,

@@ -45,50 +45,71 @@ asio::awaitable<void> Host::Impl::accept_loop(TcpListener& listener) {
 
 void Host::Impl::on_accepted(tcp::socket socket) {
   error_code ec;
-  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  (void)socket.remote_endpoint(ec);
   if (ec) return;  // the dialer is gone already
-  const Multiaddr from = to_multiaddr(remote);
+  std::unique_ptr<ByteStream> stream;
+  try {
+    stream = make_tcp_stream(std::move(socket));
+  } catch (const system_error&) {
+    return;  // could not be made non-blocking: nothing to talk over
+  }
+  on_inbound(std::move(stream));
+}
+
+namespace {
+// The IP the per-IP limits count a stream under: its remote address's, or 0.0.0.0 when it has
+// none (streams without one share that address's limits).
+asio::ip::address ip_of(const Multiaddr& addr) {
+  if (auto ep = tcp_endpoint(addr)) return ep->address();
+  return asio::ip::address_v4::any();
+}
+}  // namespace
+
+void Host::Impl::on_inbound(std::unique_ptr<ByteStream> stream) {
+  const Multiaddr from = stream->remote_addr();
+  const asio::ip::address ip = ip_of(from);
   // The resource manager first: a refusal there must not cost a handshake its slot.
   auto scope = resources.open_connection(Dir::inbound);
   if (!scope) {
-    refuse(std::move(socket), from, scope.error(), resources.last_refusal());
+    refuse(std::move(stream), from, scope.error(), resources.last_refusal());
     return;
   }
-  auto admission = cm.admit(remote.address(), now());
+  auto admission = cm.admit(ip, now());
   using Verdict = ConnectionManager::Admission::Verdict;
   if (admission.verdict == Verdict::refuse) {
-    refuse(std::move(socket), from, admission.error, std::move(admission.detail));
+    refuse(std::move(stream), from, admission.error, std::move(admission.detail));
     return;
   }
   if (admission.evicted) evict(*admission.evicted);
   Handshake* hs = handshakes.insert_or_assign(admission.id, std::make_unique<Handshake>(ex))
                       .first->second.get();
-  tasks.spawn(inbound_handshake(std::move(socket), std::move(*scope), from, remote.address(),
-                                admission.id, hs, admission.verdict == Verdict::wait),
+  tasks.spawn(inbound_handshake(std::move(stream), std::move(*scope), from, ip, admission.id, hs,
+                                admission.verdict == Verdict::wait),
               "inbound handshake");
 }
 
 // Tells a dialer we will not talk ("na" to its multistream-select header), then lets it go.
 // The event is the only report: a flood of refusals must not flood the log.
-void Host::Impl::refuse(tcp::socket socket, const Multiaddr& from, error_code why,
+void Host::Impl::refuse(std::unique_ptr<ByteStream> stream, const Multiaddr& from, error_code why,
                         std::string detail) {
   emit(InboundFailed{from, why, std::move(detail)});
   Bytes answer;
   mss::append_message(answer, mss::kHeader);
   mss::append_message(answer, mss::kNa);
   error_code ignored;
-  socket.non_blocking(true, ignored);
-  (void)socket.write_some(asio::buffer(answer), ignored);  // a fresh socket has room for it
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  (void)stream->try_write(answer, ignored);  // a fresh stream has room for it
+  stream->shutdown_write();
   if (lingering < kMaxLingering && !stopping) {
     ++lingering;
-    tasks.spawn(linger(std::move(socket)), "refused connection");
+    tasks.spawn(linger(std::move(stream)), "refused connection");
   } else {
-    socket.close(ignored);
+    stream->close();
   }
 }
 
-asio::awaitable<void> Host::Impl::linger(tcp::socket socket) {
+// Reads (and drops) what the refused dialer still sends until it closes or kRefusalLinger
+// passes, so that our close cannot turn into a reset that overtakes the "na".
+asio::awaitable<void> Host::Impl::linger(std::unique_ptr<ByteStream> stream) {
   struct Done {
     std::size_t& count;
     ~Done() { --count; }
@@ -96,13 +117,13 @@ asio::awaitable<void> Host::Impl::linger(tcp::socket socket) {
   const std::uint64_t deadline = async::saturating_add(clock.now_ns(), ns(kRefusalLinger));
   std::array<std::uint8_t, 512> discard{};
   while (true) {
-    auto outcome = co_await (
-        socket.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable)) ||
-        clock.sleep_until(deadline));
-    if (outcome.index() == 1 || std::get<0>(std::get<0>(outcome))) break;
+    auto outcome = co_await (stream->async_wait_readable() || clock.sleep_until(deadline));
+    if (outcome.index() == 1 || std::get<0>(outcome)) break;
+    error_code ec;
+    (void)stream->read_some(discard, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) break;
   }
-  error_code ignored;
-  socket.close(ignored);
+  stream->close();
 }
 
 // The connection manager gave this handshake's slot to a newcomer: its coroutine ends it.
@@ -124,10 +145,10 @@ void Host::Impl::handshake_finished(HandshakeId id) {
 }
 
 // `state` lives until handshake_finished(id).
-asio::awaitable<void> Host::Impl::inbound_handshake(tcp::socket socket, ConnectionScope scope,
-                                                    Multiaddr from, asio::ip::address ip,
-                                                    HandshakeId id, Handshake* state,
-                                                    bool waiting) {
+asio::awaitable<void> Host::Impl::inbound_handshake(std::unique_ptr<ByteStream> stream,
+                                                    ConnectionScope scope, Multiaddr from,
+                                                    asio::ip::address ip, HandshakeId id,
+                                                    Handshake* state, bool waiting) {
   Handshake& hs = *state;
   struct Finish {
     Impl& impl;
@@ -149,7 +170,7 @@ asio::awaitable<void> Host::Impl::inbound_handshake(tcp::socket socket, Connecti
     if (outcome.index() == 1) {  // waiting handshakes are never evicted, only promoted
       const auto why = make_error_code(errc::pending_connection_limit);
       cm.count_refusal(why);
-      refuse(std::move(socket), from, why,
+      refuse(std::move(stream), from, why,
              "no handshake slot free within " + std::to_string(cmo.slot_wait.count()) + " ms (" +
                  std::to_string(options.max_pending_inbound) + " handshakes in progress)");
       co_return;
@@ -157,23 +178,22 @@ asio::awaitable<void> Host::Impl::inbound_handshake(tcp::socket socket, Connecti
   }
 
   // The first multistream-select message, whole, within first_message_timeout. While what
-  // arrived is a correct beginning of it, the socket is made to read as ready only once the
-  // whole message is there (SO_RCVLOWAT), so a byte at a time does not keep the slot; anything
-  // else (the message, garbage, the end) goes to the upgrade, which judges it at once.
-  error_code ignored;
+  // arrived is a correct beginning of it, the handshake waits for the rest (at most
+  // kFirstMessageBytes, read into `first`), so a byte at a time does not keep the slot past the
+  // deadline; anything else (the message, garbage, the end, an error) goes to the upgrade, which
+  // judges it at once. What was read is handed to the upgrade as read ahead.
+  Bytes first;
   {
     Bytes header;
     mss::append_message(header, mss::kHeader);
     const std::uint64_t deadline =
         async::saturating_add(clock.now_ns(), ns(cmo.first_message_timeout));
-    bool watermark = false;
-    while (true) {
-      auto outcome = co_await (
-          socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-          clock.sleep_until(deadline) || hs.wake.wait());
+    while (first.size() < kFirstMessageBytes) {
+      auto outcome =
+          co_await (stream->async_wait_readable() || clock.sleep_until(deadline) || hs.wake.wait());
       if (stopping) co_return;
       if (hs.evicted) {
-        refuse(std::move(socket), from, make_error_code(errc::pending_connection_evicted),
+        refuse(std::move(stream), from, make_error_code(errc::pending_connection_evicted),
                "handshake evicted to make room for a peer from a less busy address");
         co_return;
       }
@@ -183,35 +203,32 @@ asio::awaitable<void> Host::Impl::inbound_handshake(tcp::socket socket, Connecti
         emit(InboundFailed{from, why,
                            "no multistream-select header within " +
                                std::to_string(cmo.first_message_timeout.count()) + " ms"});
-        co_return;  // the socket closes with the frame
+        co_return;  // the stream closes with the frame
       }
-      std::array<std::uint8_t, kFirstMessageBytes> seen{};
+      if (outcome.index() == 2) continue;
+      if (std::get<0>(outcome)) break;  // the wait failed: the upgrade reports it
+      std::array<std::uint8_t, kFirstMessageBytes> chunk{};
       error_code ec;
-      socket.non_blocking(true, ec);
       const std::size_t n =
-          ec ? 0 : socket.receive(asio::buffer(seen), tcp::socket::message_peek, ec);
+          stream->read_some(std::span(chunk.data(), kFirstMessageBytes - first.size()), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-      // Ready with the watermark set but the message still short: the peer closed.
-      if (ec || n == 0 || n == seen.size() || watermark ||
-          !std::equal(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(n),
-                      header.begin())) {
+      first.insert(first.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+      if (ec || n == 0 ||
+          !std::equal(first.begin(), first.end(), header.begin(),
+                      header.begin() + static_cast<std::ptrdiff_t>(first.size()))) {
         break;
       }
-      socket.set_option(
-          asio::socket_base::receive_low_watermark(static_cast<int>(kFirstMessageBytes)), ignored);
-      watermark = true;
     }
   }
-  socket.set_option(asio::socket_base::receive_low_watermark(1), ignored);
   cm.first_message(id);
 
   std::exception_ptr failure;
   std::optional<Connection> conn;
   {
-    auto outcome = co_await (
-        async::capture(Connection::upgrade(std::move(socket), Direction::inbound, identity, {},
-                                           options.connection, std::move(scope))) ||
-        hs.wake.wait());
+    auto outcome = co_await (async::capture(Connection::upgrade(
+                                 std::move(stream), Direction::inbound, identity, {},
+                                 options.connection, std::move(scope), std::move(first))) ||
+                             hs.wake.wait());
     if (stopping) co_return;
     if (outcome.index() == 1) {
       emit(InboundFailed{from, make_error_code(errc::pending_connection_evicted),

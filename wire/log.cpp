@@ -66,7 +66,7 @@ constexpr std::chrono::seconds kProtobufWindow{10};
 
 struct ProtobufLogState {
   std::mutex mutex;
-  std::chrono::steady_clock::time_point window_start{};
+  std::uint64_t window_start = 0;  // async::steady_clock() time
   std::size_t logged = 0;
   std::uint64_t suppressed = 0;
 };
@@ -91,8 +91,9 @@ void log_protobuf_message(google::protobuf::LogLevel level, const char* filename
   if (level != google::protobuf::LOGLEVEL_FATAL) {
     auto& state = protobuf_log_state();
     const std::lock_guard lock(state.mutex);
-    const auto now = std::chrono::steady_clock::now();
-    if (state.logged == 0 || now - state.window_start >= kProtobufWindow) {
+    // A process-wide sink with no Clock of its own to be given: the process's steady Clock.
+    const std::uint64_t now = async::steady_clock().now_ns();
+    if (state.logged == 0 || now - state.window_start >= async::to_ns(kProtobufWindow)) {
       state.window_start = now;
       state.logged = 0;
     }
@@ -284,14 +285,14 @@ LogAggregator::LogAggregator(std::string one, std::string many, Options options)
   options_.max_causes = std::max<std::size_t>(options_.max_causes, 1);
 }
 
-LogAggregator::TimePoint LogAggregator::now() const {
-  return options_.now ? options_.now() : std::chrono::steady_clock::now();
+std::uint64_t LogAggregator::now() const {
+  return (options_.clock != nullptr ? *options_.clock : async::steady_clock()).now_ns();
 }
 
 void LogAggregator::add(std::string_view cause, std::uint64_t count) {
   if (count == 0) return;
-  const TimePoint t = now();
-  if (total_ > 0 && t - first_ >= options_.interval) emit(t);
+  const std::uint64_t t = now();
+  if (total_ > 0 && t - first_ >= async::to_ns(options_.interval)) emit(t);
   if (total_ == 0) first_ = t;
   total_ += count;
   if (auto it = causes_.find(cause); it != causes_.end()) {
@@ -308,8 +309,8 @@ void LogAggregator::add(std::string_view cause, std::uint64_t count) {
 
 bool LogAggregator::tick() {
   if (total_ == 0) return false;
-  const TimePoint t = now();
-  if (t - first_ < options_.interval) return false;
+  const std::uint64_t t = now();
+  if (t - first_ < async::to_ns(options_.interval)) return false;
   emit(t);
   return true;
 }
@@ -318,7 +319,7 @@ void LogAggregator::flush() {
   if (total_ > 0) emit(now());
 }
 
-void LogAggregator::emit(TimePoint t) {
+void LogAggregator::emit(std::uint64_t t) {
   std::vector<std::pair<std::string_view, std::uint64_t>> sorted(causes_.begin(), causes_.end());
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     if ((a.first == kOtherCause) != (b.first == kOtherCause)) return b.first == kOtherCause;
@@ -326,7 +327,7 @@ void LogAggregator::emit(TimePoint t) {
   });
   std::string line = with_count(total_ == 1 ? one_ : many_, total_);
   line += " in the last ";
-  line += span_text(t - first_);
+  line += span_text(std::chrono::nanoseconds(static_cast<std::int64_t>(t - first_)));
   line += ':';
   bool first = true;
   for (const auto& [cause, count] : sorted) {

@@ -15,6 +15,8 @@
 // spdlog stays out of this header: levels are bb's own LogLevel.
 #pragma once
 
+#include "async/clock.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -83,14 +85,13 @@ std::string escape_for_log(std::string_view text, std::size_t max_bytes = 512);
 // Thread rule: not thread-safe; use one aggregator from one executor (or under a lock).
 class LogAggregator {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
-
   struct Options {
     std::chrono::nanoseconds interval = std::chrono::seconds(10);
     LogLevel level = LogLevel::warn;
     std::size_t max_causes = 8;
-    // The time source; std::chrono::steady_clock::now when empty. Tests pass a manual clock.
-    std::function<TimePoint()> now;
+    // The time source; async::steady_clock() when null. Tests pass a ManualClock. Must outlive
+    // the aggregator.
+    async::Clock* clock = nullptr;
     // Where lines go; spdlog's default logger when empty.
     std::function<void(LogLevel, std::string_view line)> sink;
   };
@@ -110,8 +111,8 @@ class LogAggregator {
   std::uint64_t lines() const noexcept { return lines_; }    // lines logged so far
 
  private:
-  TimePoint now() const;
-  void emit(TimePoint now);
+  std::uint64_t now() const;
+  void emit(std::uint64_t now);
 
   std::string one_;
   std::string many_;
@@ -119,7 +120,7 @@ class LogAggregator {
   std::map<std::string, std::uint64_t, std::less<>> causes_;
   std::uint64_t total_ = 0;
   std::uint64_t lines_ = 0;
-  TimePoint first_{};  // of the events counted in the pending line
+  std::uint64_t first_ = 0;  // clock time of the first event counted in the pending line
 };
 
 // "4,936": digits grouped by thousands, for log lines.

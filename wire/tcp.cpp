@@ -3,7 +3,6 @@
 #include "async/timeout.hpp"
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -137,15 +136,16 @@ bool is_resource_exhaustion(const boost::system::error_code& ec) noexcept {
   return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
-asio::awaitable<tcp::socket> tcp_connect(const Multiaddr& addr, std::chrono::milliseconds timeout) {
+asio::awaitable<tcp::socket> tcp_connect(const Multiaddr& addr, std::chrono::milliseconds timeout,
+                                         async::Clock& clock) {
   auto hp = host_port(addr);
   if (!hp) throw boost::system::system_error(hp.error(), "cannot dial " + addr.to_string());
   auto executor = co_await asio::this_coro::executor;
   tcp::socket socket(executor);
 
-  co_await async::with_timeout(resolve_and_connect(socket, *hp), timeout,
-                                make_error_code(asio::error::timed_out),
-                                "connecting to " + addr.to_string());
+  co_await async::with_timeout(clock, resolve_and_connect(socket, *hp), async::to_ns(timeout),
+                               make_error_code(asio::error::timed_out),
+                               "connecting to " + addr.to_string());
   socket.set_option(tcp::no_delay(true));
   co_return socket;
 }

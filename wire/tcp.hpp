@@ -4,6 +4,7 @@
 // sockets.
 #pragma once
 
+#include "async/clock.hpp"
 #include "wire/multiaddr.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -34,8 +35,10 @@ bool is_resource_exhaustion(const boost::system::error_code& ec) noexcept;
 // Resolves (for dns*), connects, sets TCP_NODELAY. Throws boost::system::system_error:
 // errc::handshake_timeout-like timeouts are reported as boost::asio::error::timed_out, refused
 // and unreachable as the OS error, a non-TCP address as errc::multiaddr_invalid_value.
+// `timeout` runs on `clock`, which must outlive the call.
 boost::asio::awaitable<tcp::socket> tcp_connect(const Multiaddr& addr,
-                                                std::chrono::milliseconds timeout);
+                                                std::chrono::milliseconds timeout,
+                                                async::Clock& clock = async::steady_clock());
 
 // A listening socket on a multiaddr; port 0 picks a free port, reported by local_addr().
 class TcpListener {

@@ -57,6 +57,9 @@ struct Core {
   wire::PeerId self = host.peer_id();
   NodeMetrics metrics;
   bool stopping = false;
+  // stop() is draining: new sends and new requests are refused `stopped`; answers to requests
+  // already taken still go out.
+  bool draining = false;
   bool touched = false;    // connect() or a send ran: the Host may have tasks even unstarted
   async::TaskGroup tasks;  // last: destroyed first
 };

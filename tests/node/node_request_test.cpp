@@ -282,6 +282,82 @@ TEST(NodeRequest, ServerDropsExpiredRequest) {
   run_scenario(server_drops_expired_request);
 }
 
+// ---- stopping ----------------------------------------------------------------------------------
+
+// The server stops while its handler runs: the drain waits for the handler and its answer goes
+// out; a request that arrives during the drain is refused `stopped`.
+asio::awaitable<void> stop_answers_running_requests(Cluster& cluster) {
+  Node& server = *co_await cluster.start();
+  Node& client = *co_await cluster.start();
+  auto held = std::make_shared<Held>(co_await asio::this_coro::executor);
+  server.serve("slow", held_echo(held));
+  const auto peer = co_await client.connect(dial_addr(server));
+  const wire::Bytes first_payload = bytes_of("first");  // outlive the lazy requests
+  const wire::Bytes second_payload = bytes_of("second");
+  RequestResult first;
+  RequestResult second;
+  auto asking = [&]() -> asio::awaitable<void> {
+    first = co_await client.request(peer, "slow", first_payload);
+  };
+  auto stopping = [&]() -> asio::awaitable<void> { co_await server.stop(); };
+  auto asking_late_then_releasing = [&]() -> asio::awaitable<void> {
+    second = co_await client.request(peer, "slow", second_payload);
+    held->release.set();
+  };
+  auto stopping_meanwhile = [&]() -> asio::awaitable<void> {
+    co_await held->started.wait();
+    // stop() begins first (it runs until its drain waits), so the late request meets a drain.
+    co_await (stopping() && asking_late_then_releasing());
+  };
+  co_await (asking() && stopping_meanwhile());
+  EXPECT_TRUE(first.ok()) << reason_of(first) << ": "
+                          << (first.failure ? first.failure->detail : "");
+  if (first.ok()) {
+    EXPECT_EQ(first.response->payload, first_payload);
+  }
+  EXPECT_EQ(reason_of(second), "stopped");
+  EXPECT_EQ(held->running, 1u);  // the late request never reached the handler
+}
+
+TEST(NodeRequest, StopAnswersTheRequestsItsHandlersAreServing) {
+  run_scenario(stop_answers_running_requests);
+}
+
+// A handler that outlives the drain (NodeConfig::drain_timeout on the server's virtual clock) is
+// cancelled when the drain gives up, and stop() returns; the client's request fails
+// `connection_lost` when the server's connection closes.
+asio::awaitable<void> drain_timeout_cancels_handlers(Cluster& cluster) {
+  Node& server = *co_await cluster.start(manual_config(cluster));
+  Node& client = *co_await cluster.start();
+  auto held = std::make_shared<Held>(co_await asio::this_coro::executor);
+  server.serve("stuck", held_echo(held));
+  const auto peer = co_await client.connect(dial_addr(server));
+  const wire::Bytes payload = bytes_of("never answered");  // outlives the lazy request
+  RequestResult result;
+  auto asking = [&]() -> asio::awaitable<void> {
+    result = co_await client.request(peer, "stuck", payload);
+  };
+  auto stopping = [&]() -> asio::awaitable<void> { co_await server.stop(); };
+  auto moving_time = [&]() -> asio::awaitable<void> {
+    // stop() is draining now (it ran until its drain waited): let the drain time run out.
+    cluster.manual_clock().advance(std::chrono::nanoseconds(NodeConfig{}.drain_timeout).count() +
+                                   1);
+    co_return;
+  };
+  auto stopping_when_started = [&]() -> asio::awaitable<void> {
+    co_await held->started.wait();
+    co_await (stopping() && moving_time());
+  };
+  co_await (asking() && stopping_when_started());
+  // The server closed the connection: the client is told at once, not at its request's timeout.
+  EXPECT_EQ(reason_of(result), "connection_lost");
+  EXPECT_EQ(held->running, 1u);
+}
+
+TEST(NodeRequest, ADrainThatTimesOutCancelsTheHandlers) {
+  run_scenario(drain_timeout_cancels_handlers);
+}
+
 // ---- misbehaving peers ------------------------------------------------------------------------
 
 // A wire::Host writing raw envelopes on one /bb/wire/1.0.0 stream, never reading its receipts.

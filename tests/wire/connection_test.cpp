@@ -269,43 +269,8 @@ TEST(Tcp, RefusesAddressesItCannotDial) {
             errc::multiaddr_invalid_value);
 }
 
-TEST(Connection, KeepAlivePingsHoldAnIdleConnectionOpen) {
-  const auto a = Ed25519KeyPair::generate();
-  const auto b = Ed25519KeyPair::generate();
-  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    ConnectionOptions options;
-    options.keepalive_interval = 50ms;
-    options.idle_timeout = 200ms;
-    Pair p = co_await memory_connection_pair(a, b, b.peer_id(), options);
-    auto scenario = [](Pair& p) -> asio::awaitable<void> {
-      // Four idle timeouts with no application traffic: the pings keep both ends alive.
-      asio::steady_timer quiet(co_await asio::this_coro::executor, 800ms);
-      co_await quiet.async_wait(asio::use_awaitable);
-      EXPECT_TRUE(p.dialer.is_open());
-      EXPECT_TRUE(p.listener.is_open());
-    };
-    co_await run_with(p, scenario(p));
-  }(a, b));
-}
-
-TEST(Connection, ASilentPeerIsCutOffAtTheIdleTimeout) {
-  const auto a = Ed25519KeyPair::generate();
-  const auto b = Ed25519KeyPair::generate();
-  test::run_async([](const Ed25519KeyPair& a, const Ed25519KeyPair& b) -> asio::awaitable<void> {
-    ConnectionOptions options;
-    options.keepalive_interval = 50ms;
-    options.idle_timeout = 200ms;
-    Pair p = co_await memory_connection_pair(a, b, b.peer_id(), options);
-    // Only the listener runs: the dialer never reads, writes or answers pings.
-    const auto started = std::chrono::steady_clock::now();
-    co_await p.listener.run();
-    const auto lasted = std::chrono::steady_clock::now() - started;
-    EXPECT_EQ(p.listener.close_reason(), asio::error::timed_out);
-    EXPECT_GE(lasted, 200ms);
-    EXPECT_LT(lasted, 2s);
-    p.dialer.close();
-  }(a, b));
-}
+// Keep-alive and the idle timeout run on the connection's Clock: they are tested on a ManualClock
+// in host_memory_test.cpp (ConnectionOnManualClock.*), without waiting in real time.
 
 }  // namespace
 }  // namespace bb::wire

@@ -6,13 +6,14 @@
 #pragma once
 
 #include "async/timeout.hpp"
+#include "proto/bb_core.pb.h"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/event_log.hpp"
+#include "tests/support/host_pair.hpp"
 #include "wire/host.hpp"
-#include "wire/protocols/bb_wire.hpp"
-#include "proto/bb_core.pb.h"
 #include "wire/mss/message.hpp"
+#include "wire/protocols/bb_wire.hpp"
 #include "wire/protocols/ping.hpp"
 
 #include <gtest/gtest.h>
@@ -23,10 +24,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -89,10 +90,9 @@ class EnvelopeLog {
       : state_(std::make_shared<State>(host.peer_id(), std::move(judge))) {
     auto state = state_;
     bb_wire::register_server(
-        host, [state](const PeerId& peer, std::shared_ptr<const core::WireEnvelope> env,
-                      std::size_t) -> asio::awaitable<std::string_view> {
-          co_return state->take(peer, std::move(env));
-        });
+        host,
+        [state](const PeerId& peer, std::shared_ptr<const core::WireEnvelope> env, std::size_t)
+            -> asio::awaitable<std::string_view> { co_return state->take(peer, std::move(env)); });
   }
 
   // The next envelope (from `peer` when given), waiting at most kEventWait; nullopt then.

@@ -1,8 +1,10 @@
-// Host over real loopback sockets: connecting, identify, ping, perf, envelopes, one connection
-// per peer (repeated, concurrent and simultaneous dials), limits and stop().
+// Host: connecting, identify, ping, perf, envelopes, one connection per peer (repeated, concurrent
+// and simultaneous dials), limits and stop(). What is about sockets, listening and dialing
+// addresses runs over loopback TCP; the rest over the in-memory stream pair
+// (tests/support/host_pair.hpp).
 #include "wire/host.hpp"
-#include "wire/protocols/bb_wire.hpp"
 #include "wire/frame.hpp"
+#include "wire/protocols/bb_wire.hpp"
 #include "wire/receipt.hpp"
 
 #include "proto/bb_core.pb.h"
@@ -195,8 +197,7 @@ asio::awaitable<std::uint64_t> read_receipts(Stream& stream, std::uint64_t count
 asio::awaitable<void> envelopes_arrive_in_order(Host& a, Host& b) {
   EventLog a_events(a);
   EnvelopeLog a_envelopes(a);
-  a.listen(loopback());
-  (void)co_await b.connect(dial_addr(a));
+  (void)co_await test::connect_in_memory(b, a);
   auto stream = co_await open_wire(b, a.peer_id());
 
   const core::WireEnvelope sent = sample_envelope(42);
@@ -254,8 +255,7 @@ asio::awaitable<void> handler_refusals_come_back(Host& a, Host& b) {
     return env.correlation().wire_req_id() % 3 == 0 ? std::string_view("duplicate")
                                                     : std::string_view{};
   });
-  a.listen(loopback());
-  (void)co_await b.connect(dial_addr(a));
+  (void)co_await test::connect_in_memory(b, a);
   auto stream = co_await open_wire(b, a.peer_id());
   for (std::uint64_t i = 1; i <= 9; ++i) co_await write_envelope(stream, sample_envelope(i));
   EXPECT_EQ(co_await read_receipts(stream, 9), 6u);  // 3, 6 and 9 refused
@@ -314,8 +314,8 @@ asio::awaitable<void> concurrent_connects_share_one_dial(Host& b, Host& /*unused
   // connect() calls would run into the time limit.
   auto [server, both] = co_await (accept_one(listener, a_key) &&
                                   async::with_timeout(connect_twice(b, addr), kEventWait,
-                                                       make_error_code(asio::error::timed_out),
-                                                       "two concurrent connects"));
+                                                      make_error_code(asio::error::timed_out),
+                                                      "two concurrent connects"));
   EXPECT_TRUE(both.first == both.second);
   EXPECT_EQ(both.first.remote_peer(), a_key.peer_id());
   EXPECT_EQ(server.remote_peer(), b.peer_id());
@@ -329,12 +329,25 @@ TEST(Host, ConcurrentConnectsToOnePeerShareOneDial) {
   test::run_async(two_hosts(&concurrent_connects_share_one_dial), kTestLimit);
 }
 
+// The two in-memory links of a simultaneous dial, told apart by their addresses.
+test::MemoryStreamOptions a_to_b() {
+  test::MemoryStreamOptions options;
+  options.a_addr = Multiaddr::parse("/ip4/10.0.0.1/tcp/1").value();
+  options.b_addr = Multiaddr::parse("/ip4/10.0.0.2/tcp/2").value();
+  return options;
+}
+test::MemoryStreamOptions b_to_a() {
+  test::MemoryStreamOptions options;
+  options.a_addr = Multiaddr::parse("/ip4/10.0.0.2/tcp/3").value();
+  options.b_addr = Multiaddr::parse("/ip4/10.0.0.1/tcp/4").value();
+  return options;
+}
+
 asio::awaitable<void> simultaneous_dials_merge(Host& a, Host& b) {
   EventLog a_events(a);
   EventLog b_events(b);
-  a.listen(loopback());
-  b.listen(loopback());
-  auto [from_a, from_b] = co_await (a.connect(dial_addr(b)) && b.connect(dial_addr(a)));
+  auto [from_a, from_b] =
+      co_await (test::connect_in_memory(a, b, a_to_b()) && test::connect_in_memory(b, a, b_to_a()));
   EXPECT_EQ(from_a.remote_peer(), b.peer_id());
   EXPECT_EQ(from_b.remote_peer(), a.peer_id());
 
@@ -354,7 +367,7 @@ asio::awaitable<void> simultaneous_dials_merge(Host& a, Host& b) {
     EXPECT_TRUE(*on_small == dialed_by_small);
     EXPECT_EQ(on_small->direction(), Direction::outbound);
     EXPECT_EQ(on_large->direction(), Direction::inbound);
-    // The same TCP connection, seen from both ends.
+    // The same link, seen from both ends.
     EXPECT_EQ(on_small->local_addr(), on_large->remote_addr());
     EXPECT_EQ(on_small->remote_addr(), on_large->local_addr());
   }
@@ -382,9 +395,8 @@ TEST(Host, SimultaneousDialsMergeIntoOneConnection) {
 asio::awaitable<void> simultaneous_dials_identify(Host& a, Host& b) {
   EventLog a_events(a);
   EventLog b_events(b);
-  a.listen(loopback());
-  b.listen(loopback());
-  (void)co_await (a.connect(dial_addr(b)) && b.connect(dial_addr(a)));
+  (void)co_await (test::connect_in_memory(a, b, a_to_b()) &&
+                  test::connect_in_memory(b, a, b_to_a()));
   auto any = [](const PeerIdentified&) { return true; };
   auto a_knows = co_await a_events.wait<PeerIdentified>(any, 500ms);
   EXPECT_TRUE(a_knows && a_knows->peer == b.peer_id()) << "a never identified b";
@@ -417,16 +429,17 @@ TEST(Host, DialingItselfIsRefused) {
 asio::awaitable<void> connection_limit(Host& a, Host& b, Host& c) {
   EventLog a_events(a);
   EventLog c_events(c);
-  a.listen(loopback());
-  (void)co_await b.connect(dial_addr(a));
+  (void)co_await test::connect_in_memory(b, a);
   if (auto up = co_await a_events.wait<PeerConnected>()) {
     EXPECT_EQ(up->peer, b.peer_id());
   }
 
-  auto refused = co_await async::capture(c.connect(dial_addr(a)));
+  test::MemoryStreamOptions from_c;
+  from_c.a_addr = Multiaddr::parse("/ip4/10.0.0.3/tcp/1").value();
+  auto refused = co_await async::capture(test::connect_in_memory(c, a, from_c));
   EXPECT_TRUE(refused.error) << "a second peer got past max_connections = 1";
   if (auto failed = co_await c_events.wait<DialFailed>()) {
-    EXPECT_EQ(failed->addr, dial_addr(a));
+    EXPECT_EQ(failed->addr.peer_id(), std::optional<PeerId>(a.peer_id()));
     EXPECT_TRUE(failed->error);
     if (refused.error) {
       EXPECT_EQ(failed->error, code_of(refused.error));
@@ -1061,8 +1074,7 @@ TEST(HostLimits, AcceptBacksOffWhileOutOfDescriptorsAndResumesAfter) {
 // a does not identify its peers, so it has few events queued when it stops.
 asio::awaitable<void> stop_drains_then_ends(Host& a, Host& b) {
   EventLog b_events(b);
-  a.listen(loopback());
-  (void)co_await b.connect(dial_addr(a));
+  (void)co_await test::connect_in_memory(b, a);
   const auto ok = co_await pings(b, a.peer_id());  // a has queued PeerConnected by now
   EXPECT_TRUE(ok);
   // Let the exchanges finish first, so that the close is the only thing in flight.
@@ -1074,8 +1086,8 @@ asio::awaitable<void> stop_drains_then_ends(Host& a, Host& b) {
   std::vector<HostEvent> drained;
   while (drained.size() < 100) {
     auto next = co_await async::with_timeout(a.next_event(), kEventWait,
-                                              make_error_code(asio::error::timed_out),
-                                              "next_event after stop");
+                                             make_error_code(asio::error::timed_out),
+                                             "next_event after stop");
     if (!next) break;
     drained.push_back(std::move(*next));
   }
@@ -1102,8 +1114,8 @@ asio::awaitable<void> stop_drains_then_ends(Host& a, Host& b) {
     EXPECT_FALSE(gone->reason) << gone->reason.message();
   }
   EXPECT_EQ(b.connection_count(), 0u);
-  // The stopped host no longer listens.
-  auto late = co_await async::capture(b.connect(dial_addr(a)));
+  // The stopped host takes no more connections.
+  auto late = co_await async::capture(test::connect_in_memory(b, a));
   EXPECT_TRUE(late.error);
 }
 
@@ -1125,8 +1137,7 @@ asio::awaitable<std::uint64_t> read_to_end(Stream& stream) {
 
 asio::awaitable<void> stop_during_transfer(Host& a, Host& b) {
   EventLog b_events(b);
-  a.listen(loopback());
-  Connection conn = co_await b.connect(dial_addr(a));
+  Connection conn = co_await test::connect_in_memory(b, a);
   std::vector<std::string> protocols{std::string(perf::kProtocolId)};
   Stream stream = co_await conn.open_stream(std::move(protocols));
   constexpr std::uint64_t kRequested = std::uint64_t{1} << 30;  // far more than is read
@@ -1162,8 +1173,7 @@ TEST(Host, StopReturnsWhileATransferIsInFlight) {
 
 asio::awaitable<void> peer_stop_is_noticed(Host& a, Host& b) {
   EventLog a_events(a);
-  a.listen(loopback());
-  (void)co_await b.connect(dial_addr(a));
+  (void)co_await test::connect_in_memory(b, a);
   EventLog b_events(b);
   if (auto up = co_await a_events.wait<PeerConnected>()) {
     EXPECT_EQ(up->peer, b.peer_id());

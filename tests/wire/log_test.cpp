@@ -110,16 +110,16 @@ class AggregatorTest : public testing::Test {
     options.interval = 10s;
     options.level = LogLevel::warn;
     options.max_causes = max_causes;
-    options.now = [this] { return now_; };
+    options.clock = &clock_;
     options.sink = [this](LogLevel level, std::string_view line) {
       lines_.push_back({level, std::string(line)});
     };
     return LogAggregator("refused {} inbound connection", "refused {} inbound connections",
                          std::move(options));
   }
-  void advance(std::chrono::nanoseconds by) { now_ += by; }
+  void advance(std::chrono::nanoseconds by) { clock_.advance(async::to_ns(by)); }
 
-  LogAggregator::TimePoint now_{std::chrono::hours(1)};
+  async::ManualClock clock_{async::to_ns(std::chrono::hours(1))};
   std::vector<Captured> lines_;
 };
 

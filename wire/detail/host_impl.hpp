@@ -18,7 +18,6 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -120,22 +119,21 @@ struct Host::Impl {
         identity(std::move(id)),
         self(identity.peer_id()),
         options(std::move(opts)),
-        fds(fit_options(options)),
         clock(options.clock != nullptr ? *options.clock : async::steady_clock()),
-        cm(options.connection_manager, options.max_connections, options.max_pending_inbound,
-           clock),
+        fds(fit_options(options)),
+        cm(options.connection_manager, options.max_connections, options.max_pending_inbound, clock),
         resources(options.resources),
         event_signal(executor),
         accept_room(executor),
         tasks(executor) {
     if (options.agent_version.empty()) options.agent_version = "bb/" + std::string(bb_version());
+    // Every connection's deadlines and keep-alive run on the Host's clock unless told otherwise.
+    if (options.connection.clock == nullptr) options.connection.clock = &clock;
     register_builtin_protocols();
   }
 
   ConnectionManager::TimePoint now() const { return cm.now(); }
-  static std::uint64_t ns(std::chrono::nanoseconds d) {
-    return static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0));
-  }
+  static std::uint64_t ns(std::chrono::nanoseconds d) { return async::to_ns(d); }
 
   // The periodic work (activity samples, trimming) starts with the first listen or connect, as
   // every other task of the Host does: a Host never used needs no stop().
@@ -293,12 +291,15 @@ struct Host::Impl {
   asio::awaitable<void> accept_loop(TcpListener& listener);
 
   void on_accepted(tcp::socket socket);
+  // An inbound stream, accepted or handed in (Host::add_inbound): admission, then its handshake.
+  void on_inbound(std::unique_ptr<ByteStream> stream);
 
   // Tells a dialer we will not talk ("na" to its multistream-select header), then lets it go.
   // The event is the only report: a flood of refusals must not flood the log.
-  void refuse(tcp::socket socket, const Multiaddr& from, error_code why, std::string detail);
+  void refuse(std::unique_ptr<ByteStream> stream, const Multiaddr& from, error_code why,
+              std::string detail);
 
-  asio::awaitable<void> linger(tcp::socket socket);
+  asio::awaitable<void> linger(std::unique_ptr<ByteStream> stream);
 
   // The connection manager gave this handshake's slot to a newcomer: its coroutine ends it.
   void evict(HandshakeId id);
@@ -307,11 +308,13 @@ struct Host::Impl {
   void handshake_finished(HandshakeId id);
 
   // `state` lives until handshake_finished(id).
-  asio::awaitable<void> inbound_handshake(tcp::socket socket, ConnectionScope scope, Multiaddr from,
-                                          asio::ip::address ip, HandshakeId id, Handshake* state,
-                                          bool waiting);
+  asio::awaitable<void> inbound_handshake(std::unique_ptr<ByteStream> stream, ConnectionScope scope,
+                                          Multiaddr from, asio::ip::address ip, HandshakeId id,
+                                          Handshake* state, bool waiting);
 
-  asio::awaitable<Connection> dial(Multiaddr addr, std::optional<PeerId> peer) {
+  // A dial to `addr` over TCP, or over `over` when given (Host::connect_over).
+  asio::awaitable<Connection> dial(Multiaddr addr, std::optional<PeerId> peer,
+                                   std::unique_ptr<ByteStream> over = nullptr) {
     struct DialSlot {
       ConnectionManager& cm;
       bool held = false;
@@ -333,9 +336,13 @@ struct Host::Impl {
       }
       auto scope = resources.open_connection(Dir::outbound);
       if (!scope) throw system_error(scope.error(), resources.last_refusal());
-      auto socket = co_await tcp_connect(addr.decapsulate_code(protocol::p2p),
-                                         options.connection.handshake_timeout);
-      auto conn = co_await Connection::upgrade(std::move(socket), Direction::outbound, identity,
+      std::unique_ptr<ByteStream> stream = std::move(over);
+      if (!stream) {
+        tcp::socket socket = co_await tcp_connect(addr.decapsulate_code(protocol::p2p),
+                                                  options.connection.handshake_timeout, clock);
+        stream = make_tcp_stream(std::move(socket));
+      }
+      auto conn = co_await Connection::upgrade(std::move(stream), Direction::outbound, identity,
                                                peer, options.connection, std::move(*scope));
       co_return add_connection(std::move(conn), std::nullopt);
     } catch (const system_error& e) {

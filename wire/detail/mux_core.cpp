@@ -54,8 +54,9 @@ MuxCore::MuxCore(std::unique_ptr<ByteStream> s, noise::Transport t, yamux::Sessi
       drained(stream->get_executor()),
       flushed(stream->get_executor()),
       inbound(stream->get_executor()),
-      keepalive_timer(stream->get_executor()) {
-  last_received = std::chrono::steady_clock::now();
+      clock(options.clock != nullptr ? *options.clock : async::steady_clock()),
+      closed(stream->get_executor()) {
+  last_received_ns = clock.now_ns();
   session.set_account(this);
 }
 
@@ -142,7 +143,7 @@ void MuxCore::close(error_code why) {
   reason = why;
   send_go_away(go_away_code(why));
   stream->close();
-  keepalive_timer.cancel();
+  closed.set();
   output.notify();
   drained.notify();
   flushed.notify();
@@ -237,7 +238,7 @@ asio::awaitable<void> reader(std::shared_ptr<MuxCore> core) {
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec) co_return c.close(ec == asio::error::eof ? error_code{} : ec);
     c.bytes_received += n;
-    c.last_received = std::chrono::steady_clock::now();
+    c.last_received_ns = c.clock.now_ns();
     if (auto err = consume(buf.data(), carried + n)) co_return c.close(err);
     if (auto err = c.account_buffers(partial.size())) co_return c.close(err);
   }
@@ -245,7 +246,6 @@ asio::awaitable<void> reader(std::shared_ptr<MuxCore> core) {
 
 asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
   auto& c = *core;
-  asio::steady_timer timer(c.stream->get_executor());
   Bytes ciphertext;
   Bytes plaintext;  // handed back to the session at each take: its output grows once
   while (c.open) {
@@ -264,9 +264,8 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
       c.writing_bytes = 0;
       co_return c.close(ec);
     }
-    timer.expires_after(c.options.write_timeout);
     auto outcome = co_await (c.stream->async_write(ciphertext) ||
-                             timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+                             c.clock.sleep_for(async::to_ns(c.options.write_timeout)));
     c.writing_bytes = 0;
     (void)c.account_buffers(0);  // shrinking never fails
     if (outcome.index() == 1) {
@@ -284,12 +283,17 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
 asio::awaitable<void> keepalive(std::shared_ptr<MuxCore> core) {
   auto& c = *core;
   while (c.open) {
-    c.keepalive_timer.expires_after(c.options.keepalive_interval);
-    (void)co_await c.keepalive_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    (void)co_await (c.clock.sleep_for(async::to_ns(c.options.keepalive_interval)) ||
+                    c.closed.wait());
     if (!c.open) co_return;
-    const auto idle = std::chrono::steady_clock::now() - c.last_received;
-    if (idle >= c.options.idle_timeout) co_return c.close(make_error_code(asio::error::timed_out));
-    if (idle >= c.options.keepalive_interval && !c.session.ping(c.next_ping++)) c.output.notify();
+    const std::uint64_t now = c.clock.now_ns();
+    const std::uint64_t idle = now > c.last_received_ns ? now - c.last_received_ns : 0;
+    if (idle >= async::to_ns(c.options.idle_timeout)) {
+      co_return c.close(make_error_code(asio::error::timed_out));
+    }
+    if (idle >= async::to_ns(c.options.keepalive_interval) && !c.session.ping(c.next_ping++)) {
+      c.output.notify();
+    }
   }
 }
 

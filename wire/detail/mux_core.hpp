@@ -6,6 +6,7 @@
 // wakes every one of them and every pending stream operation.
 #pragma once
 
+#include "async/clock.hpp"
 #include "async/event.hpp"
 #include "wire/byte_stream.hpp"
 #include "wire/connection.hpp"
@@ -13,7 +14,6 @@
 #include "wire/yamux/session.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -83,7 +83,8 @@ struct MuxCore final : yamux::BufferAccount {
   async::Event drained;  // the writer took the queued output: stream writes may queue more
   async::Event flushed;  // a write completed: flush() looks again
   async::Event inbound;  // wakes accept_stream()
-  boost::asio::steady_timer keepalive_timer;
+  async::Clock& clock;   // options.clock, or the steady clock
+  async::Event closed;   // set by close(): ends the keep-alive's sleep
   std::deque<std::uint32_t> inbound_ids;
   std::map<std::uint32_t, std::unique_ptr<StreamSlot>> slots;
   Bytes initial_ciphertext;  // read during the upgrade, past its last message
@@ -92,7 +93,7 @@ struct MuxCore final : yamux::BufferAccount {
   boost::system::error_code reason;
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
-  std::chrono::steady_clock::time_point last_received;
+  std::uint64_t last_received_ns;  // clock time of the last read
   std::uint32_t next_ping = 1;
   std::size_t writing_bytes = 0;  // plaintext + ciphertext of the write in flight
   bool reader_stalled = false;    // waiting for the writer to send our answers

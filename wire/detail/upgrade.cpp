@@ -51,8 +51,10 @@ asio::awaitable<void> negotiate_security(UpgradeIo& io, Direction direction) {
   } else {
     listener.emplace(protocols);
   }
+  bool unread = !io.buffered.empty();  // read ahead by the acceptor: look at it first
   while (true) {
-    co_await io.read_more();
+    if (!unread) co_await io.read_more();
+    unread = false;
     auto progress = check(dialer ? dialer->on_bytes(io.buffered) : listener->on_bytes(io.buffered),
                           "negotiating /noise");
     io.buffered = std::move(progress.leftover);
@@ -119,8 +121,8 @@ asio::awaitable<Bytes> negotiate_muxer(UpgradeIo& io, noise::Transport& transpor
 
 asio::awaitable<Upgraded> run_upgrade(ByteStream& stream, Direction direction,
                                       const Ed25519KeyPair& identity,
-                                      std::optional<PeerId> expected) {
-  UpgradeIo io{stream, {}};
+                                      std::optional<PeerId> expected, Bytes read_ahead) {
+  UpgradeIo io{stream, std::move(read_ahead)};
   co_await negotiate_security(io, direction);
   auto secured = co_await noise_handshake(io, direction, identity, std::move(expected));
   // Inlined muxer negotiation (libp2p connections/inlined-muxer-negotiation): both payloads

@@ -34,9 +34,9 @@ struct Upgraded {
 };
 
 // Throws boost::system::system_error (mss, noise and stream errors); not bounded in time: the
-// caller bounds it.
+// caller bounds it. `read_ahead`: bytes already read from `stream`, taken first.
 boost::asio::awaitable<Upgraded> run_upgrade(ByteStream& stream, Direction direction,
                                              const Ed25519KeyPair& identity,
-                                             std::optional<PeerId> expected);
+                                             std::optional<PeerId> expected, Bytes read_ahead = {});
 
 }  // namespace bb::wire::detail

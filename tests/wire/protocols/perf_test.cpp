@@ -1,5 +1,6 @@
 // /perf/1.0.0 served by a Host: transfers of every shape, the request limit, serve_perf = false,
-// and what perf streams that send only their header cost the server.
+// and what perf streams that send only their header cost the server. The Hosts talk over the
+// in-memory stream pair (tests/support/host_pair.hpp): none of this is about sockets.
 #include "wire/protocols/perf.hpp"
 
 #include "tests/wire/host_fixture.hpp"
@@ -18,10 +19,8 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using host_test::code_of;
-using host_test::dial_addr;
 using host_test::EventLog;
 using host_test::kTestLimit;
-using host_test::loopback;
 using host_test::pings;
 using host_test::run_then_stop;
 
@@ -36,7 +35,6 @@ asio::awaitable<void> server_and_client(Scenario scenario, HostOptions server_op
   HostOptions client_options;
   client_options.resources = ResourceLimits::unlimited();
   Host client(ex, Ed25519KeyPair::generate(), std::move(client_options));
-  server.listen(loopback());
   co_await run_then_stop(scenario(server, client), server, client);
 }
 
@@ -60,7 +58,7 @@ asio::awaitable<Stream> open_perf(Connection& conn) {
 // ---- transfers --------------------------------------------------------------------------------
 
 asio::awaitable<void> transfers_of_every_shape(Host& server, Host& client) {
-  Connection conn = co_await client.connect(dial_addr(server));
+  Connection conn = co_await test::connect_in_memory(client, server);
   struct Case {
     std::uint64_t up;
     std::uint64_t down;
@@ -88,7 +86,7 @@ TEST(Perf, TransfersOfEveryShapeMoveExactlyTheAgreedBytes) {
 
 asio::awaitable<void> too_large_is_refused(Host& server, Host& client) {
   EventLog events(server);
-  Connection conn = co_await client.connect(dial_addr(server));
+  Connection conn = co_await test::connect_in_memory(client, server);
   Stream stream = co_await open_perf(conn);
   co_await stream.write(request_header(perf::kMaxDownloadBytes + 1));
   std::array<std::uint8_t, 16> buf{};
@@ -107,7 +105,7 @@ TEST(Perf, ARequestOverTheLimitResetsTheStream) {
 }
 
 asio::awaitable<void> not_offered(Host& server, Host& client) {
-  Connection conn = co_await client.connect(dial_addr(server));
+  Connection conn = co_await test::connect_in_memory(client, server);
   auto opened = co_await async::capture(open_perf(conn));
   EXPECT_TRUE(opened.error);
   if (opened.error) {
@@ -138,7 +136,7 @@ std::size_t heap_in_use() {
 constexpr std::size_t kIdleStreams = 30;  // under perf's default limit of 32 inbound streams
 
 asio::awaitable<void> header_only_streams(Host& server, Host& client) {
-  Connection conn = co_await client.connect(dial_addr(server));
+  Connection conn = co_await test::connect_in_memory(client, server);
   const auto settled = co_await pings(client, server.peer_id());  // identify done, buffers warm
   EXPECT_TRUE(settled);
   const std::size_t before = heap_in_use();
@@ -185,7 +183,7 @@ constexpr std::size_t kRoomForDrains = 3;
 
 asio::awaitable<void> drains_are_reserved(Host& server, Host& client) {
   EventLog events(server);
-  Connection conn = co_await client.connect(dial_addr(server));
+  Connection conn = co_await test::connect_in_memory(client, server);
   std::vector<Stream> streams;
   for (std::size_t i = 0; i <= kRoomForDrains; ++i) {
     streams.push_back(co_await open_perf(conn));
