@@ -184,9 +184,10 @@ struct Received {
   // The author's signature (verified on arrival), when it sent the message as relayable:
   // what lets forward() pass it on. nullopt: a message that only its author may send.
   std::optional<wire::Signature> origin_signature;
-  // What suffix and payload point into, shared by every copy of this Received: the decoded
-  // envelope the message arrived in (not copied out of it; shared with the envelope's other
-  // fills), or a buffer of its own (compose()).
+  // What suffix and payload point into, shared by every copy of this Received: for a payload
+  // of 4 KiB or more, the decoded envelope the message arrived in (not copied out of it;
+  // shared with the envelope's other fills); for a smaller one, or from compose(), one buffer
+  // of its own (a copy of 64 B costs less than an envelope per message).
   std::shared_ptr<const void> storage;
 };
 

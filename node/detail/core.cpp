@@ -5,6 +5,8 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <algorithm>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -12,13 +14,14 @@ namespace bb::node::detail {
 
 void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
                  std::shared_ptr<const void> storage) {
-  if (!storage) {
-    auto own = std::make_shared<wire::Bytes>();
-    own->reserve(suffix.size() + payload.size());
-    own->insert(own->end(), suffix.begin(), suffix.end());
-    own->insert(own->end(), payload.begin(), payload.end());
-    suffix = wire::ByteView(*own).first(suffix.size());
-    payload = wire::ByteView(*own).subspan(suffix.size());
+  if (!storage || payload.size() < kSharedPayloadBytes) {
+    // One allocation for both: cheaper than keeping a whole envelope per small message.
+    const std::size_t n = suffix.size() + payload.size();
+    std::shared_ptr<std::uint8_t[]> own = std::make_shared_for_overwrite<std::uint8_t[]>(n);
+    std::copy(suffix.begin(), suffix.end(), own.get());
+    std::copy(payload.begin(), payload.end(), own.get() + suffix.size());
+    suffix = wire::ByteView(own.get(), suffix.size());
+    payload = wire::ByteView(own.get() + suffix.size(), payload.size());
     storage = std::move(own);
   }
   r.suffix = suffix;

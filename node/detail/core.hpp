@@ -22,8 +22,14 @@
 
 namespace bb::node::detail {
 
-// Points r.suffix and r.payload at `storage`'s bytes (shared, not copied); with no storage (bytes
-// the caller owns only for now), copies both into one buffer of r's own.
+// Payloads from this size on stay in the envelope they arrived in (Received::storage shares it);
+// smaller ones are copied: a 64 B copy is cheaper than an envelope per message (callgrind,
+// docs/performance.md).
+inline constexpr std::size_t kSharedPayloadBytes = 4096;
+
+// Points r.suffix and r.payload at `storage`'s bytes (shared, not copied) for a payload of
+// kSharedPayloadBytes or more; otherwise, or with no storage (bytes the caller owns only for
+// now), copies both into one buffer of r's own.
 void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
                  std::shared_ptr<const void> storage);
 

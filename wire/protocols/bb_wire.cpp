@@ -10,6 +10,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 namespace bb::wire::bb_wire {
@@ -18,53 +19,15 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using boost::system::system_error;
 
-namespace {
-
-// Decoded envelopes for reuse. The handler may keep the envelope it was given (the Node's inbox
-// shares it with each Received), so the next frame is parsed into the oldest lent envelope that
-// nobody holds any more: parsing into it reuses its buffers, so a stream of small messages costs
-// no envelope per message. Only envelopes of small frames are kept (their buffers are about
-// the frame's size), at most kEnvelopes of them.
-class EnvelopePool {
- public:
-  static constexpr std::size_t kEnvelopes = 1024;
-  static constexpr std::size_t kMaxFrameBytes = 512;
-
-  // An envelope to parse into, given the last one and the largest frame parsed into it (what its
-  // buffers may have grown to).
-  std::shared_ptr<core::WireEnvelope> next(std::shared_ptr<core::WireEnvelope> last,
-                                           std::size_t last_frame_bytes) {
-    if (last && last.use_count() == 1) return last;  // nobody kept it
-    if (last && last_frame_bytes <= kMaxFrameBytes && count_ < kEnvelopes) {
-      if (ring_.size() < kEnvelopes) ring_.resize(kEnvelopes);
-      ring_[(head_ + count_++) % kEnvelopes] = std::move(last);
-    }
-    if (count_ > 0 && ring_[head_].use_count() == 1) {
-      auto free = std::move(ring_[head_]);
-      head_ = (head_ + 1) % kEnvelopes;
-      --count_;
-      return free;
-    }
-    return std::make_shared<core::WireEnvelope>();
-  }
-
- private:
-  std::vector<std::shared_ptr<core::WireEnvelope>> ring_;  // lent, oldest at head_
-  std::size_t head_ = 0;
-  std::size_t count_ = 0;
-};
-
-}  // namespace
-
 asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCaps& caps,
                             const EnvelopeHandler& handler, ServerStats* stats) {
   constexpr std::size_t kReadChunk = 64 * 1024;
   FrameReader reader(caps.max_total_bytes);
   StreamMemory reserved(stream);
   Bytes receipts;
-  EnvelopePool pool;
+  // The envelope frames are parsed into: the same one again (its buffers reused) unless the
+  // handler kept it (the Node shares large payloads' envelopes with their Received).
   std::shared_ptr<core::WireEnvelope> env;
-  std::size_t env_peak = 0;       // the largest frame parsed into env
   std::size_t decoded_bytes = 0;  // what the envelope being handled holds, about
   std::uint64_t run = 0;
   std::string_view run_reason;
@@ -92,10 +55,7 @@ asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCap
       }
       if (!*frame) break;
       const std::size_t frame_bytes = varint_size((*frame)->size()) + (*frame)->size();
-      const core::WireEnvelope* before = env.get();
-      env = pool.next(std::move(env), env_peak);
-      if (env.get() != before) env_peak = 0;  // fresh, or kept (its frames were small)
-      env_peak = std::max(env_peak, frame_bytes);
+      if (!env || env.use_count() > 1) env = std::make_shared<core::WireEnvelope>();
       decoded_bytes = frame_bytes;
       reserved.resize_or_reset(reader.allocated() + decoded_bytes, "/bb/wire/1.0.0 envelope");
       if (auto ec = decode_envelope(**frame, caps, *env)) {
