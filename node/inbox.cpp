@@ -107,21 +107,7 @@ asio::awaitable<runtime::Verdict> Inbox::deliver(const runtime::Message& msg) {
     ++core_.metrics.inbox_memory_waits;
     co_await room_.wait();
   }
-  Received r;
-  r.from = msg.peer;
-  r.origin = msg.origin;
-  r.channel = ch->name;
-  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage);
-  r.message_id = msg.message_id;
-  r.trigger_only = msg.trigger_only;
-  r.type_hash = msg.type_hash;
-  r.arrival_ns = msg.start_ns;
-  r.budget_ns = msg.budget_ns;
-  if (msg.origin_signature.size() == wire::kOriginSignatureSize) {
-    r.origin_signature.emplace();
-    std::copy(msg.origin_signature.begin(), msg.origin_signature.end(),
-              r.origin_signature->begin());
-  }
+  Received r = received_from(msg, ch->name);
   ch->queue.push_back(std::move(r));
   ch->arrivals.push_back(++arrival_counter_);
   waiting_from_[msg.peer] += held.size();

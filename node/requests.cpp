@@ -42,20 +42,6 @@ std::string key_of(wire::ByteView suffix) {
   return std::string(reinterpret_cast<const char*>(suffix.data()), suffix.size());
 }
 
-Received received_from(const Message& msg, std::string name) {
-  Received r;
-  r.from = msg.peer;
-  r.origin = msg.origin;
-  r.channel = std::move(name);
-  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage);
-  r.message_id = msg.message_id;
-  r.trigger_only = msg.trigger_only;
-  r.type_hash = msg.type_hash;
-  r.arrival_ns = msg.start_ns;
-  r.budget_ns = msg.budget_ns;
-  return r;
-}
-
 }  // namespace
 
 Requests::Requests(Core& core, SendPath& path)

@@ -29,6 +29,25 @@ void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
   r.storage = std::move(storage);
 }
 
+Received received_from(const runtime::Message& msg, std::string channel) {
+  Received r;
+  r.from = msg.peer;
+  r.origin = msg.origin;
+  r.channel = std::move(channel);
+  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage);
+  r.message_id = msg.message_id;
+  r.trigger_only = msg.trigger_only;
+  r.type_hash = msg.type_hash;
+  r.arrival_ns = msg.start_ns;
+  r.budget_ns = msg.budget_ns;
+  if (msg.origin_signature.size() == wire::kOriginSignatureSize) {
+    r.origin_signature.emplace();
+    std::copy(msg.origin_signature.begin(), msg.origin_signature.end(),
+              r.origin_signature->begin());
+  }
+  return r;
+}
+
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using runtime::Denial;

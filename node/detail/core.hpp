@@ -33,6 +33,9 @@ inline constexpr std::size_t kSharedPayloadBytes = 4096;
 void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
                  std::shared_ptr<const void> storage);
 
+// The Received a delivered fill becomes (the inbox's, a served request's), under `channel`.
+Received received_from(const runtime::Message& msg, std::string channel);
+
 // The Clock the Node's pipeline stages sleep on: the Node's own, except that every sleep ends
 // (returning false, as a cancelled sleep does) once the Node stops, so that a gate waiting out a
 // cooldown does not hold a send, or its caller, past stop().
