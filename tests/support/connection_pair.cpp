@@ -99,4 +99,17 @@ boost::system::error_code code_of(const std::exception_ptr& error) {
   }
 }
 
+asio::awaitable<void> serve_echo(wire::Connection conn, std::size_t chunk) {
+  auto stream = co_await conn.accept_stream();
+  if (!stream) throw boost::system::system_error(conn.close_reason(), "no stream arrived");
+  co_await conn.negotiate_inbound(*stream, kEcho);
+  std::vector<std::uint8_t> buf(chunk);
+  while (true) {
+    const std::size_t n = co_await stream->read_some(buf);
+    if (n == 0) break;
+    co_await stream->write(wire::ByteView(buf.data(), n));
+  }
+  stream->close_write();
+}
+
 }  // namespace bb::test

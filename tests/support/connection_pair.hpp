@@ -14,6 +14,8 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace bb::test {
 
@@ -48,5 +50,13 @@ boost::asio::awaitable<void> run_with(ConnectionPair& pair, boost::asio::awaitab
 
 // The code of the system_error in `error`; asio::error::fault for anything else.
 boost::system::error_code code_of(const std::exception_ptr& error);
+
+// The echo protocol the connection tests speak.
+inline const std::vector<std::string> kEcho{"/echo/1.0.0"};
+
+// Accepts one stream for kEcho and writes back what it reads, up to `chunk` bytes at a time,
+// until the end of the stream; then closes its side. Throws boost::system::system_error (the
+// connection's close reason) when no stream arrives.
+boost::asio::awaitable<void> serve_echo(wire::Connection conn, std::size_t chunk = 64 * 1024);
 
 }  // namespace bb::test

@@ -21,7 +21,7 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
 using test::kEventWait;
 
-const std::vector<std::string> kEcho{"/echo/1.0.0"};
+using test::kEcho;
 const error_code kInjected = make_error_code(test::MemoryStreamErrc::injected_fault);
 
 ConnectionOptions bounded_options() {
@@ -107,23 +107,10 @@ asio::awaitable<void> echo_client(Connection conn, bool& echoed) {
   echoed = got == sent && more == 0;
 }
 
-asio::awaitable<void> echo_server(Connection conn) {
-  auto stream = co_await conn.accept_stream();
-  if (!stream) throw boost::system::system_error(conn.close_reason(), "no stream arrived");
-  co_await conn.negotiate_inbound(*stream, kEcho);
-  std::uint8_t buf[1024];
-  while (true) {
-    const std::size_t n = co_await stream->read_some(buf);
-    if (n == 0) break;
-    co_await stream->write(ByteView(buf, n));
-  }
-  stream->close_write();
-}
-
 asio::awaitable<ExchangeOutcome> both_sides(test::ConnectionPair& p) {
   ExchangeOutcome out;
   auto client = async::capture(echo_client(p.dialer, out.echoed));
-  auto server = async::capture(echo_server(p.listener));
+  auto server = async::capture(test::serve_echo(p.listener, 1024));
   auto [c, s] = co_await (std::move(client) && std::move(server));
   out.client = c.error ? test::code_of(c.error) : error_code{};
   out.server = s.error ? test::code_of(s.error) : error_code{};

@@ -19,27 +19,13 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kEcho{"/echo/1.0.0"};
-
 using test::ConnectionPair;
+using test::kEcho;
 using test::kEventWait;
 using test::memory_connection_pair;
 using test::run_with;
 using test::tcp_connection_pair;
 using Pair = ConnectionPair;
-
-asio::awaitable<void> echo_server(Connection conn) {
-  auto stream = co_await conn.accept_stream();
-  if (!stream) co_return;
-  co_await conn.negotiate_inbound(*stream, kEcho);
-  std::vector<std::uint8_t> buf(64 * 1024);
-  while (true) {
-    const std::size_t n = co_await stream->read_some(buf);
-    if (n == 0) break;
-    co_await stream->write(ByteView(buf.data(), n));
-  }
-  stream->close_write();
-}
 
 asio::awaitable<void> echo_megabyte(Pair& p) {
   auto client = [](Connection conn) -> asio::awaitable<void> {
@@ -61,7 +47,7 @@ asio::awaitable<void> echo_megabyte(Pair& p) {
     Bytes got = co_await (writer(stream, sent) && reader(stream, sent.size()));
     EXPECT_EQ(got, sent);
   };
-  co_await (client(p.dialer) && echo_server(p.listener));
+  co_await (client(p.dialer) && test::serve_echo(p.listener));
 }
 
 TEST(Connection, UpgradeProvesBothPeerIdsAndEchoesAMegabyte) {
