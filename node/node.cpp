@@ -106,6 +106,7 @@ struct Node::Impl final : detail::SendPath {
   asio::awaitable<void> pump_host_events() {
     while (auto event = co_await core.host.next_event()) {
       if (core.config.host_observer) core.config.host_observer(*event);
+      for (const auto& observe : core.host_observers) observe(*event);
       if (auto* e = std::get_if<wire::PeerConnected>(&*event)) {
         ++core.metrics.connections_opened;
         core.tables.on_connected(e->peer);
@@ -568,6 +569,9 @@ const asio::any_io_executor& Node::executor() const noexcept {
 }
 async::Clock& Node::clock() const noexcept {
   return impl_->core.clock;
+}
+void Node::observe_host(std::function<void(const wire::HostEvent&)> observer) {
+  impl_->core.host_observers.push_back(std::move(observer));
 }
 runtime::PeerTables& Node::tables() noexcept {
   return impl_->core.tables;

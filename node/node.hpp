@@ -370,6 +370,9 @@ class Node {
 
   // Lower layers, for tools and tests.
   runtime::PeerTables& tables() noexcept;
+  // Also calls `observer` with every Host event, after NodeConfig::host_observer and before the
+  // Node acts on it: for what is built on the Node and follows connections (pubsub).
+  void observe_host(std::function<void(const wire::HostEvent&)> observer);
   wire::Host& host() noexcept;
 
   // Nodes (in this process) destroyed without stop() whose stop is still running on their

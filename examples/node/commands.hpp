@@ -21,6 +21,7 @@ void add_run_command(CLI::App& app, int& exit_code);        // run
 void add_send_command(CLI::App& app, int& exit_code);       // send
 void add_request_command(CLI::App& app, int& exit_code);    // request
 void add_probe_commands(CLI::App& app, int& exit_code);     // ping, perf
+void add_publish_command(CLI::App& app, int& exit_code);    // publish (gossipsub)
 
 // run, send, ping, perf: the commands that go on the network.
 inline void add_network_commands(CLI::App& app, int& exit_code) {
@@ -28,6 +29,7 @@ inline void add_network_commands(CLI::App& app, int& exit_code) {
   add_send_command(app, exit_code);
   add_request_command(app, exit_code);
   add_probe_commands(app, exit_code);
+  add_publish_command(app, exit_code);
 }
 
 // Parses a multiaddr or prints why not (naming `command`); the result is empty on failure.

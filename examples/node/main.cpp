@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   bb::cli::add_network_commands(app, exit_code);
   LogFlags log_flags;
   add_log_flags(app, log_flags);
-  for (const char* name : {"run", "send", "request", "ping", "perf"}) {
+  for (const char* name : {"run", "send", "request", "ping", "perf", "publish"}) {
     add_log_flags(*app.get_subcommand(name), log_flags);
   }
   // Runs after parsing and before the subcommand's callback.

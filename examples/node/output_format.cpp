@@ -51,13 +51,13 @@ std::string safe_dump(const nlohmann::json& value, bool ascii) {
   return value.dump(-1, ' ', ascii, nlohmann::json::error_handler_t::replace);
 }
 
-void put_payload(nlohmann::json& obj, std::string_view bytes) {
+void put_payload(nlohmann::json& obj, std::string_view bytes, const char* key) {
   if (has_control(bytes)) {
-    obj["payload"] = "0x" + wire::to_hex(wire::as_bytes(bytes));
+    obj[key] = "0x" + wire::to_hex(wire::as_bytes(bytes));
   } else if (wire::is_valid_utf8(bytes)) {
-    obj["payload"] = std::string(bytes);
+    obj[key] = std::string(bytes);
   } else {
-    obj["payload"] = base64(bytes);
+    obj[key] = base64(bytes);
     obj["encoding"] = "base64";
   }
 }

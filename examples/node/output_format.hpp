@@ -14,10 +14,10 @@ namespace bb::cli {
 // `ascii`: every character past U+007E as \uXXXX (the text form uses this for quoted values).
 std::string safe_dump(const nlohmann::json& value, bool ascii = false);
 
-// Sets obj["payload"] to `bytes`: as is when it is UTF-8 without control characters (tab
-// allowed); "0x" + hex when it has control characters; else (not UTF-8) base64, with
-// obj["encoding"] = "base64".
-void put_payload(nlohmann::json& obj, std::string_view bytes);
+// Sets obj[key] to `bytes`: as is when it is UTF-8 without control characters (tab allowed);
+// "0x" + hex when it has control characters; else (not UTF-8) base64, with
+// obj["encoding"] = "base64". /bb/wire payloads print as "payload", pubsub data as "data".
+void put_payload(nlohmann::json& obj, std::string_view bytes, const char* key = "payload");
 
 // A string value for a text line: as is when it is UTF-8 without control characters, line
 // separators or bidi overrides; else quoted and escaped as a JSON string of ASCII.

@@ -4,6 +4,7 @@
 
 #include "examples/node/line_writer.hpp"
 #include "examples/node/output_format.hpp"
+#include "examples/node/pubsub_format.hpp"
 #include "node/node.hpp"
 #include "proto/bb_core.pb.h"
 #include "wire/host.hpp"
@@ -14,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -39,6 +41,7 @@ struct RunOptions {
   std::vector<std::string> listen{"/ip4/127.0.0.1/tcp/0"};
   std::vector<std::string> connect;
   std::vector<std::string> channels{"default"};
+  std::vector<std::string> topics;  // gossipsub topics to join
   bool json = false;
   bool serve_perf = false;
   bool serve_echo = false;
@@ -303,6 +306,7 @@ struct RunContext {
 
   asio::io_context& io;
   node::Node* node = nullptr;
+  std::unique_ptr<pubsub::Gossipsub> pubsub;  // with --topic
   asio::signal_set signals;
   asio::steady_timer ticker;
   asio::steady_timer watchdog;
@@ -331,6 +335,43 @@ asio::awaitable<void> print_node_events(RunContext& ctx) {
   } catch (...) {
     ctx.fail(std::current_exception());
   }
+}
+
+asio::awaitable<void> print_topic(RunContext& ctx, std::string topic) {
+  try {
+    while (auto m = co_await ctx.pubsub->next_message(topic)) {
+      ctx.printer.print(cli::to_json(*m));
+    }
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+}
+
+asio::awaitable<void> print_pubsub_events(RunContext& ctx) {
+  try {
+    while (auto e = co_await ctx.pubsub->next_event()) {
+      // Mesh changes are the router's business; who is in a topic is the user's.
+      if (std::holds_alternative<pubsub::PeerSubscribed>(*e) ||
+          std::holds_alternative<pubsub::PeerUnsubscribed>(*e)) {
+        ctx.printer.print(cli::to_json(*e));
+      }
+    }
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+}
+
+// --topic: gossipsub on the node, joined to the topics, each message printed. Before any dial,
+// so that the first peers already learn the protocols from identify.
+void start_pubsub(RunContext& ctx, const std::vector<std::string>& topics) {
+  if (topics.empty()) return;
+  ctx.pubsub = std::make_unique<pubsub::Gossipsub>(*ctx.node);
+  ctx.pubsub->start();
+  for (const auto& topic : topics) {
+    ctx.pubsub->subscribe(topic);
+    asio::co_spawn(ctx.io, print_topic(ctx, topic), asio::detached);
+  }
+  asio::co_spawn(ctx.io, print_pubsub_events(ctx), asio::detached);
 }
 
 asio::awaitable<void> tick_failures(RunContext& ctx) {
@@ -373,6 +414,7 @@ asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> con
   ctx.stop_requested = true;
   ctx.ticker.cancel();
   try {
+    if (ctx.pubsub) co_await ctx.pubsub->stop();
     co_await ctx.node->stop();
     ctx.stopped = true;
   } catch (...) {
@@ -382,10 +424,12 @@ asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> con
   if (ctx.stopped) ctx.watchdog.cancel();
 }
 
-asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr> connect) {
+asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr> connect,
+                                    std::vector<std::string> topics) {
   std::string problem;
   try {
     co_await ctx.node->start();
+    start_pubsub(ctx, topics);
   } catch (const system_error& e) {
     problem = wire::error_text(e);
   }
@@ -404,6 +448,7 @@ asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr
 // After a failure that escaped start_and_run itself.
 asio::awaitable<void> stop_after_failure(RunContext& ctx) {
   ctx.ticker.cancel();
+  if (ctx.pubsub) co_await ctx.pubsub->stop();
   co_await ctx.node->stop();
   ctx.stopped = true;
   ctx.watchdog.cancel();
@@ -438,7 +483,7 @@ int run(const RunOptions& opts) {
   ctx.node = &node;
   for (const auto& name : opts.channels) node.subscribe(name);
   if (opts.serve_echo) node.serve("echo", echo);
-  asio::co_spawn(io, start_and_run(ctx, std::move(connect)), [&ctx](std::exception_ptr e) {
+  asio::co_spawn(io, start_and_run(ctx, std::move(connect), opts.topics), [&ctx](std::exception_ptr e) {
     if (!e) return;
     ctx.fail(e);
     asio::co_spawn(ctx.io, stop_after_failure(ctx), [&ctx](std::exception_ptr again) {
@@ -483,6 +528,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
                    "Channel name(s) to subscribe to; messages on other channels print with "
                    "their /site/<id> address")
       ->capture_default_str();
+  run_cmd->add_option("--topic", run_opts->topics,
+                      "Gossipsub topic(s) to join (/meshsub/1.2.0, 1.1.0, 1.0.0, /floodsub/1.0.0); "
+                      "each message prints as a pubsub line");
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
   run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
                     "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "

@@ -65,6 +65,8 @@ struct Core {
   wire::Host host;
   wire::PeerId self = host.peer_id();
   NodeMetrics metrics;
+  // Protocols built on the Node (pubsub) that follow the Host's events (Node::observe_host).
+  std::vector<std::function<void(const wire::HostEvent&)>> host_observers;
   bool stopping = false;
   // stop() is draining: new sends and new requests are refused `stopped`; answers to requests
   // already taken still go out.
