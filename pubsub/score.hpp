@@ -88,13 +88,13 @@ struct PeerScoreThresholds {
 
 // Why a message was rejected: P4 counts only rejections that are the forwarder's fault.
 enum class RejectReason : std::uint8_t {
-  invalid_signature,  // P4
-  missing_signature,  // P4
+  invalid_signature,     // P4
+  missing_signature,     // P4
   unexpected_signature,  // P4 (StrictNoSign)
-  self_origin,        // P4 (a message that claims to be ours)
-  validator_reject,   // P4 (a topic validator said reject)
-  validator_ignore,   // no penalty
-  blocked_author,     // no penalty
+  self_origin,           // P4 (a message that claims to be ours)
+  validator_reject,      // P4 (a topic validator said reject)
+  validator_ignore,      // no penalty
+  blocked_author,        // no penalty
 };
 
 // The components of one peer's score, for metrics and tests.
@@ -114,7 +114,9 @@ class PeerScore {
   PeerScore& operator=(const PeerScore&) = delete;
 
   // A connected peer and the IP it connects from ("" when unknown; then not counted in P6).
-  // A peer that comes back within retain_score keeps its counters.
+  // Events about peers not added are ignored. On remove_peer a peer with a positive score is
+  // forgotten at once; any other is kept for retain_score (its P2 credit dropped, P3b charged for
+  // each mesh it was in while in deficit), and if it comes back by then it keeps its counters.
   void add_peer(const wire::PeerId& peer, std::string ip);
   void remove_peer(const wire::PeerId& peer);
 
@@ -128,6 +130,13 @@ class PeerScore {
   // reject_message: it was rejected (P4 for the forwarder and for peers who sent it within the
   // window, per RejectReason); duplicate_message: another copy (P3 when within the window of an
   // accepted message, P4 when the message was rejected).
+  //
+  // The P3 window is counted from the moment the message was accepted (copies that arrive while
+  // it is being validated always count). Signature failures and self_origin penalise only the
+  // forwarder and leave the message's record alone: a forged message may carry a real message's
+  // id. validator_ignore marks the record so that later copies cost nothing either. Delivery
+  // records are kept for 2 minutes after the first copy; duplicates of an unknown or expired
+  // message are ignored.
   void validate_message(const wire::PeerId& from, const MessageId& id, const TopicId& topic);
   void deliver_message(const wire::PeerId& from, const MessageId& id, const TopicId& topic);
   void reject_message(const wire::PeerId& from, const MessageId& id, const TopicId& topic,
@@ -137,12 +146,16 @@ class PeerScore {
   // P7: broken promises (IWANT not answered in time), GRAFT during backoff, and the like.
   void add_penalty(const wire::PeerId& peer, double count = 1);
 
+  // P1 and the P3 activation are read from the clock at the call, not at the last refresh.
+  // Unknown peers score 0.
   double score(const wire::PeerId& peer) const;
   ScoreBreakdown breakdown(const wire::PeerId& peer) const;
 
   // Decays every counter once if decay_interval has passed since the last decay (call it from
   // the heartbeat); drops disconnected peers past retain_score and delivery records older than
-  // their window's use (2 minutes).
+  // their window's use (2 minutes). Decays stay on a grid of decay_interval from construction:
+  // a heartbeat that does not divide the interval still decays about once per interval, and
+  // intervals missed entirely are not caught up.
   void refresh();
 
   const PeerScoreParams& params() const noexcept;
