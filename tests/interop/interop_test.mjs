@@ -19,6 +19,14 @@ const PING_MS = 30_000 // a whole ping client run
 const PERF_MS = 60_000 // a whole 10 MiB-each-way perf client run (sanitizer builds are slow)
 const EVENT_MS = 10_000 // an event that follows something that already happened
 const STOP_MS = 10_000 // a listener exiting after it was told to stop
+const PUBSUB_MS = 20_000 // a publisher finding a subscriber and publishing; a message arriving
+// Time for what cannot be watched from outside: a bb node learning a neighbour's subscription
+// (bb-node run prints none), so that it forwards a message published right after.
+const SETTLE_MS = 1500
+// After the last expected message: how long a duplicate would have to show up.
+const DUPLICATE_MS = 2000
+// Kept from every wait for reporting and stopping processes before CASE_LIMIT_MS.
+const CLEANUP_MS = 5000
 const PERF_BYTES = 10 * 1024 * 1024
 
 // The js client's fixed key (seed 32 x 0x01), so bb's events can be checked against its id.
@@ -30,6 +38,14 @@ const OTHER_PEER = '12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq'
 const started = performance.now()
 const procs = []
 
+// The case's budget: a wait gets at most what is left of CASE_LIMIT_MS (less CLEANUP_MS), so a
+// case running late fails naming the wait it was in rather than by the overall time limit.
+function budget (ms) {
+  return Math.max(0, Math.min(ms, CASE_LIMIT_MS - CLEANUP_MS - (performance.now() - started)))
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, budget(ms)))
+
 class CheckFailed extends Error {}
 
 function check (ok, what, detail = '') {
@@ -38,7 +54,8 @@ function check (ok, what, detail = '') {
 }
 
 // A child process whose stdout lines are collected (parsed as JSON when `json`) and can be
-// waited for with a deadline.
+// waited for with a deadline. A JSON line's "seqno" (a pubsub u64, which JSON.parse would round
+// to a double) is kept as its decimal digits, a string, read from the line's text.
 class Proc {
   constructor (name, cmd, args, { json = false, stdin = 'ignore' } = {}) {
     this.name = name
@@ -67,6 +84,9 @@ class Proc {
       if (json) {
         try {
           item = JSON.parse(line)
+          if (item !== null && typeof item === 'object' && 'seqno' in item) {
+            item.seqno = /"seqno":\s*(\d+)/.exec(line)?.[1] ?? item.seqno
+          }
         } catch {
           item = { event: '(not json)', line }
         }
@@ -80,12 +100,19 @@ class Proc {
     for (const w of [...this.waiters]) w()
   }
 
-  // Resolves with the first line (seen or future) matching `match`; fails after `ms`, or when
-  // the process exits without printing it.
+  // Resolves with the first line (seen or future) matching `match`; fails after `ms` (within the
+  // case's budget), or when the process exits without printing it.
   waitFor (match, what, ms = EVENT_MS) {
+    return this.waitUntil(() => this.lines.find(match), what, ms)
+  }
+
+  // Resolves with probe()'s first result other than undefined, tried now and after every line;
+  // fails like waitFor.
+  waitUntil (probe, what, ms = EVENT_MS) {
+    ms = budget(ms)
     return new Promise((resolve, reject) => {
       const poll = () => {
-        const hit = this.lines.find(match)
+        const hit = probe()
         if (hit !== undefined) return done(() => resolve(hit))
         if (this.exit !== null) {
           return done(() => reject(new CheckFailed(
@@ -105,6 +132,7 @@ class Proc {
   }
 
   async waitExit (ms) {
+    ms = budget(ms)
     let timer
     const limit = new Promise((resolve, reject) => {
       timer = setTimeout(() => reject(new CheckFailed(`${this.name} still running after ${ms} ms`)),
@@ -178,34 +206,87 @@ async function startJsListener () {
   return p
 }
 
+// Stops a js listener or js pubsub process by closing its stdin.
 async function stopJsListener (p) {
   p.child.stdin.end()
   const r = await p.waitExit(STOP_MS)
-  check(r.code === 0, 'js listener exits 0 when its stdin closes', fmtExit(r))
+  check(r.code === 0, `${p.name} exits 0 when its stdin closes`, fmtExit(r))
 }
 
-// `bb-node run --json` on its default listen address (127.0.0.1, port 0), serving perf (which
-// bb-node serves only when asked).
-async function startBbNode () {
-  const p = new Proc('bb-node run', BB_NODE, ['run', '--json', '--serve-perf'], { json: true })
+// `peer.mjs pubsub --topic ... ARGS`, with a stdin pipe kept open: lines written to it are
+// published on the first topic; closing it stops the process.
+async function startJsPubsub (name, args) {
+  const p = new Proc(name, process.execPath, [PEER_MJS, 'pubsub', ...args],
+    { json: true, stdin: 'pipe' })
+  const l = await p.waitFor((e) => e.event === 'listening', '"listening"', START_MS)
+  p.addr = l.addr
+  p.peer = l.peer
+  check(peerOf(l.addr) === l.peer && l.peer.startsWith('12D3KooW'), `${name} is up`,
+    JSON.stringify(l))
+  return p
+}
+
+// `bb-node run --json ARGS`. Without ARGS: the default listen address (127.0.0.1, port 0),
+// serving perf (which bb-node serves only when asked).
+async function startBbNode (args = ['--serve-perf'], name = 'bb-node run') {
+  const p = new Proc(name, BB_NODE, ['run', '--json', ...args], { json: true })
   const l = await p.waitFor((e) => e.event === 'listening', '"listening"', START_MS)
   p.addr = l.addr
   p.peer = peerOf(l.addr)
-  check(/^\/ip4\/127\.0\.0\.1\/tcp\/[1-9]\d*\/p2p\/12D3KooW\w+$/.test(l.addr), 'bb-node is up',
+  check(/^\/ip4\/127\.0\.0\.1\/tcp\/[1-9]\d*\/p2p\/12D3KooW\w+$/.test(l.addr), `${name} is up`,
     JSON.stringify(l))
   return p
+}
+
+// `bb-node run` as a pubsub node on TOPIC: listening on 127.0.0.1 (port 0), dialling `connect`.
+function startBbPubsub (name, connect = []) {
+  return startBbNode(['--listen', '/ip4/127.0.0.1/tcp/0', '--topic', TOPIC,
+    ...connect.flatMap((addr) => ['--connect', addr])], name)
 }
 
 async function stopBbNode (p) {
   p.child.kill('SIGTERM')
   const r = await p.waitExit(STOP_MS)
-  check(r.code === 0, 'bb-node run exits 0 on SIGTERM', fmtExit(r))
+  check(r.code === 0, `${p.name} exits 0 on SIGTERM`, fmtExit(r))
 }
 
 function noErrors (p, what) {
   const bad = p.lines.filter((e) => e.event === 'error' || e.event === 'identify_error' ||
-    e.event === '(not json)')
+    e.event === 'publish_error' || e.event === '(not json)')
   check(bad.length === 0, what, JSON.stringify(bad))
+}
+
+// --- pubsub ------------------------------------------------------------------------------------
+
+const TOPIC = 'bb-interop'
+const U64_MAX = (1n << 64n) - 1n
+
+function pubsubLines (p) {
+  return p.lines.filter((e) => e.event === 'pubsub' && e.topic === TOPIC)
+}
+
+function isSeqno (s) {
+  return typeof s === 'string' && /^\d{1,20}$/.test(s) && BigInt(s) <= U64_MAX
+}
+
+// `bb-node publish` of one text on TOPIC through `addr`, bounded.
+function bbPublish (text, addr, name = 'bb-node publish') {
+  return runClient(name, BB_NODE, ['publish', '--topic', TOPIC, '--data', text, '--connect', addr,
+    '--timeout-ms', String(PUBSUB_MS)], PUBSUB_MS + EVENT_MS)
+}
+
+// Checks that `p` printed each message once (by author and seqno) and that the texts it got are
+// exactly `texts`; returns its pubsub lines by text.
+function checkOnce (p, texts) {
+  const got = pubsubLines(p)
+  const keys = new Set(got.map((m) => `${m.from}/${m.seqno}`))
+  check(keys.size === got.length && got.every((m) => isSeqno(m.seqno)),
+    `${p.name} got no message twice (by from + seqno), every seqno a u64`, JSON.stringify(got))
+  const data = got.map((m) => m.data).sort()
+  check(JSON.stringify(data) === JSON.stringify([...texts].sort()),
+    `${p.name} got exactly the ${texts.length} expected message(s)`,
+    `got ${JSON.stringify(data)}, wanted ${JSON.stringify(texts)}`)
+  return new Map(got.map((m) => [m.data, m]))
 }
 
 // Runs a client to completion (bounded) and returns its exit and output.
@@ -337,6 +418,183 @@ const cases = {
     check(!j.lines.some((e) => e.event === 'ping'), 'js ping reports no ping')
     check(!bb.lines.some((e) => e.event === 'peer_up'), 'bb never reported the js peer up')
     await stopBbNode(bb)
+  },
+
+  // bb-node publish delivers one message to a js subscriber; with nobody subscribed it fails.
+  async bb_publishes_js_receives () {
+    const js = await startJsPubsub('js pubsub', ['--topic', TOPIC])
+    const text = `bb -> js ${Date.now()}`
+    const r = await bbPublish(text, js.addr)
+    check(r.code === 0, 'bb-node publish exits 0', `${fmtExit(r)} ${r.stderr.trim()}`)
+    // bb-node publish need not print its peer id; js's only connection so far names it.
+    const conn = await js.waitFor((e) => e.event === 'peer_connected', '"peer_connected"')
+    check(conn.direction === 'inbound', 'js sees bb-node publish connect inbound',
+      JSON.stringify(conn))
+    const m = await js.waitFor((e) => e.event === 'pubsub', '"pubsub"', PUBSUB_MS)
+    check(m.topic === TOPIC && m.data === text, 'js got bb\'s message on the topic, exact data',
+      JSON.stringify(m))
+    check(m.from === conn.peer && m.received_from === conn.peer,
+      'the message is from bb-node publish\'s peer id, received from it', JSON.stringify(m))
+    check(isSeqno(m.seqno), 'its seqno is a u64', JSON.stringify(m))
+    await sleep(DUPLICATE_MS)
+    checkOnce(js, [text])
+
+    // js is subscribed to TOPIC only: a publish to another topic finds no subscriber.
+    const none = await runClient('bb-node publish (no subscriber)', BB_NODE, ['publish',
+      '--topic', `${TOPIC}-nobody`, '--data', 'x', '--connect', js.addr, '--timeout-ms', '2000'],
+    2000 + EVENT_MS)
+    check(none.code === 1 && none.stderr.trim() !== '',
+      'bb-node publish with no subscriber exits 1 and says why',
+      `${fmtExit(none)} ${JSON.stringify(none.stderr)}`)
+    check(js.lines.filter((e) => e.event === 'pubsub').length === 1,
+      'js got nothing more')
+    noErrors(js, 'js pubsub reports no errors')
+    await stopJsListener(js)
+  },
+
+  // js publishes (once bb is subscribed); bb prints the message with js's peer id and seqno.
+  async js_publishes_bb_receives () {
+    const bb = await startBbPubsub('bb-node run')
+    const text = `js -> bb: héllo ${Date.now()}`
+    const js = await startJsPubsub('js pubsub', ['--topic', TOPIC, '--connect', bb.addr,
+      '--publish', text, '--key-hex', JS_KEY_HEX, '--timeout-ms', String(PUBSUB_MS)])
+    const sub = await js.waitFor((e) => e.event === 'subscribed' && e.peer === bb.peer,
+      '"subscribed" for bb', PUBSUB_MS)
+    check(sub.topic === TOPIC, 'js sees bb subscribed to the topic', JSON.stringify(sub))
+    const pub = await js.waitFor((e) => e.event === 'published', '"published"', PUBSUB_MS)
+    check(pub.recipients >= 1 && isSeqno(pub.seqno), 'js published to bb', JSON.stringify(pub))
+    const m = await bb.waitFor((e) => e.event === 'pubsub', '"pubsub"', PUBSUB_MS)
+    check(m.topic === TOPIC && m.data === text, 'bb got js\'s message on the topic, exact data',
+      JSON.stringify(m))
+    check(m.from === JS_KEY_PEER && m.seqno === pub.seqno,
+      'bb names js\'s peer id as its author, with js\'s seqno', JSON.stringify(m))
+    await sleep(DUPLICATE_MS)
+    checkOnce(bb, [text])
+    noErrors(js, 'js pubsub reports no errors')
+    await stopJsListener(js)
+    noErrors(bb, 'bb-node reports no errors')
+    await stopBbNode(bb)
+  },
+
+  // js A -- bb -- js B, A and B not connected: bb forwards A's message to B.
+  async bb_relays_js_to_js () {
+    const bb = await startBbPubsub('bb-node run')
+    const b = await startJsPubsub('js B', ['--topic', TOPIC, '--connect', bb.addr])
+    await b.waitFor((e) => e.event === 'subscribed' && e.peer === bb.peer && e.topic === TOPIC,
+      '"subscribed" for bb', PUBSUB_MS)
+    check(true, 'js B sees bb subscribed')
+    await sleep(SETTLE_MS) // bb learning B's subscription
+    const text = `js A -> bb -> js B ${Date.now()}`
+    const a = await startJsPubsub('js A', ['--topic', TOPIC, '--connect', bb.addr,
+      '--publish', text, '--key-hex', JS_KEY_HEX, '--timeout-ms', String(PUBSUB_MS)])
+    const pub = await a.waitFor((e) => e.event === 'published', '"published"', PUBSUB_MS)
+    check(pub.recipients === 1 && isSeqno(pub.seqno), 'js A published to bb alone',
+      JSON.stringify(pub))
+    const atB = await b.waitFor((e) => e.event === 'pubsub', '"pubsub"', PUBSUB_MS)
+    check(atB.topic === TOPIC && atB.data === text && atB.from === JS_KEY_PEER &&
+      atB.seqno === pub.seqno, 'js B got A\'s message: A\'s peer id and seqno, exact data',
+    JSON.stringify(atB))
+    check(atB.received_from === bb.peer, 'js B got it from bb', JSON.stringify(atB))
+    const atBb = await bb.waitFor((e) => e.event === 'pubsub', '"pubsub"')
+    check(atBb.data === text && atBb.from === JS_KEY_PEER && atBb.seqno === pub.seqno,
+      'bb printed A\'s message too', JSON.stringify(atBb))
+    check(!a.lines.some((e) => e.event === 'peer_connected' && e.peer === b.peer) &&
+      !b.lines.some((e) => e.event === 'peer_connected' && e.peer === a.peer),
+    'js A and js B never connected')
+    await sleep(DUPLICATE_MS)
+    checkOnce(b, [text])
+    checkOnce(bb, [text])
+    checkOnce(a, [])
+    for (const p of [a, b]) noErrors(p, `${p.name} reports no errors`)
+    noErrors(bb, 'bb-node reports no errors')
+    await stopJsListener(a)
+    await stopJsListener(b)
+    await stopBbNode(bb)
+  },
+
+  // Five pubsub nodes in a ring, js A - bb1 - bb2 - js B - bb3 - js A: connected but not
+  // complete, with bb-bb and bb-js links and two paths between any two nodes. Each publishes one
+  // message: a js node from its stdin, a bb node through a `bb-node publish` process connected
+  // to it alone (a node of its own, so bb nodes get all 5 messages; js nodes get the 4 not
+  // their own). Every node must get each of its messages exactly once, with the right author.
+  async mixed_mesh () {
+    const bb1 = await startBbPubsub('bb1')
+    const bb2 = await startBbPubsub('bb2', [bb1.addr])
+    const jsA = await startJsPubsub('js A', ['--topic', TOPIC, '--connect', bb1.addr,
+      '--key-hex', JS_KEY_HEX, '--timeout-ms', String(PUBSUB_MS)])
+    const jsB = await startJsPubsub('js B', ['--topic', TOPIC, '--connect', bb2.addr,
+      '--timeout-ms', String(PUBSUB_MS)])
+    const bb3 = await startBbPubsub('bb3', [jsB.addr, jsA.addr])
+    const ring = [jsA, bb1, bb2, jsB, bb3]
+    const ringPeers = new Set(ring.map((p) => p.peer))
+    check(ringPeers.size === 5, 'five distinct peer ids')
+
+    // The links: js sees its two bb neighbours subscribe; bb2 reports bb1 up.
+    for (const [js, neighbours] of [[jsA, [bb1, bb3]], [jsB, [bb2, bb3]]]) {
+      for (const bb of neighbours) {
+        await js.waitFor((e) => e.event === 'subscribed' && e.peer === bb.peer && e.topic === TOPIC,
+          `"subscribed" for ${bb.name}`, PUBSUB_MS)
+      }
+      check(true, `${js.name} sees ${neighbours.map((bb) => bb.name).join(' and ')} subscribed`)
+    }
+    await bb2.waitFor((e) => e.event === 'peer_up' && e.peer === bb1.peer, '"peer_up" for bb1',
+      PUBSUB_MS)
+    check(true, 'bb2 and bb1 are connected')
+    await sleep(SETTLE_MS) // the bb nodes learning each other's subscriptions
+
+    const stamp = Date.now()
+    const texts = new Map(ring.map((p) => [p, `from ${p.name} ${stamp}`]))
+    for (const js of [jsA, jsB]) js.child.stdin.write(texts.get(js) + '\n')
+    const runs = await Promise.all([bb1, bb2, bb3].map((bb) =>
+      bbPublish(texts.get(bb), bb.addr, `bb-node publish to ${bb.name}`)))
+    for (const [i, r] of runs.entries()) {
+      check(r.code === 0, `bb-node publish to bb${i + 1} exits 0`,
+        `${fmtExit(r)} ${r.stderr.trim()}`)
+    }
+    const published = new Map()
+    for (const js of [jsA, jsB]) {
+      const pub = await js.waitFor((e) => e.event === 'published', '"published"', PUBSUB_MS)
+      check(pub.recipients >= 1 && isSeqno(pub.seqno), `${js.name} published`, JSON.stringify(pub))
+      published.set(js, pub)
+    }
+
+    // Each node's messages: all five, less its own for a js node.
+    const wanted = (p) => ring.filter((q) => q !== p || !published.has(p)).map((q) => texts.get(q))
+    for (const p of ring) {
+      const want = wanted(p)
+      await p.waitUntil(() => {
+        const have = new Set(pubsubLines(p).map((m) => m.data))
+        return want.every((t) => have.has(t)) ? true : undefined
+      }, `all ${want.length} messages`, PUBSUB_MS)
+    }
+    await sleep(DUPLICATE_MS)
+    const got = new Map(ring.map((p) => [p, checkOnce(p, wanted(p))]))
+
+    // Authors: a js node's message carries its peer id and seqno at every receiver; a bb-node
+    // publish process's carries one (from, seqno) everywhere, a peer id outside the ring that
+    // the bb node it connected to reported up.
+    for (const author of ring) {
+      const text = texts.get(author)
+      const lines = ring.filter((p) => got.get(p).has(text)).map((p) => got.get(p).get(text))
+      const pub = published.get(author)
+      if (pub !== undefined) {
+        check(lines.every((m) => m.from === author.peer && m.seqno === pub.seqno),
+          `${author.name}'s message carries its peer id and seqno at all 4 others`,
+          JSON.stringify(lines))
+      } else {
+        const { from, seqno } = lines[0]
+        check(lines.every((m) => m.from === from && m.seqno === seqno) && !ringPeers.has(from),
+          `the message published through ${author.name} has one author, outside the ring, at all 5`,
+          JSON.stringify(lines))
+        await author.waitFor((e) => e.event === 'peer_up' && e.peer === from,
+          `"peer_up" for its publisher ${from}`)
+        check(true, `${author.name} reported that author up (its bb-node publish)`)
+      }
+    }
+
+    for (const p of ring) noErrors(p, `${p.name} reports no errors`)
+    for (const js of [jsA, jsB]) await stopJsListener(js)
+    for (const bb of [bb1, bb2, bb3]) await stopBbNode(bb)
   }
 }
 

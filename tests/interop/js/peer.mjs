@@ -3,22 +3,21 @@
 // See README.md for the commands, output events and exit codes.
 //
 // The node speaks exactly TCP + /noise + /yamux/1.0.0 and serves /ipfs/ping/1.0.0,
-// /ipfs/id/1.0.0 and /perf/1.0.0. It has no peer discovery, no DHT, no relay, no connection
-// monitor: the only dials it makes are the ones a command asks for.
+// /ipfs/id/1.0.0 and /perf/1.0.0; `listen` and `pubsub` also serve gossipsub (/meshsub/1.2.0,
+// 1.1.0, 1.0.0 and /floodsub/1.0.0). It has no peer discovery, no DHT, no relay, no connection
+// monitor: the only dials it makes are the ones a command asks for (see stack.mjs).
 
 // Must stay the first import: js-libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
 import './polyfill.mjs'
 
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { randomUUID } from 'node:crypto'
 import { isIPv4 } from 'node:net'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createNode, gossipsubOptions } from './stack.mjs'
 
 const PERF_PROTOCOL = '/perf/1.0.0'
 // Zero-filled and never written, so one buffer can be queued many times without copying.
@@ -34,6 +33,10 @@ const EXIT_TIMEOUT = 6
 
 const USAGE = `usage:
   peer.mjs listen [--port N] [--host IP] [--key-hex HEX] [--ignore-stdin] [--no-perf]
+  peer.mjs pubsub --topic T [--topic T2 ...] [--port N] [--host IP] [--key-hex HEX]
+                  [--connect ADDR ...] [--publish TEXT ...] [--publish-count N]
+                  [--publish-interval-ms MS] [--wait-subscribers N] [--exit-after-messages N]
+                  [--allow-publish-to-zero-peers] [--ignore-stdin] [--timeout-ms MS]
   peer.mjs ping ADDR [--count N] [--key-hex HEX] [--timeout-ms MS]
   peer.mjs perf ADDR --upload BYTES --download BYTES [--key-hex HEX] [--timeout-ms MS]
   peer.mjs keygen [--key-hex HEX]
@@ -46,8 +49,25 @@ class CliError extends Error {
   }
 }
 
+// JSON.stringify cannot write a BigInt, and a pubsub seqno does not fit a JS number: it is a u64
+// that js-libp2p seeds from the clock in nanoseconds (about 1.8e18, above 2^53). A BigInt value
+// is written as its exact decimal digits (a valid JSON number); readers that parse numbers into
+// doubles (JSON.parse) must take those digits from the text. The slot is a string no data can
+// equal, replaced in the text after stringifying.
+const BIGINT_SLOT = JSON.stringify(`\u0000bigint:${randomUUID()}`)
+
 function emit (obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n')
+  const bigints = []
+  let text = JSON.stringify(obj, (_key, value) => {
+    if (typeof value !== 'bigint') return value
+    bigints.push(value)
+    return JSON.parse(BIGINT_SLOT)
+  })
+  if (bigints.length > 0) {
+    let i = 0
+    text = text.replaceAll(BIGINT_SLOT, () => bigints[i++].toString())
+  }
+  process.stdout.write(text + '\n')
 }
 
 function fail (code, message) {
@@ -55,10 +75,17 @@ function fail (code, message) {
   process.exit(code)
 }
 
+// Options that may be given more than once; their value is always an array.
+const REPEATABLE = new Set(['topic', 'connect', 'publish'])
+
 function parseArgs (argv) {
   const positional = []
   const flags = {}
-  const booleans = new Set(['ignore-stdin', 'no-perf'])
+  const booleans = new Set(['ignore-stdin', 'no-perf', 'allow-publish-to-zero-peers'])
+  const set = (name, value) => {
+    if (REPEATABLE.has(name)) (flags[name] ??= []).push(value)
+    else flags[name] = value
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '-h' || arg === '--help') {
@@ -66,12 +93,12 @@ function parseArgs (argv) {
     } else if (arg.startsWith('--')) {
       const eq = arg.indexOf('=')
       if (eq !== -1) {
-        flags[arg.slice(2, eq)] = arg.slice(eq + 1)
+        set(arg.slice(2, eq), arg.slice(eq + 1))
       } else if (booleans.has(arg.slice(2))) {
         flags[arg.slice(2)] = true
       } else {
         if (i + 1 >= argv.length) throw new CliError(EXIT_USAGE, `${arg} needs a value`)
-        flags[arg.slice(2)] = argv[++i]
+        set(arg.slice(2), argv[++i])
       }
     } else {
       positional.push(arg)
@@ -129,25 +156,6 @@ function parseTarget (raw) {
     throw new CliError(EXIT_USAGE, `bad peer id in ${raw}: ${err.message}`)
   }
   return { ma, peer }
-}
-
-async function createNode (privateKey, listenAddrs) {
-  return createLibp2p({
-    privateKey,
-    addresses: { listen: listenAddrs },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    peerDiscovery: [],
-    // The monitor pings every connection every 10 s and aborts it when that fails; tests want
-    // only the traffic they ask for.
-    connectionMonitor: { enabled: false },
-    services: {
-      ping: ping(),
-      // Identify runs explicitly (see runIdentify) so its failures can be reported.
-      identify: identify({ runOnConnectionOpen: false })
-    }
-  })
 }
 
 // Reads a stream until the remote closes its write side. Uses events rather than the async
@@ -269,14 +277,17 @@ async function dialTarget (node, target, timeoutMs) {
   return conn
 }
 
-async function cmdListen (flags) {
-  checkFlags(flags, ['port', 'host', 'key-hex', 'ignore-stdin', 'no-perf'])
+function listenAddr (flags) {
   const port = intFlag(flags, 'port', 0)
   if (port > 65535) throw new CliError(EXIT_USAGE, '--port must be <= 65535')
   const host = flags.host ?? '127.0.0.1'
   if (!isIPv4(host)) throw new CliError(EXIT_USAGE, '--host must be an IPv4 address')
-  const node = await createNode(await loadKey(flags), [`/ip4/${host}/tcp/${port}`])
+  return `/ip4/${host}/tcp/${port}`
+}
 
+// Prints peer_connected / peer_disconnected for every connection, and identifies every remote
+// (printing identify or identify_error), which also tells gossipsub which peers speak it.
+function watchConnections (node) {
   node.addEventListener('connection:open', (evt) => {
     const conn = evt.detail
     emit({
@@ -298,15 +309,18 @@ async function cmdListen (flags) {
   node.addEventListener('connection:close', (evt) => {
     emit({ event: 'peer_disconnected', peer: evt.detail.remotePeer.toString() })
   })
-  // --no-perf leaves /perf/1.0.0 unserved, to test a dialer's "protocol not supported" path.
-  if (flags['no-perf'] !== true) {
-    await node.handle(PERF_PROTOCOL, handlePerf, { maxInboundStreams: 16, runOnLimitedConnection: true })
-  }
+}
 
-  const addrs = node.getMultiaddrs()
+// The first line of listen and pubsub: where to dial this node.
+function announce (node) {
+  const addrs = node.getMultiaddrs().map((ma) => ma.toString())
   if (addrs.length === 0) throw new CliError(EXIT_INTERNAL, 'node has no listen address')
-  emit({ event: 'listening', addr: addrs[0].toString(), peer: node.peerId.toString() })
+  emit({ event: 'listening', addr: addrs[0], addrs, peer: node.peerId.toString() })
+}
 
+// Returns stop(why): stops the node once and exits 0 (1 if stopping fails or takes over 5 s).
+// SIGTERM and SIGINT call it.
+function stopper (node) {
   let stopping = false
   const stop = (why) => {
     if (stopping) return
@@ -320,10 +334,188 @@ async function cmdListen (flags) {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  return stop
+}
+
+async function cmdListen (flags) {
+  checkFlags(flags, ['port', 'host', 'key-hex', 'ignore-stdin', 'no-perf'])
+  const node = await createNode(await loadKey(flags), [listenAddr(flags)],
+    { pubsub: gossipsubOptions() })
+  watchConnections(node)
+  // --no-perf leaves /perf/1.0.0 unserved, to test a dialer's "protocol not supported" path.
+  if (flags['no-perf'] !== true) {
+    await node.handle(PERF_PROTOCOL, handlePerf, { maxInboundStreams: 16, runOnLimitedConnection: true })
+  }
+  announce(node)
+
+  const stop = stopper(node)
   if (flags['ignore-stdin'] !== true) {
     process.stdin.on('end', () => stop('stdin closed'))
     process.stdin.on('error', () => stop('stdin error'))
     process.stdin.resume()
+  }
+}
+
+// gossipsub's publish() returns only the recipients, not the seqno it gave the message. It
+// computes the message id right after building and signing the message, with the message whose
+// `data` is the very Uint8Array passed to publish(); so the instance's message-id function (still
+// gossipsub's default, author + seqno) is wrapped to note each message's seqno under its data
+// array. Received messages pass through too, each under its own fresh array (a WeakMap, so
+// nothing is kept).
+function observeSeqnos (pubsub) {
+  const byData = new WeakMap()
+  const msgIdFn = pubsub.msgIdFn
+  if (typeof msgIdFn !== 'function') throw new CliError(EXIT_INTERNAL, 'gossipsub has no msgIdFn')
+  pubsub.msgIdFn = (msg) => {
+    if (msg.type === 'signed') byData.set(msg.data, msg.sequenceNumber)
+    return msgIdFn.call(pubsub, msg)
+  }
+  return byData
+}
+
+// Peers subscribed to `topic` that this node can send to now. gossipsub learns a subscription
+// on the stream the peer opened to us, but sends on its own stream to the peer, which it opens
+// separately (once identify has run); until that exists, publish() skips the peer without error
+// (it is then missing from the recipients). `streamsOutbound` is gossipsub's map of those streams
+// by peer id: internal, but there is no public way to ask (pinned to @libp2p/gossipsub 17.1.1).
+function reachableSubscribers (pubsub, topic) {
+  return pubsub.getSubscribers(topic).filter((peer) => pubsub.streamsOutbound.has(peer.toString()))
+    .length
+}
+
+// Resolves once done() is true, checking it on every 'change' event of `changes` and every
+// 50 ms (a stream opening raises no event); rejects with EXIT_TIMEOUT after `ms`.
+function waitUntil (changes, done, ms, what) {
+  if (done()) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const onChange = () => {
+      if (!done()) return
+      cleanup()
+      resolve()
+    }
+    const poll = setInterval(onChange, 50)
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new CliError(EXIT_TIMEOUT, `waited ${ms} ms for ${what}`))
+    }, ms)
+    const cleanup = () => {
+      clearInterval(poll)
+      clearTimeout(timer)
+      changes.removeEventListener('change', onChange)
+    }
+    changes.addEventListener('change', onChange)
+  })
+}
+
+// After --exit-after-messages is met: lets what this node forwards or published last leave
+// before the connections close.
+const EXIT_LINGER_MS = 500
+const UTF8_DECODER = new TextDecoder() // invalid UTF-8 becomes U+FFFD
+const UTF8_ENCODER = new TextEncoder()
+
+async function cmdPubsub (flags) {
+  checkFlags(flags, ['topic', 'port', 'host', 'key-hex', 'connect', 'publish', 'publish-count',
+    'publish-interval-ms', 'wait-subscribers', 'exit-after-messages',
+    'allow-publish-to-zero-peers', 'ignore-stdin', 'timeout-ms'])
+  const topics = flags.topic ?? []
+  if (topics.length === 0) throw new CliError(EXIT_USAGE, '--topic is required')
+  const topic = topics[0] // where --publish texts and stdin lines go
+  const targets = (flags.connect ?? []).map(parseTarget)
+  const texts = flags.publish ?? []
+  const publishCount = intFlag(flags, 'publish-count', 1, 1)
+  if (flags['publish-count'] !== undefined && texts.length === 0) {
+    throw new CliError(EXIT_USAGE, '--publish-count needs --publish')
+  }
+  const intervalMs = intFlag(flags, 'publish-interval-ms', 0)
+  const wantSubscribers = intFlag(flags, 'wait-subscribers', 1)
+  const exitAfter = flags['exit-after-messages'] === undefined
+    ? null
+    : intFlag(flags, 'exit-after-messages', undefined, 1)
+  const timeoutMs = intFlag(flags, 'timeout-ms', 30_000, 1)
+  const node = await createNode(await loadKey(flags), [listenAddr(flags)], {
+    pubsub: gossipsubOptions({
+      allowPublishToZeroTopicPeers: flags['allow-publish-to-zero-peers'] === true
+    })
+  })
+  const pubsub = node.services.pubsub
+  if (!(pubsub.streamsOutbound instanceof Map)) {
+    throw new CliError(EXIT_INTERNAL, 'gossipsub has no streamsOutbound map (not 17.1.1?)')
+  }
+  const seqnos = observeSeqnos(pubsub)
+  const changes = new EventTarget() // 'change' after each subscription change and message
+  const until = (done, what) => waitUntil(changes, done, timeoutMs, what)
+  let received = 0
+
+  watchConnections(node)
+  pubsub.addEventListener('subscription-change', (evt) => {
+    const peer = evt.detail.peerId.toString()
+    for (const sub of evt.detail.subscriptions) {
+      emit({ event: sub.subscribe ? 'subscribed' : 'unsubscribed', peer, topic: sub.topic })
+    }
+    changes.dispatchEvent(new Event('change'))
+  })
+  // 'gossipsub:message' rather than 'message': it also names the peer the message came from.
+  // Only messages on subscribed topics, each once (duplicates are dropped before), never our own.
+  pubsub.addEventListener('gossipsub:message', (evt) => {
+    const { propagationSource, msg } = evt.detail
+    const signed = msg.type === 'signed'
+    emit({
+      event: 'pubsub',
+      topic: msg.topic,
+      from: signed ? msg.from.toString() : null,
+      seqno: signed ? msg.sequenceNumber : null,
+      data: UTF8_DECODER.decode(msg.data),
+      received_from: propagationSource.toString()
+    })
+    received++
+    changes.dispatchEvent(new Event('change'))
+  })
+  for (const t of topics) pubsub.subscribe(t)
+  announce(node)
+  const stop = stopper(node)
+
+  for (const target of targets) await dialTarget(node, target, timeoutMs)
+
+  // One publish on the first topic, once enough peers are subscribed to it and reachable.
+  const publishOne = async (text) => {
+    await until(() => reachableSubscribers(pubsub, topic) >= wantSubscribers,
+      `${wantSubscribers} peer(s) subscribed to ${topic}`)
+    const data = UTF8_ENCODER.encode(text)
+    const result = await step('publish', () => pubsub.publish(topic, data))
+    emit({
+      event: 'published',
+      topic,
+      seqno: seqnos.get(data) ?? null,
+      recipients: result.recipients.length
+    })
+  }
+
+  // Publishes run one at a time, in order: the --publish texts, then stdin lines.
+  const publishing = (async () => {
+    for (let round = 0, n = 0; round < publishCount; round++) {
+      for (const text of texts) {
+        if (n++ > 0 && intervalMs > 0) await sleep(intervalMs)
+        await publishOne(text)
+      }
+    }
+  })()
+  let queue = publishing.catch(() => {}) // a --publish failure ends the process below
+  if (flags['ignore-stdin'] !== true) {
+    const lines = createInterface({ input: process.stdin })
+    // A stdin line that cannot be published is reported, and the node keeps running.
+    lines.on('line', (line) => {
+      queue = queue.then(() => publishOne(line)).catch((err) => {
+        emit({ event: 'publish_error', topic, error: classify(err, 'publish').message })
+      })
+    })
+    lines.on('close', () => { queue.then(() => stop('stdin closed')) })
+  }
+
+  await publishing
+  if (exitAfter !== null) {
+    await until(() => received >= exitAfter, `${exitAfter} message(s)`)
+    await sleep(EXIT_LINGER_MS)
+    stop(`received ${received} message(s)`)
   }
 }
 
@@ -452,13 +644,14 @@ async function main () {
     return EXIT_OK
   }
   const [command, ...rest] = positional
-  const wantArgs = { listen: 0, ping: 1, perf: 1, keygen: 0 }
+  const wantArgs = { listen: 0, pubsub: 0, ping: 1, perf: 1, keygen: 0 }
   if (!(command in wantArgs)) throw new CliError(EXIT_USAGE, `unknown command ${command ?? '(none)'}`)
   if (rest.length !== wantArgs[command]) {
     throw new CliError(EXIT_USAGE, `${command} takes ${wantArgs[command]} positional argument(s)`)
   }
   switch (command) {
     case 'listen': await cmdListen(flags); return null // runs until told to stop
+    case 'pubsub': await cmdPubsub(flags); return null // runs until told to stop or done
     case 'ping': await cmdPing(parseTarget(rest[0]), flags); return EXIT_OK
     case 'perf': await cmdPerf(parseTarget(rest[0]), flags); return EXIT_OK
     case 'keygen': await cmdKeygen(flags); return EXIT_OK

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the dependencies if needed, then runs the js<->js self-test of peer.mjs.
-#   ./selftest.sh                      # functional checks (~5 s)
+# Installs the dependencies if needed, then runs the js<->js self-tests of peer.mjs: listen, ping,
+# perf and their exit codes (selftest.mjs), then pubsub (pubsub_selftest.mjs).
+#   ./selftest.sh                      # functional checks, then the pubsub checks
 #   ./selftest.sh --perf-runs 3        # plus 3 perf runs of 100 MiB each way, with the median
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$here/install.sh"
-exec node "$here/selftest.mjs" "$@"
+node "$here/selftest.mjs" "$@"
+exec node "$here/pubsub_selftest.mjs"
