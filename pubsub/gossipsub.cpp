@@ -130,7 +130,7 @@ void Gossipsub::Impl::pump() {
 bool Gossipsub::Impl::idle() const {
   return std::all_of(links.begin(), links.end(), [](const auto& l) {
     const auto& link = *l.second;
-    return link.gone || !link.out || (link.queue.empty() && !link.writing);
+    return link.gone || (link.queue.empty() && !link.writing);  // an opening stream counts
   });
 }
 
@@ -175,9 +175,14 @@ asio::awaitable<void> Gossipsub::stop() {
   if (s.started) {
     for (const auto& p : s.options.protocols) s.node.host().remove_handler(p);
   }
+  // Our streams end with a FIN after what was written, and stay open until the Node closes
+  // the connections: a stream destroyed now would be reset, and a reset stream's unread data
+  // is lost at the peer (the last publish of a short-lived publisher).
   for (auto& [peer, link] : s.links) {
     link->gone = true;
     link->wake.notify();
+    if (link->out) link->out->close_write();
+    s.retired.push_back(link);
   }
   s.tasks.cancel_all();
   co_await s.tasks.join();

@@ -40,7 +40,11 @@ asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_p
     if (link->gone) co_return;
     const auto kind = peer_kind(stream.protocol());
     auto conn = node.host().connection(peer);
-    if (!kind || !conn) co_return;
+    if (!kind || !conn) {
+      link->gone = true;
+      written.notify();
+      co_return;
+    }
     link->out.emplace(std::move(stream));
     link->memory.emplace(*link->out);
     if (link->memory->resize(link->queued)) {
@@ -53,6 +57,8 @@ asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_p
     // The peer speaks none of our protocols, or went away: it is no pubsub peer of ours,
     // unless it opened a stream to us (then it stays and hears nothing until it reconnects).
     if (!link->gone && !router.has_peer(peer)) drop_peer(peer);
+    link->gone = true;
+    written.notify();
     co_return;
   }
   co_await write_loop(peer, link);
@@ -109,6 +115,9 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
     add_router_peer(peer, *kind, conn);
     pump();
   }
+  // We never write on the peer's stream: closing our half now lets the stream end cleanly
+  // (no reset) when the peer closes its half.
+  stream.close_write();
   const std::size_t max_rpc = options.router.max_rpc_bytes;
   wire::StreamMemory memory(stream);
   wire::Bytes buf;
@@ -129,6 +138,9 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
         }
         const std::size_t total = len->size + static_cast<std::size_t>(len->value);
         if (have.size() < total) break;
+        // A peer that wrote and left at once: its connection may be reported closed (and the
+        // peer forgotten) before its last RPCs are read. They are still its RPCs.
+        if (!router.has_peer(peer)) add_router_peer(peer, *kind, conn);
         co_await handle_frame(peer, have.subspan(len->size, static_cast<std::size_t>(len->value)));
         if (stopped) co_return;
         start += total;
@@ -153,14 +165,26 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
       const std::size_t n = co_await stream.read_some(std::span(buf.data() + end, buf.size() - end));
       if (n == 0) {
         if (end != start) fail(errc::rpc_truncated, "the stream ended inside an RPC");
-        co_return;
+        break;
       }
       end += n;
     }
   } catch (const boost::system::system_error& e) {
-    if (e.code().category() == pubsub_category()) ++counters.streams_closed;
+    // Bad input closes the stream with its reason (StreamFailed); a stream or connection that
+    // simply ended is no failure of the peer's.
+    if (e.code().category() != pubsub_category() &&
+        e.code() != wire::errc::resource_memory_limit) {
+      forget_if_gone(peer);
+      co_return;
+    }
+    ++counters.streams_closed;
     throw;
   }
+  forget_if_gone(peer);
+}
+
+void Gossipsub::Impl::forget_if_gone(const wire::PeerId& peer) {
+  if (!stopped && !node.host().connection(peer)) drop_peer(peer);
 }
 
 asio::awaitable<void> Gossipsub::Impl::handle_frame(const wire::PeerId& peer, wire::ByteView frame) {

@@ -44,6 +44,7 @@ struct Gossipsub::Impl {
   std::optional<runtime::Pipeline> rx_gates;
   std::unordered_map<TopicId, runtime::Pipeline> validators;
   std::unordered_map<wire::PeerId, std::shared_ptr<Link>> links;
+  std::vector<std::shared_ptr<Link>> retired;  // closed by stop(), kept until destruction
   std::unordered_map<TopicId, std::unique_ptr<TopicQueue>> inbox;
   std::deque<PubsubEvent> events;
   async::Event event_ready;
@@ -62,6 +63,7 @@ struct Gossipsub::Impl {
   void on_host_event(const wire::HostEvent& event);
   void ensure_link(const wire::PeerId& peer);
   void drop_peer(const wire::PeerId& peer);
+  void forget_if_gone(const wire::PeerId& peer);  // drop_peer once its connection is closed
   void add_router_peer(const wire::PeerId& peer, PeerKind kind, const wire::Connection& conn);
   bool idle() const;
 
