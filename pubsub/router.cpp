@@ -12,6 +12,26 @@ std::optional<PeerKind> peer_kind(std::string_view protocol) {
   return std::nullopt;
 }
 
+TopicScoreParams default_topic_score() {
+  TopicScoreParams t;
+  t.time_in_mesh_weight = 0.01;
+  t.time_in_mesh_cap = 300;  // at most +3 for time served
+  t.first_message_deliveries_weight = 0.5;
+  t.first_message_deliveries_cap = 20;  // at most +10 for being first
+  t.mesh_message_deliveries_weight = 0;
+  t.mesh_failure_penalty_weight = 0;
+  t.invalid_message_deliveries_weight = -1;
+  t.invalid_message_deliveries_decay = 0.3;
+  return t;
+}
+
+PeerScoreParams default_score_params() {
+  PeerScoreParams p;
+  p.default_topic = default_topic_score();
+  p.ip_colocation_factor_whitelist = {"127.0.0.1", "::1"};
+  return p;
+}
+
 Router::Impl::Impl(wire::Ed25519KeyPair id, GossipsubConfig cfg, async::Clock& clk,
                    std::uint64_t seq, std::uint64_t seed)
     : identity(std::move(id)),

@@ -43,6 +43,15 @@ inline constexpr std::string_view kMeshsubV12 = "/meshsub/1.2.0";
 enum class PeerKind : std::uint8_t { floodsub, meshsub_v10, meshsub_v11, meshsub_v12 };
 std::optional<PeerKind> peer_kind(std::string_view protocol);
 
+// What a topic is scored on by default: time in the mesh (P1), first deliveries (P2) and
+// invalid messages (P4). Not P3/P3b: a delivery rate threshold only makes sense for a topic whose
+// traffic is known (a chat room would starve every mesh peer of its score); an application that
+// knows its topics sets them in PeerScoreParams::topics.
+TopicScoreParams default_topic_score();
+// The spec's parameters with default_topic_score() for every topic and loopback (127.0.0.1, ::1)
+// exempt from IP colocation (P6): many nodes of one machine are a test setup, not a Sybil attack.
+PeerScoreParams default_score_params();
+
 struct GossipsubConfig {
   // Mesh degree (the spec's D, D_lo, D_hi, D_lazy, D_score, D_out).
   std::size_t d = 6, d_lo = 4, d_hi = 12, d_lazy = 6, d_score = 4, d_out = 2;
@@ -72,7 +81,8 @@ struct GossipsubConfig {
   std::size_t max_message_bytes = 1 << 20;   // publish() refuses larger data
   std::size_t max_topics_per_peer = 512;     // subscriptions remembered per peer
   RpcLimits rpc;
-  PeerScoreParams score;
+  // Every topic is scored with default_topic_score() unless the application names its own.
+  PeerScoreParams score = default_score_params();
   PeerScoreThresholds thresholds;
   bool scoring = true;  // false: every peer scores 0 (no penalties, no thresholds)
 };

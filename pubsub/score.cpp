@@ -69,7 +69,8 @@ struct PeerScore::Impl {
 
   const TopicScoreParams* topic_params(const TopicId& topic) const {
     auto it = params.topics.find(topic);
-    return it == params.topics.end() ? nullptr : &it->second;
+    if (it != params.topics.end()) return &it->second;
+    return params.default_topic ? &*params.default_topic : nullptr;
   }
 
   // The peer's counters for a scored topic; null for unknown peers and unscored topics.

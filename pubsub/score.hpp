@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -56,6 +57,9 @@ struct TopicScoreParams {
 
 struct PeerScoreParams {
   std::unordered_map<TopicId, TopicScoreParams> topics;
+  // For a topic not in `topics`; nullopt: such a topic is not scored. Only our own topics are
+  // ever scored (the router drops messages on others before scoring them).
+  std::optional<TopicScoreParams> default_topic;
   double topic_score_cap = 0;  // cap on the sum of the topics' contributions; 0 = none
   // P5: the application's score of a peer.
   double app_specific_weight = 1.0;

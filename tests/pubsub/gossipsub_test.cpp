@@ -1,0 +1,208 @@
+// Gossipsub on real Nodes over loopback: relaying with author and forwarder, validators as ops,
+// the Node's blocklist, and a peer whose RPCs break the limits losing only its stream.
+#include "async/event.hpp"
+#include "pubsub/gossipsub.hpp"
+#include "runtime/op_registry.hpp"
+#include "runtime/stage.hpp"
+#include "tests/node/node_fixture.hpp"
+#include "wire/varint.hpp"
+
+#include <gtest/gtest.h>
+
+namespace bb::pubsub::test {
+namespace {
+
+namespace asio = boost::asio;
+using node::Node;
+using node::node_test::Cluster;
+using node::node_test::dial_addr;
+
+const TopicId kTopic = "bb-pubsub-test";
+
+// A validator op for the tests: rejects data that starts with "bad", ignores "meh".
+constexpr std::string_view kTestDomain = "bb.test.pubsub";
+class PrefixValidator final : public runtime::Stage {
+ public:
+  PrefixValidator() : Stage("PrefixValidator") {}
+  asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override {
+    const std::string_view data = wire::as_chars(msg.payload);
+    if (data.starts_with("bad")) {
+      co_return runtime::Denial{runtime::DenyKind::bad_input, "bad_data", "starts with bad", {}};
+    }
+    if (data.starts_with("meh")) {
+      co_return runtime::Denial{runtime::DenyKind::other, "meh_data", "starts with meh", {}};
+    }
+    co_return std::nullopt;
+  }
+};
+std::unique_ptr<runtime::Stage> make_prefix_validator(const onnx::NodeProto&,
+                                                       const runtime::StageContext&) {
+  return std::make_unique<PrefixValidator>();
+}
+BB_REGISTER_OP(pubsub_test_prefix_validator, kTestDomain, "PrefixValidator",
+               &make_prefix_validator);
+
+GossipsubOptions fast_options() {
+  GossipsubOptions o;
+  o.router.heartbeat_interval = std::chrono::milliseconds(50);
+  return o;
+}
+
+// Waits (on events, bounded by the test's limit) until `ps` has `peer` in its mesh of kTopic.
+asio::awaitable<void> wait_mesh(Gossipsub& ps, const wire::PeerId& peer) {
+  for (;;) {
+    const auto mesh = ps.router().mesh_peers(kTopic);
+    if (std::find(mesh.begin(), mesh.end(), peer) != mesh.end()) co_return;
+    auto e = co_await ps.next_event();
+    if (!e) co_return;
+  }
+}
+
+struct Line {
+  Node* a = nullptr;
+  Node* b = nullptr;
+  Node* c = nullptr;
+  std::unique_ptr<Gossipsub> pa, pb, pc;
+};
+
+// A - B - C on loopback, all in kTopic, B's mesh holding A and C.
+asio::awaitable<void> line(Cluster& cluster, Line& l) {
+  l.a = co_await cluster.start();
+  l.b = co_await cluster.start();
+  l.c = co_await cluster.start();
+  l.pa = std::make_unique<Gossipsub>(*l.a, fast_options());
+  l.pb = std::make_unique<Gossipsub>(*l.b, fast_options());
+  l.pc = std::make_unique<Gossipsub>(*l.c, fast_options());
+  const std::vector<Gossipsub*> all{l.pa.get(), l.pb.get(), l.pc.get()};
+  for (auto* ps : all) {
+    ps->start();
+    ps->subscribe(kTopic);
+  }
+  (void)co_await l.a->connect(dial_addr(*l.b));
+  (void)co_await l.c->connect(dial_addr(*l.b));
+  co_await wait_mesh(*l.pb, l.a->peer_id());
+  co_await wait_mesh(*l.pb, l.c->peer_id());
+}
+
+asio::awaitable<void> stop_line(Line& l) {
+  const std::vector<Gossipsub*> all{l.pa.get(), l.pb.get(), l.pc.get()};
+  for (auto* ps : all) {
+    if (ps) co_await ps->stop();
+  }
+}
+
+asio::awaitable<void> relays(Cluster& cluster) {
+  Line l;
+  co_await line(cluster, l);
+  auto sent = l.pa->publish(kTopic, wire::as_bytes(std::string("hello from A")));
+  EXPECT_TRUE(sent.has_value());
+  auto at_c = co_await l.pc->next_message(kTopic);
+  EXPECT_TRUE(at_c.has_value());
+  if (at_c && sent) {
+    EXPECT_EQ(wire::as_chars(at_c->data()), "hello from A");
+    EXPECT_EQ(at_c->author(), l.a->peer_id());
+    EXPECT_EQ(at_c->received_from, l.b->peer_id());
+    EXPECT_EQ(at_c->seqno(), sent->seqno);
+  }
+  auto at_b = co_await l.pb->next_message(kTopic);
+  EXPECT_TRUE(at_b && at_b->received_from == l.a->peer_id());
+  co_await stop_line(l);
+}
+
+TEST(GossipsubNode, ALineOfThreeRelaysWithTheAuthorAndTheForwarder) {
+  node::node_test::run_scenario(&relays);
+}
+
+asio::awaitable<void> validators(Cluster& cluster) {
+  Line l;
+  co_await line(cluster, l);
+  onnx::NodeProto validator;
+  validator.set_domain(std::string(kTestDomain));
+  validator.set_op_type("PrefixValidator");
+  l.pb->set_validators(kTopic, {validator});
+  const std::vector<std::string> texts{"bad one", "meh one", "good one"};
+  for (const auto& text : texts) EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(text)).has_value());
+  // C hears only what B accepted; the stream from A is in order, so "good" comes after the others.
+  auto at_c = co_await l.pc->next_message(kTopic);
+  EXPECT_TRUE(at_c && wire::as_chars(at_c->data()) == "good one");
+  const auto stats = l.pb->stats().router;
+  EXPECT_EQ(stats.invalid, 1u);
+  EXPECT_EQ(stats.ignored, 1u);
+  EXPECT_LT(l.pb->router().score(l.a->peer_id()), 0.0);  // P4 for the rejected one
+  co_await stop_line(l);
+}
+
+TEST(GossipsubNode, TopicValidatorsAreOpsThatRejectOrIgnore) {
+  node::node_test::run_scenario(&validators);
+}
+
+asio::awaitable<void> blocked(Cluster& cluster) {
+  Line l;
+  co_await line(cluster, l);
+  l.b->block(l.a->peer_id());
+  EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(std::string("while blocked"))).has_value());
+  EXPECT_TRUE(l.pb->publish(kTopic, wire::as_bytes(std::string("B to all"))).has_value());
+  // C hears B; the blocked A's message went nowhere (B was its only way).
+  auto at_c = co_await l.pc->next_message(kTopic);
+  EXPECT_TRUE(at_c && wire::as_chars(at_c->data()) == "B to all");
+  // Unblocked, A is heard again: its publish reaches B directly (flood publishing) and C
+  // through B's mesh.
+  l.b->unblock(l.a->peer_id());
+  EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(std::string("after"))).has_value());
+  at_c = co_await l.pc->next_message(kTopic);
+  EXPECT_TRUE(at_c && wire::as_chars(at_c->data()) == "after");
+  EXPECT_FALSE(l.pa->try_next_message(kTopic).has_value());  // A never heard B while blocked
+  co_await stop_line(l);
+}
+
+TEST(GossipsubNode, ABlockedPeerGetsNothingAndIsHeardByNobody) {
+  node::node_test::run_scenario(&blocked);
+}
+
+asio::awaitable<void> oversized(Cluster& cluster) {
+  Line l;
+  co_await line(cluster, l);
+  // B reports each stream it closed for bad input (the Host's StreamFailed).
+  // (Shared with the observer, which the Node keeps past this scenario.)
+  auto failed_ptr = std::make_shared<std::vector<wire::StreamFailed>>();
+  auto failure_ptr = std::make_shared<async::Event>(co_await asio::this_coro::executor);
+  l.b->observe_host([failed_ptr, failure_ptr](const wire::HostEvent& e) {
+    if (const auto* f = std::get_if<wire::StreamFailed>(&e)) {
+      failed_ptr->push_back(*f);
+      failure_ptr->notify();
+    }
+  });
+  auto& failed = *failed_ptr;
+  auto& failure = *failure_ptr;
+  // A stranger speaking gossipsub badly: an RPC over max_rpc_bytes, then garbage on another.
+  Node* rogue = co_await cluster.start();
+  (void)co_await rogue->connect(dial_addr(*l.b));
+  const std::vector<std::string> meshsub{std::string(kMeshsubV11)};
+  auto big = co_await rogue->host().open_stream(l.b->peer_id(), meshsub);
+  wire::Bytes prefix;
+  wire::append_varint(prefix, (std::size_t{1} << 20) + 1);
+  co_await big.write(prefix);
+  while (failed.empty()) co_await failure.wait();
+  auto junk = co_await rogue->host().open_stream(l.b->peer_id(), meshsub);
+  std::string garbage(6, '\xff');  // a 5-byte frame that is no protobuf
+  garbage[0] = 5;
+  co_await junk.write(wire::as_bytes(garbage));
+  while (failed.size() < 2) co_await failure.wait();
+  EXPECT_EQ(failed[0].error, make_error_code(errc::rpc_too_large));
+  EXPECT_EQ(failed[1].error, make_error_code(errc::bad_rpc));
+  EXPECT_EQ(failed[0].peer, rogue->peer_id());
+  EXPECT_EQ(l.pb->stats().streams_closed, 2u);
+  // The connection and everyone else carry on.
+  EXPECT_TRUE(rogue->host().connection(l.b->peer_id()).has_value());
+  EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(std::string("still fine"))).has_value());
+  auto at_c = co_await l.pc->next_message(kTopic);
+  EXPECT_TRUE(at_c && wire::as_chars(at_c->data()) == "still fine");
+  co_await stop_line(l);
+}
+
+TEST(GossipsubNode, RpcsOverTheLimitsCloseOnlyTheirStream) {
+  node::node_test::run_scenario(&oversized);
+}
+
+}  // namespace
+}  // namespace bb::pubsub::test
