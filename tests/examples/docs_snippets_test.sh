@@ -22,4 +22,5 @@ check() {  # check SOURCE MARKER DOC
 check examples/custom_op/main.cpp op docs/pipelines.md
 check examples/custom_op/main.cpp pipeline docs/pipelines.md
 check examples/hello/main.cpp hello docs/node.md
+check examples/pubsub/main.cpp pubsub docs/pubsub.md
 exit $((fails > 0))
