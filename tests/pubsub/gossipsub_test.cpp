@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace bb::pubsub::test {
 namespace {
 
@@ -202,6 +204,55 @@ asio::awaitable<void> oversized(Cluster& cluster) {
 
 TEST(GossipsubNode, RpcsOverTheLimitsCloseOnlyTheirStream) {
   node::node_test::run_scenario(&oversized);
+}
+
+// Thirty Nodes on loopback, each dialling the next and the one 7 further on, relaying over the
+// mesh only (no flood publishing): every node gets every other node's message exactly once.
+asio::awaitable<void> thirty(Cluster& cluster) {
+  constexpr std::size_t kNodes = 30;
+  auto options = fast_options();
+  options.router.flood_publish = false;
+  std::vector<Node*> nodes;
+  std::vector<std::unique_ptr<Gossipsub>> ps;
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    nodes.push_back(co_await cluster.start());
+    ps.push_back(std::make_unique<Gossipsub>(*nodes.back(), options));
+    ps.back()->start();
+    ps.back()->subscribe(kTopic);
+  }
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    (void)co_await nodes[i]->connect(dial_addr(*nodes[(i + 1) % kNodes]));
+    (void)co_await nodes[i]->connect(dial_addr(*nodes[(i + 7) % kNodes]));
+  }
+  // Every node has its four neighbours subscribed and D_lo of them in its mesh.
+  for (auto& p : ps) {
+    const bool all_there = co_await p->wait_for_peers(kTopic, 4, std::chrono::seconds(10));
+    EXPECT_TRUE(all_there);
+    while (p->router().mesh_peers(kTopic).size() < 4) {
+      if (!co_await p->next_event()) break;
+    }
+  }
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    EXPECT_TRUE(ps[i]->publish(kTopic, wire::as_bytes("from " + std::to_string(i))).has_value());
+  }
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    std::set<std::string> got;
+    while (got.size() < kNodes - 1) {
+      auto m = co_await ps[i]->next_message(kTopic);
+      if (!m) break;
+      EXPECT_TRUE(got.insert(std::string(wire::as_chars(m->data()))).second)
+          << "node " << i << " got " << wire::as_chars(m->data()) << " twice";
+      EXPECT_NE(wire::as_chars(m->data()), "from " + std::to_string(i));
+    }
+    EXPECT_EQ(got.size(), kNodes - 1) << "node " << i;
+  }
+  for (auto& p : ps) co_await p->stop();
+  // No copy came after the last one each node expected (duplicates would be queued by now).
+  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_FALSE(ps[i]->try_next_message(kTopic).has_value());
+}
+
+TEST(GossipsubNode, ThirtyNodesOnLoopbackEachGetEveryMessageOnce) {
+  node::node_test::run_scenario(&thirty, std::chrono::seconds(120));
 }
 
 }  // namespace
