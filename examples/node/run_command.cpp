@@ -349,13 +349,7 @@ asio::awaitable<void> print_topic(RunContext& ctx, std::string topic) {
 
 asio::awaitable<void> print_pubsub_events(RunContext& ctx) {
   try {
-    while (auto e = co_await ctx.pubsub->next_event()) {
-      // Mesh changes are the router's business; who is in a topic is the user's.
-      if (std::holds_alternative<pubsub::PeerSubscribed>(*e) ||
-          std::holds_alternative<pubsub::PeerUnsubscribed>(*e)) {
-        ctx.printer.print(cli::to_json(*e));
-      }
-    }
+    while (auto e = co_await ctx.pubsub->next_event()) ctx.printer.print(cli::to_json(*e));
   } catch (...) {
     ctx.fail(std::current_exception());
   }

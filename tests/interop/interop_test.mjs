@@ -20,9 +20,6 @@ const PERF_MS = 60_000 // a whole 10 MiB-each-way perf client run (sanitizer bui
 const EVENT_MS = 10_000 // an event that follows something that already happened
 const STOP_MS = 10_000 // a listener exiting after it was told to stop
 const PUBSUB_MS = 20_000 // a publisher finding a subscriber and publishing; a message arriving
-// Time for what cannot be watched from outside: a bb node learning a neighbour's subscription
-// (bb-node run prints none), so that it forwards a message published right after.
-const SETTLE_MS = 1500
 // After the last expected message: how long a duplicate would have to show up.
 const DUPLICATE_MS = 2000
 // Kept from every wait for reporting and stopping processes before CASE_LIMIT_MS.
@@ -483,7 +480,9 @@ const cases = {
     await b.waitFor((e) => e.event === 'subscribed' && e.peer === bb.peer && e.topic === TOPIC,
       '"subscribed" for bb', PUBSUB_MS)
     check(true, 'js B sees bb subscribed')
-    await sleep(SETTLE_MS) // bb learning B's subscription
+    await bb.waitFor((e) => e.event === 'mesh_peer' && e.peer === b.peer && e.joined,
+      '"mesh_peer" joined for js B', PUBSUB_MS)
+    check(true, 'bb has js B in its mesh')
     const text = `js A -> bb -> js B ${Date.now()}`
     const a = await startJsPubsub('js A', ['--topic', TOPIC, '--connect', bb.addr,
       '--publish', text, '--key-hex', JS_KEY_HEX, '--timeout-ms', String(PUBSUB_MS)])
@@ -540,7 +539,14 @@ const cases = {
     await bb2.waitFor((e) => e.event === 'peer_up' && e.peer === bb1.peer, '"peer_up" for bb1',
       PUBSUB_MS)
     check(true, 'bb2 and bb1 are connected')
-    await sleep(SETTLE_MS) // the bb nodes learning each other's subscriptions
+    // Each bb node's mesh holds its two ring neighbours (bb relays over its mesh only).
+    for (const [bb, neighbours] of [[bb1, [jsA, bb2]], [bb2, [bb1, jsB]], [bb3, [jsB, jsA]]]) {
+      for (const n of neighbours) {
+        await bb.waitFor((e) => e.event === 'mesh_peer' && e.peer === n.peer && e.joined,
+          `"mesh_peer" joined for ${n.name}`, PUBSUB_MS)
+      }
+    }
+    check(true, 'every bb node has its ring neighbours in its mesh')
 
     const stamp = Date.now()
     const texts = new Map(ring.map((p) => [p, `from ${p.name} ${stamp}`]))
