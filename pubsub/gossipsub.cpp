@@ -48,6 +48,14 @@ std::vector<onnx::NodeProto> peer_rx_gates() {
 
 }  // namespace
 
+// Holds the service for as long as it serves the stream, so that the stream may outlive the
+// Gossipsub object; null once the service is gone (the stream is dropped, reset).
+asio::awaitable<void> Gossipsub::Impl::serve_stream(std::shared_ptr<Impl> impl,
+                                                    wire::Connection conn, wire::Stream stream) {
+  if (!impl) co_return;
+  co_await impl->serve(std::move(conn), std::move(stream));
+}
+
 Gossipsub::Impl::Impl(node::Node& n, GossipsubOptions o)
     : node(n),
       options(std::move(o)),
@@ -57,10 +65,11 @@ Gossipsub::Impl::Impl(node::Node& n, GossipsubOptions o)
       event_ready(ex),
       subscribers_changed(ex),
       written(ex),
+      serve_done(ex),
       tasks(ex) {}
 
 Gossipsub::Gossipsub(node::Node& node, GossipsubOptions options)
-    : impl_(std::make_unique<Impl>(node, std::move(options))) {}
+    : impl_(std::make_shared<Impl>(node, std::move(options))) {}
 
 Gossipsub::~Gossipsub() {
   if (impl_->started && !impl_->stopped) {
@@ -159,11 +168,15 @@ void Gossipsub::start() {
   s.router.set_peer_filter(
       [&governor](const wire::PeerId& peer) { return governor.check_inbound(peer).allowed(); });
   for (const auto& protocol : s.options.protocols) {
-    s.node.host().set_handler(protocol, [impl = impl_.get()](wire::Connection conn, wire::Stream stream) {
-      return impl->serve(std::move(conn), std::move(stream));
+    s.node.host().set_handler(protocol, [weak = std::weak_ptr<Impl>(impl_)](
+                                            wire::Connection conn, wire::Stream stream) {
+      return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
     });
   }
-  s.node.observe_host([impl = impl_.get()](const wire::HostEvent& e) { impl->on_host_event(e); });
+  // The Node keeps its observers: this one outlives us, and then does nothing.
+  s.node.observe_host([weak = std::weak_ptr<Impl>(impl_)](const wire::HostEvent& e) {
+    if (auto impl = weak.lock()) impl->on_host_event(e);
+  });
   for (const auto& peer : s.node.connected_peers()) s.ensure_link(peer);
   s.tasks.spawn(s.heartbeat_loop(), "pubsub heartbeat");
 }
@@ -184,6 +197,9 @@ asio::awaitable<void> Gossipsub::stop() {
     if (link->out) link->out->close_write();
     s.retired.push_back(link);
   }
+  // The peers' streams we read end now; their coroutines (the Host's) finish before we return.
+  for (auto* stream : s.serving) stream->reset();
+  while (!s.serving.empty()) co_await s.serve_done.wait();
   s.tasks.cancel_all();
   co_await s.tasks.join();
   s.links.clear();

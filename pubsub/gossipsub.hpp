@@ -22,7 +22,8 @@
 //   limits on IHAVE, IWANT, IDONTWANT, GRAFT and topics per peer (pubsub/router.hpp). A peer
 //   over a limit loses its stream (StreamFailed with a pubsub errc), nothing else.
 //
-// Thread rule: the Node's executor. Lifetime: stop() before the Node stops.
+// Thread rule: the Node's executor. Lifetime: stop() before the Node stops and before this
+// object goes.
 #pragma once
 
 #include "node/node.hpp"
@@ -124,7 +125,8 @@ class Gossipsub {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  // Shared with the streams being served, which the Host runs and may end after this object.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace bb::pubsub

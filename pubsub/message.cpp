@@ -132,14 +132,15 @@ boost::system::result<pb::RPC> decode_rpc(wire::ByteView frame, const RpcLimits&
   }
   if (rpc.has_control()) {
     const auto& c = rpc.control();
-    std::size_t entries = static_cast<std::size_t>(c.graft_size()) + c.prune_size();
+    std::size_t entries = static_cast<std::size_t>(c.graft_size()) + static_cast<std::size_t>(c.prune_size());
     for (const auto& e : c.ihave()) {
-      entries += 1 + e.messageids_size();
+      entries += 1 + static_cast<std::size_t>(e.messageids_size());
       if (long_topic(e.topicid())) return over("an IHAVE topic over the limit");
     }
-    for (const auto& e : c.iwant()) entries += 1 + e.messageids_size();
-    for (const auto& e : c.idontwant()) entries += 1 + e.messageids_size();
-    for (const auto& e : c.prune()) entries += e.peers_size();
+    const auto count = [](int n) { return static_cast<std::size_t>(n); };
+    for (const auto& e : c.iwant()) entries += 1 + count(e.messageids_size());
+    for (const auto& e : c.idontwant()) entries += 1 + count(e.messageids_size());
+    for (const auto& e : c.prune()) entries += count(e.peers_size());
     if (entries > limits.max_control_entries) {
       return over(std::to_string(entries) + " control entries (at most " +
                   std::to_string(limits.max_control_entries) + ")");

@@ -305,7 +305,8 @@ void Router::Impl::handle_ihave(const wire::PeerId& from, Peer& p, const pb::Con
   for (const auto& id : wanted) iwant->add_messageids(id);
   // One promise per IWANT, as the spec suggests: the peer must deliver it in time (P7).
   const auto& promised = wanted[std::uniform_int_distribution<std::size_t>(0, wanted.size() - 1)(rng)];
-  promises[promised].try_emplace(from, now() + config.iwant_followup_time.count());
+  promises[promised].try_emplace(
+      from, now() + static_cast<std::uint64_t>(config.iwant_followup_time.count()));
 }
 
 void Router::Impl::handle_iwant(const wire::PeerId& from, const pb::ControlMessage& c) {

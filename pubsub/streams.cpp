@@ -110,6 +110,16 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
   const wire::PeerId peer = stream.remote_peer();
   const auto kind = peer_kind(stream.protocol());
   if (stopped || !kind) co_return;
+  // stop() resets what is being served and waits for it to end.
+  serving.insert(&stream);
+  struct Done {
+    Impl& impl;
+    wire::Stream* stream;
+    ~Done() {
+      impl.serving.erase(stream);
+      impl.serve_done.notify();
+    }
+  } done{*this, &stream};
   ensure_link(peer);
   if (!router.has_peer(peer)) {
     add_router_peer(peer, *kind, conn);

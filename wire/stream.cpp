@@ -211,7 +211,11 @@ void Stream::reset() {
   if (!core_) return;
   auto& c = *core_;
   (void)c.session.reset(id_);
-  c.slot(id_).reset = true;
+  auto& slot = c.slot(id_);
+  slot.reset = true;
+  // Whoever waits on this stream (another coroutine reading or writing it) learns of the reset.
+  slot.readable.notify();
+  slot.writable.notify();
   c.output.notify();
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace bb::pubsub {
 
@@ -50,6 +51,8 @@ struct Gossipsub::Impl {
   async::Event event_ready;
   async::Event subscribers_changed;
   async::Event written;  // a writer wrote or a link went away
+  std::unordered_set<wire::Stream*> serving;  // the peers' streams being read
+  async::Event serve_done;
   GossipsubStats counters;
   bool started = false;
   bool stopped = false;
@@ -70,6 +73,8 @@ struct Gossipsub::Impl {
   boost::asio::awaitable<void> run_link(wire::PeerId peer, std::shared_ptr<Link> link);
   boost::asio::awaitable<void> write_loop(wire::PeerId peer, std::shared_ptr<Link> link);
   boost::asio::awaitable<void> serve(wire::Connection conn, wire::Stream stream);
+  static boost::asio::awaitable<void> serve_stream(std::shared_ptr<Impl> impl,
+                                                   wire::Connection conn, wire::Stream stream);
   boost::asio::awaitable<void> handle_frame(const wire::PeerId& peer, wire::ByteView frame);
   boost::asio::awaitable<Acceptance> validate(const PendingValidation& pending);
   boost::asio::awaitable<void> heartbeat_loop();
