@@ -1,26 +1,26 @@
 #include "examples/chat/chat_line.hpp"
 
-#include "wire/varint.hpp"
-
 namespace bb::chat {
 namespace {
 
-constexpr std::uint8_t kWantReply = 0x01;
+constexpr std::string_view kSeparator = ": ";
+constexpr std::string_view kPresencePrefix = "* ";
+constexpr std::string_view kJoinedSuffix = " joined";
+constexpr std::string_view kLeftSuffix = " left";
 
 class Category final : public boost::system::error_category {
  public:
   const char* name() const noexcept override { return "bb.chat"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::truncated: return "payload ends inside a field";
-      case errc::bad_name_length: return "name length is not a valid varint";
+      case errc::unrecognized: return "neither \"NAME: TEXT\" nor \"* NAME joined|left\"";
       case errc::name_too_long:
         return "name longer than " + std::to_string(kMaxNameBytes) + " bytes";
       case errc::empty_name: return "empty name";
       case errc::name_not_printable: return "name contains a control character";
+      case errc::name_has_colon: return "name contains ':'";
       case errc::text_too_long:
         return "text longer than " + std::to_string(kMaxTextBytes) + " bytes";
-      case errc::unknown_flags: return "hello carries unknown flags";
     }
     return "unknown bb.chat error " + std::to_string(value);
   }
@@ -29,6 +29,11 @@ class Category final : public boost::system::error_category {
 bool is_control(char ch) noexcept {
   const auto c = static_cast<unsigned char>(ch);
   return c < 0x20 || c == 0x7f;
+}
+
+wire::Bytes to_bytes(std::string_view text) {
+  const auto b = wire::as_bytes(text);
+  return wire::Bytes(b.begin(), b.end());
 }
 
 }  // namespace
@@ -43,56 +48,54 @@ result<void> check_name(std::string_view name) {
   if (name.size() > kMaxNameBytes) return errc::name_too_long;
   for (const char ch : name) {
     if (is_control(ch)) return errc::name_not_printable;
+    if (ch == ':') return errc::name_has_colon;
   }
   return {};
 }
 
 wire::Bytes encode_line(std::string_view name, std::string_view text) {
-  wire::Bytes out;
-  out.reserve(wire::kMaxVarintBytes + name.size() + text.size());
-  wire::append_varint(out, name.size());
-  const auto n = wire::as_bytes(name);
-  const auto t = wire::as_bytes(text);
-  out.insert(out.end(), n.begin(), n.end());
-  out.insert(out.end(), t.begin(), t.end());
-  return out;
+  std::string out;
+  out.reserve(name.size() + kSeparator.size() + text.size());
+  out.append(name).append(kSeparator).append(text);
+  return to_bytes(out);
 }
 
-result<ChatLine> decode_line(wire::ByteView payload) {
-  auto len = wire::decode_varint(payload);
-  if (!len) {
-    return len.error() == wire::errc::varint_truncated ? errc::truncated : errc::bad_name_length;
+wire::Bytes encode_presence(std::string_view name, Kind kind) {
+  std::string out(kPresencePrefix);
+  out.append(name).append(kind == Kind::left ? kLeftSuffix : kJoinedSuffix);
+  return to_bytes(out);
+}
+
+result<ChatPayload> decode(wire::ByteView payload) {
+  const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+  ChatPayload out;
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    // "* NAME joined" or "* NAME left".
+    if (!text.starts_with(kPresencePrefix)) return errc::unrecognized;
+    std::string_view name = text.substr(kPresencePrefix.size());
+    if (name.ends_with(kJoinedSuffix)) {
+      out.kind = Kind::joined;
+      name.remove_suffix(kJoinedSuffix.size());
+    } else if (name.ends_with(kLeftSuffix)) {
+      out.kind = Kind::left;
+      name.remove_suffix(kLeftSuffix.size());
+    } else {
+      return errc::unrecognized;
+    }
+    if (auto ok = check_name(name); !ok) return ok.error();
+    out.name = std::string(name);
+    return out;
   }
-  if (len->value > kMaxNameBytes) return errc::name_too_long;
-  const auto rest = payload.subspan(len->size);
-  if (rest.size() < len->value) return errc::truncated;
-  const auto name_size = static_cast<std::size_t>(len->value);
-  ChatLine line;
-  line.name = wire::to_string(rest.first(name_size));
-  if (auto ok = check_name(line.name); !ok) return ok.error();
-  const auto text = rest.subspan(name_size);
-  if (text.size() > kMaxTextBytes) return errc::text_too_long;
-  line.text = wire::to_string(text);
-  return line;
-}
-
-wire::Bytes encode_hello(std::string_view name, bool want_reply) {
-  wire::Bytes out;
-  out.reserve(1 + name.size());
-  out.push_back(want_reply ? kWantReply : std::uint8_t{0});
-  const auto n = wire::as_bytes(name);
-  out.insert(out.end(), n.begin(), n.end());
+  if (text.substr(colon, kSeparator.size()) != kSeparator) return errc::unrecognized;
+  const std::string_view name = text.substr(0, colon);
+  if (auto ok = check_name(name); !ok) return ok.error();
+  const std::string_view body = text.substr(colon + kSeparator.size());
+  if (body.size() > kMaxTextBytes) return errc::text_too_long;
+  out.kind = Kind::line;
+  out.name = std::string(name);
+  out.text = std::string(body);
   return out;
-}
-
-result<Hello> decode_hello(wire::ByteView payload) {
-  if (payload.empty()) return errc::truncated;
-  if ((payload[0] & ~kWantReply) != 0) return errc::unknown_flags;
-  Hello hello;
-  hello.want_reply = (payload[0] & kWantReply) != 0;
-  hello.name = wire::to_string(payload.subspan(1));
-  if (auto ok = check_name(hello.name); !ok) return ok.error();
-  return hello;
 }
 
 std::string printable(std::string_view text) {

@@ -1,13 +1,13 @@
 #include "examples/chat/chat_session.hpp"
 
-#include "examples/chat/chat_line.hpp"
+#include "examples/chat/author_gate.hpp"
+#include "runtime/node_builder.hpp"
 #include "wire/error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <csignal>
@@ -20,14 +20,11 @@ namespace bb::chat {
 
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-using node::Received;
-using runtime::Verdict;
 
 namespace {
 
-constexpr std::uint64_t kMsNs = 1'000'000;
-// Hellos are re-sent to a connected neighbour that has not answered after this long.
-constexpr std::uint64_t kHelloRetryNs = 2'000 * kMsNs;
+// Authors remembered for their names and presence; beyond it, those not present are forgotten.
+constexpr std::size_t kMaxMembers = 4096;
 
 // Every line goes to stdout as one write, flushed, so a reader of a pipe sees it at once.
 void say(std::string_view line) {
@@ -44,11 +41,13 @@ ChatSession::ChatSession(node::Node& node, LineReader& input, ChatOptions option
     : node_(node),
       input_(input),
       options_(std::move(options)),
-      budget_ns_(to_ns(options_.send_budget)),
       signals_(node.executor(), SIGINT, SIGTERM),
       stop_requested_(node.executor()),
+      mesh_joined_(node.executor()),
       initial_dials_done_(node.executor()),
       tasks_(node.executor()) {}
+
+ChatSession::~ChatSession() = default;
 
 asio::awaitable<void> ChatSession::run() {
   // Blocked before the node listens, so nothing a blocked peer sends is ever accepted.
@@ -56,8 +55,6 @@ asio::awaitable<void> ChatSession::run() {
     node_.block(peer);
     blocked_.insert(peer);
   }
-  node_.subscribe(kLineChannel);
-  node_.subscribe(kHelloChannel);
   std::string problem;
   try {
     co_await node_.start();
@@ -65,19 +62,26 @@ asio::awaitable<void> ChatSession::run() {
     problem = wire::error_text(e);
   }
   if (!problem.empty()) throw std::runtime_error("cannot start the node: " + problem);
+  // Gossipsub before any dial, so identify tells the first peers that we speak it.
+  pubsub_ = std::make_unique<pubsub::Gossipsub>(node_, options_.pubsub);
+  pubsub_->start();
+  pubsub_->set_validators(options_.room,
+                          {runtime::make_node(kAuthorGateRx.domain, kAuthorGateRx.op_type)});
+  pubsub_->subscribe(options_.room);
   for (const auto& addr : node_.listen_addrs()) say("listening " + addr.to_string());
   for (const auto& notice : options_.notices) say(notice);
   for (const auto& addr : options_.connect) add_dial(addr, true);
 
   std::exception_ptr failure;
   try {
-    co_await (input_loop() && line_loop() && hello_loop() && event_loop() && upkeep_loop() &&
-              signal_loop() && stop_when_asked());
+    co_await (input_loop() && message_loop() && event_loop() && upkeep_loop() && signal_loop() &&
+              stop_when_asked());
   } catch (...) {
     failure = std::current_exception();
   }
   if (failure) {
     shutdown();
+    co_await pubsub_->stop();
     co_await node_.stop();
   }
   co_await tasks_.join();
@@ -93,8 +97,9 @@ void ChatSession::spawn() {
 
 asio::awaitable<void> ChatSession::input_loop() {
   // Lines piped in (`echo hi | bb-chat --connect …`) are there at once: hold them until the
-  // --connect dials have ended, so they go to the peers instead of to nobody.
+  // --connect dials have ended and a neighbour is in our mesh, so they go to someone.
   while (initial_dials_ > 0 && !stopping_) co_await initial_dials_done_.wait();
+  if (!stopping_ && !node_.connected_peers().empty()) co_await wait_for_mesh();
   while (auto line = co_await input_.next_line()) {
     if (line->length > kMaxTextBytes) {
       say("! line of " + std::to_string(line->length) + " bytes exceeds the " +
@@ -106,85 +111,48 @@ asio::awaitable<void> ChatSession::input_loop() {
     if (text.starts_with("//")) {
       text.erase(0, 1);  // "//x" sends "/x"
     } else if (text.starts_with('/')) {
-      if (!co_await command(text)) break;
+      if (!command(text)) break;
       continue;
     }
-    co_await broadcast(std::move(text));
+    publish_line(text);
   }
-  if (!stopping_) co_await drain();
   shutdown();
 }
 
-asio::awaitable<void> ChatSession::line_loop() {
-  while (auto message = co_await node_.receive(kLineChannel)) {
-    // Our own lines come back through the mesh; dedup drops most, this drops the rest.
-    if (message->origin == node_.peer_id()) continue;
-    // The node's gates check the neighbour that delivered a message; the author is ours to
-    // check, so a blocked peer's lines stay hidden when someone else relays them.
-    if (blocked_.contains(message->origin)) continue;
-    auto line = decode_line(message->payload);
-    if (!line) {
-      std::cerr << "bb-chat: ignored a chat message from " << message->from.to_base58()
-                << " (author " << message->origin.to_base58() << "): " << line.error().message()
+asio::awaitable<void> ChatSession::message_loop() {
+  while (auto message = co_await pubsub_->next_message(options_.room)) {
+    // Messages are signed (strict_sign), so the author is known and proven.
+    const wire::PeerId author = message->author().value_or(message->received_from);
+    if (author == node_.peer_id()) continue;
+    // AuthorGateRx already ignored what a blocked author wrote; this is the last word.
+    if (blocked_.contains(author)) continue;
+    auto payload = decode(message->data());
+    if (!payload) {
+      std::cerr << "bb-chat: ignored a message from " << author.to_base58() << " (relayed by "
+                << message->received_from.to_base58() << "): " << payload.error().message()
                 << std::endl;
       continue;
     }
-    say(printable(line->name) + ": " + printable(line->text));
-    const auto peers = node_.connected_peers();
-    for (const auto& peer : peers) {
-      if (peer == message->from || peer == message->origin || !reachable(peer)) continue;
-      if (auto denial = co_await deliver(peer, *message)) {
-        report_undelivered(peer, denial->reason, denial->detail);
-      }
-    }
-  }
-}
-
-asio::awaitable<void> ChatSession::hello_loop() {
-  while (auto message = co_await node_.receive(kHelloChannel)) {
-    if (blocked_.contains(message->from)) continue;
-    auto hello = decode_hello(message->payload);
-    if (!hello) {
-      std::cerr << "bb-chat: ignored a hello from " << message->from.to_base58() << ": "
-                << hello.error().message() << std::endl;
-      continue;
-    }
-    auto& neighbour = neighbours_[message->from];
-    neighbour.name = std::move(hello->name);
-    if (!neighbour.present) {
-      neighbour.present = true;
-      say("* " + printable(neighbour.name) + " joined");
-    }
-    if (hello->want_reply && !stopping_) {
-      tasks_.spawn(send_hello(message->from, false), "hello");
-    }
+    heard(author, *payload);
   }
 }
 
 asio::awaitable<void> ChatSession::event_loop() {
-  while (auto event = co_await node_.next_event()) {
-    if (const auto* up = std::get_if<runtime::PeerUp>(&*event)) {
-      greet(up->peer);
-    } else if (std::holds_alternative<runtime::PeerDown>(*event)) {
-      check_departures();
-    } else if (const auto* failed = std::get_if<runtime::SendFailed>(&*event)) {
-      // A copy that reached a neighbour by another path first is the mesh working, not a loss.
-      if (failed->reason == runtime::reason::duplicate) continue;
-      if (failed->reason == runtime::reason::blocklisted ||
-          failed->reason == runtime::reason::not_allowlisted) {
-        // Said once; we stop greeting it and sending it lines until it reconnects.
-        auto& neighbour = neighbours_[failed->peer];
-        if (!neighbour.refuses_us && !stopping_) {
-          say("! " + name_of(failed->peer) + " refuses our messages (" +
-              std::string(failed->reason) + ")");
+  while (auto event = co_await pubsub_->next_event()) {
+    if (const auto* joined = std::get_if<pubsub::MeshJoined>(&*event)) {
+      // A neighbour is in our mesh of the room: our announcement now has a path to everyone.
+      if (joined->topic != options_.room) continue;
+      mesh_joined_.notify();
+      announce();
+    } else if (const auto* gone = std::get_if<pubsub::PeerUnsubscribed>(&*event)) {
+      if (gone->topic != options_.room) continue;
+      leave(gone->peer);
+      // With no neighbour in the room we hear nobody: everyone has left, as far as we know.
+      if (pubsub_->router().topic_peers(options_.room).empty()) {
+        for (const auto& [author, member] : members_) {
+          if (member.present) leave(author);
         }
-        neighbour.refuses_us = true;
-        continue;
       }
-      report_undelivered(failed->peer, failed->reason, failed->detail);
-    } else if (const auto* dropped = std::get_if<runtime::OutboundDropped>(&*event)) {
-      report_undelivered(dropped->peer, dropped->reason,
-                         std::to_string(dropped->count) + " messages dropped from its queue");
     }
   }
 }
@@ -195,11 +163,13 @@ asio::awaitable<void> ChatSession::upkeep_loop() {
     // shutdown() sets stop_requested_, which ends the sleep early.
     (void)co_await (node_.clock().sleep_for(interval_ns) || stop_requested_.wait());
     if (stopping_) break;
-    // Events can be missed (a PeerDown while the detector already had the peer down, a new
-    // inbound connection without PeerUp): the connection list is the truth, checked here.
-    check_departures();
-    for (const auto& peer : node_.connected_peers()) greet(peer);
     redial();
+    const auto dropped = pubsub_->stats().deliveries_dropped;
+    if (dropped > dropped_reported_) {
+      say("! " + std::to_string(dropped - dropped_reported_) +
+          " messages arrived faster than they were shown and were dropped");
+      dropped_reported_ = dropped;
+    }
   }
 }
 
@@ -212,31 +182,47 @@ asio::awaitable<void> ChatSession::signal_loop() {
 
 asio::awaitable<void> ChatSession::stop_when_asked() {
   if (!stopping_) co_await stop_requested_.wait();
-  // Ends the receive loops (nullopt) and fails sends still waiting for room (`stopped`).
+  // Goodbye to the room, then a bounded wait until it (and every line typed before end of
+  // input, `echo hi | bb-chat …`) has been written to the neighbours.
+  if (!pubsub_->router().topic_peers(options_.room).empty()) {
+    (void)pubsub_->publish(options_.room, encode_presence(options_.name, Kind::left));
+  }
+  (void)co_await pubsub_->flush(options_.drain_limit);
+  // Ends the loops (nullopt); the Node then closes the connections after what was written.
+  co_await pubsub_->stop();
   co_await node_.stop();
+}
+
+asio::awaitable<void> ChatSession::wait_for_mesh() {
+  auto& clock = node_.clock();
+  const std::uint64_t deadline = clock.now_ns() + to_ns(options_.join_wait);
+  while (!stopping_ && pubsub_->router().mesh_peers(options_.room).empty() &&
+         clock.now_ns() < deadline) {
+    // shutdown() sets stop_requested_, which ends the wait early.
+    (void)co_await (mesh_joined_.wait() || clock.sleep_until(deadline) || stop_requested_.wait());
+  }
 }
 
 // --- input ----------------------------------------------------------------------------------
 
-asio::awaitable<bool> ChatSession::command(std::string_view text) {
+bool ChatSession::command(std::string_view text) {
   const auto space = text.find(' ');
   const std::string_view verb = text.substr(0, space);
   std::string_view arg = space == std::string_view::npos ? "" : text.substr(space + 1);
   while (arg.starts_with(' ')) arg.remove_prefix(1);
   while (arg.ends_with(' ')) arg.remove_suffix(1);
 
-  if (verb == "/quit") co_return false;
+  if (verb == "/quit") return false;
   if (verb == "/peers") {
     const auto peers = node_.connected_peers();
     say("* " + std::to_string(peers.size()) + (peers.size() == 1 ? " peer" : " peers") +
         " connected");
     for (const auto& peer : peers) {
-      const auto it = neighbours_.find(peer);
-      const std::string name =
-          it != neighbours_.end() && !it->second.name.empty() ? it->second.name : "(no name yet)";
+      const auto it = members_.find(peer);
+      const std::string name = it != members_.end() ? it->second.name : "(no name yet)";
       say("*   " + printable(name) + " " + peer.to_base58());
     }
-    co_return true;
+    return true;
   }
   if (verb == "/connect") {
     auto addr = wire::Multiaddr::parse(arg);
@@ -248,42 +234,62 @@ asio::awaitable<bool> ChatSession::command(std::string_view text) {
     } else {
       add_dial(*addr);
     }
-    co_return true;
+    return true;
   }
   say("! unknown command " + std::string(verb) +
       " (commands: /peers, /connect MULTIADDR, /quit; start a line with // to send a /)");
-  co_return true;
+  return true;
 }
 
-asio::awaitable<void> ChatSession::broadcast(std::string text) {
-  // Relayable: the neighbours flood it on with forward(), which needs our signature.
-  const Received message =
-      own_message(kLineChannel, encode_line(options_.name, text), /*relayable=*/true);
-  const auto peers = node_.connected_peers();
-  std::size_t sent_to = 0;
-  for (const auto& peer : peers) {
-    if (!reachable(peer)) continue;
-    ++sent_to;
-    if (auto denial = co_await deliver(peer, message)) {
-      report_undelivered(peer, denial->reason, denial->detail);
-    }
+void ChatSession::publish_line(std::string_view text) {
+  const auto sent = pubsub_->publish(options_.room, encode_line(options_.name, text));
+  if (!sent) {
+    say("! line not sent: " + sent.error().message());
+  } else if (sent->recipients == 0) {
+    say(node_.connected_peers().empty()
+            ? std::string("! nobody is connected; line not sent")
+            : "! nobody in room " + printable(options_.room) +
+                  " is in reach yet (wait for `* NAME joined`); line not sent");
   }
-  if (sent_to == 0) say("! nobody is connected; line not sent");
 }
 
-asio::awaitable<void> ChatSession::drain() {
-  // End of input right after a line (`echo hi | bb-chat …`) must not lose that line: wait,
-  // within a bound, until the neighbours have taken everything queued for them.
-  const std::uint64_t until = node_.clock().now_ns() + to_ns(options_.drain_limit);
-  while (node_.clock().now_ns() < until) {
-    bool pending = false;
-    for (const auto& peer : node_.connected_peers()) {
-      const auto status = node_.peer_status(peer);
-      pending = pending || status.queued_messages > 0 || status.awaiting_receipt > 0;
+void ChatSession::announce() {
+  if (stopping_) return;
+  (void)pubsub_->publish(options_.room, encode_presence(options_.name, Kind::joined));
+}
+
+void ChatSession::heard(const wire::PeerId& author, const ChatPayload& payload) {
+  auto it = members_.find(author);
+  if (it == members_.end()) {
+    if (members_.size() >= kMaxMembers) {
+      std::erase_if(members_, [](const auto& m) { return !m.second.present; });
     }
-    if (!pending) co_return;
-    (void)co_await node_.clock().sleep_for(10 * kMsNs);
+    if (members_.size() < kMaxMembers) it = members_.emplace(author, Member{}).first;
   }
+  if (it == members_.end()) {  // too many present: shown, not tracked
+    if (payload.kind == Kind::line) say(printable(payload.name) + ": " + printable(payload.text));
+    return;
+  }
+  Member& member = it->second;
+  member.name = payload.name;
+  if (payload.kind == Kind::left) {
+    leave(author);
+    return;
+  }
+  if (!member.present) {
+    member.present = true;
+    say("* " + printable(member.name) + " joined");
+    // Someone new (or back): it may not know us yet.
+    announce();
+  }
+  if (payload.kind == Kind::line) say(printable(payload.name) + ": " + printable(payload.text));
+}
+
+void ChatSession::leave(const wire::PeerId& author) {
+  const auto it = members_.find(author);
+  if (it == members_.end() || !it->second.present) return;
+  it->second.present = false;
+  if (!stopping_) say("* " + printable(it->second.name) + " left");
 }
 
 // --- peers ----------------------------------------------------------------------------------
@@ -304,45 +310,10 @@ asio::awaitable<void> ChatSession::dial(std::size_t index, bool quiet, bool init
     dialed_[index].peer = *peer;
     dialed_[index].away_since_ns = 0;
     dialed_[index].gave_up = false;
-    greet(*peer);
   } else if (!quiet && !stopping_) {
     say("! cannot connect to " + addr.to_string() + ": " + problem);
   }
   if (initial && --initial_dials_ == 0) initial_dials_done_.notify();
-}
-
-asio::awaitable<void> ChatSession::send_hello(wire::PeerId peer, bool want_reply) {
-  // For the neighbour alone: not relayed, not signed.
-  const Received message =
-      own_message(kHelloChannel, encode_hello(options_.name, want_reply), /*relayable=*/false);
-  if (auto denial = co_await deliver(peer, message); denial && !stopping_) {
-    // Not fatal: the upkeep loop greets again while the neighbour stays nameless.
-    std::cerr << "bb-chat: hello to " << peer.to_base58() << " not sent: " << denial->reason
-              << std::endl;
-  }
-}
-
-asio::awaitable<Verdict> ChatSession::deliver(const wire::PeerId& peer, const Received& message) {
-  // The Node's gates wait out a neighbour's cooldown within the line's budget (counted from when
-  // the line was typed or arrived): a burst slows down instead of losing lines.
-  node::SendOptions options;
-  const std::uint64_t give_up_at = message.arrival_ns + budget_ns_;
-  options.budget_ns = give_up_at - std::min(give_up_at, node_.clock().now_ns());
-  if (options.budget_ns == 0) options.budget_ns = 1;
-  // Our own messages (made by Node::compose) and relayed ones alike keep their author, id and
-  // origin signature: one signature per line, however many neighbours.
-  const Verdict verdict = co_await node_.forward(peer, message, options);
-  co_return verdict;  // a denial here is not also an event (node.hpp's one-report rule)
-}
-
-Received ChatSession::own_message(std::string_view channel, wire::ByteView payload,
-                                  bool relayable) {
-  // One id for every neighbour: the same (origin, id) for one line, so a copy arriving by a
-  // second path is a duplicate.
-  node::SendOptions options;
-  options.budget_ns = budget_ns_;
-  options.relayable = relayable;
-  return node_.compose(channel, payload, options);
 }
 
 void ChatSession::add_dial(const wire::Multiaddr& addr, bool initial) {
@@ -367,28 +338,6 @@ void ChatSession::add_dial(const wire::Multiaddr& addr, bool initial) {
   tasks_.spawn(dial(index, false, initial), "dial " + addr.to_string());
 }
 
-void ChatSession::greet(const wire::PeerId& peer) {
-  if (stopping_ || blocked_.contains(peer)) return;
-  auto& neighbour = neighbours_[peer];
-  if (neighbour.present || neighbour.refuses_us) return;
-  const std::uint64_t now = node_.clock().now_ns();
-  if (neighbour.hello_sent_ns != 0 && now - neighbour.hello_sent_ns < kHelloRetryNs) return;
-  neighbour.hello_sent_ns = now;
-  tasks_.spawn(send_hello(peer, true), "hello");
-}
-
-void ChatSession::check_departures() {
-  const auto connected = node_.connected_peers();
-  for (auto& [peer, neighbour] : neighbours_) {
-    if (std::find(connected.begin(), connected.end(), peer) != connected.end()) continue;
-    neighbour.refuses_us = false;  // a new connection gets a new chance
-    if (!neighbour.present) continue;
-    neighbour.present = false;
-    neighbour.hello_sent_ns = 0;
-    say("* " + printable(neighbour.name) + " left");
-  }
-}
-
 void ChatSession::redial() {
   const auto connected = node_.connected_peers();
   const std::uint64_t now = node_.clock().now_ns();
@@ -403,7 +352,12 @@ void ChatSession::redial() {
     if (d.away_since_ns == 0) d.away_since_ns = now;
     if (now - d.away_since_ns > period) {
       d.gave_up = true;
-      say((d.peer ? "! gave up reconnecting to " + name_of(*d.peer) + " at "
+      std::string who;
+      if (d.peer) {
+        const auto it = members_.find(*d.peer);
+        who = it != members_.end() ? printable(it->second.name) : d.peer->to_base58();
+      }
+      say((d.peer ? "! gave up reconnecting to " + who + " at "
                   : std::string("! gave up connecting to ")) +
           d.addr.to_string() + " (use /connect to try again)");
       continue;
@@ -421,26 +375,6 @@ void ChatSession::shutdown() {
   signals_.clear(ignored);  // a second Ctrl-C gets the default action: terminate
   initial_dials_done_.notify();
   stop_requested_.set();
-}
-
-bool ChatSession::reachable(const wire::PeerId& peer) const {
-  if (blocked_.contains(peer)) return false;
-  const auto it = neighbours_.find(peer);
-  return it == neighbours_.end() || !it->second.refuses_us;
-}
-
-std::string ChatSession::name_of(const wire::PeerId& peer) const {
-  const auto it = neighbours_.find(peer);
-  if (it != neighbours_.end() && !it->second.name.empty()) return printable(it->second.name);
-  return peer.to_base58();
-}
-
-void ChatSession::report_undelivered(const wire::PeerId& peer, std::string_view reason,
-                                     std::string_view detail) {
-  if (stopping_) return;  // everything still queued fails with `stopped` then: expected
-  std::string line = "! not delivered to " + name_of(peer) + ": " + std::string(reason);
-  if (!detail.empty()) line += " (" + std::string(detail) + ")";
-  say(line);
 }
 
 }  // namespace bb::chat

@@ -1,21 +1,29 @@
-// ChatSession: one bb-chat participant in a flooding mesh.
+// ChatSession: one bb-chat participant in a room, which is a gossipsub topic of the same name.
 //
-// A typed line goes to every connected neighbour on channel "chat"; a neighbour prints what it
-// receives and forwards it to its other neighbours, keeping the author (origin) and message id,
-// so the receive pipeline's DedupGateRx drops a copy that arrives by a second path and every
-// node prints each line once. Names travel in "chat.hello" messages between neighbours (a hello
-// is never relayed), which also produce the `* NAME joined` lines; `* NAME left` follows the
-// loss of the connection (PeerDown).
+// A typed line is one pubsub message on the room's topic, "NAME: TEXT" in plain UTF-8
+// (chat_line.hpp); gossipsub signs it and relays it through the mesh, so peers that are not
+// directly connected read it too, and its seen cache shows each line once. We publish to our
+// mesh only (flood_publish off): a neighbour hears us once it is in our mesh, and then so does
+// everyone behind it. Flooded to a neighbour not yet in the mesh, a line would stop there, and
+// a join shown that early would promise more than the room can deliver.
+// Joins and leaves:
+// - we publish "* NAME joined" when a neighbour joins our mesh of the room, and again when we
+//   hear someone new, so a newcomer learns who is there; "* NAME joined" is printed the first
+//   time an author is heard (its announcement or its first line);
+// - "* NAME left" is printed for a neighbour that leaves the topic or disconnects
+//   (PeerUnsubscribed), for everyone once we have no neighbour in the room at all, and for an
+//   author whose "* NAME left" arrives (we publish ours when we quit).
+// Authors are told apart by their PeerId (the message's signed `from`), never by name.
 //
 // What the session prints on stdout, one line each:
 //   listening <multiaddr>/p2p/<peer id>     first, once per listen address
 //   NAME: TEXT                              a line from someone else (never our own)
 //   * NAME joined / * NAME left / * …       presence and command output
 //   ! …                                     something did not work (bad address, unreachable
-//                                           peer, refused or undelivered line); the chat goes on
-// Malformed payloads from peers are ignored with a note on stderr. A neighbour that refuses our
-// messages as `blocklisted` is told about once and then left alone until it reconnects; lines
-// whose author we block (--block) are neither shown nor relayed.
+//                                           peer, unsent line); the chat goes on
+// Malformed payloads are ignored with a note on stderr. --block puts a peer on the Node's
+// blocklist: gossipsub neither hears nor serves it, and the room's validator (AuthorGateRx)
+// ignores messages it wrote that others relay, so they are neither shown nor relayed by us.
 //
 // Thread rule: everything runs on the Node's executor. Lifetime: the Node and the LineReader
 // outlive run().
@@ -23,9 +31,11 @@
 
 #include "async/event.hpp"
 #include "async/task_group.hpp"
+#include "examples/chat/chat_line.hpp"
 #include "examples/chat/line_reader.hpp"
 #include "node/node.hpp"
 #include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
+#include "pubsub/gossipsub.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -33,10 +43,9 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <map>
+#include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -44,32 +53,42 @@
 namespace bb::chat {
 
 struct ChatOptions {
-  std::string name;  // must pass check_name()
+  std::string name;                              // must pass check_name()
+  std::string room = std::string(kDefaultRoom);  // the gossipsub topic
   std::vector<wire::Multiaddr> connect;
   // Problems found while parsing the command line that should not stop the chat (e.g. an
   // unparsable --connect address); printed right after the `listening` line.
   std::vector<std::string> notices;
   std::vector<wire::PeerId> block;
-  // How long a line (ours or relayed) may wait for room in a neighbour's queue or for a
-  // cooldown to pass before it is reported as not delivered.
-  std::chrono::nanoseconds send_budget = std::chrono::seconds(30);
+  // Lines typed before the --connect dials ended are held until then, and then for at most
+  // join_wait until a neighbour is in our mesh of the room (so they do not go to nobody).
+  std::chrono::milliseconds join_wait{5'000};
   // Addresses we dialled are dialled again while their peer is away, every redial_interval,
   // for up to redial_period after the connection was lost.
   std::chrono::milliseconds redial_interval{500};
   std::chrono::milliseconds redial_period{30'000};
-  // On end of input, queued lines get this long to reach the neighbours before the node stops.
+  // When the session ends, what was published gets this long to be written before the node
+  // stops.
   std::chrono::milliseconds drain_limit{3'000};
+  // Gossipsub's defaults, except that our own messages go to the mesh (see above).
+  pubsub::GossipsubOptions pubsub = [] {
+    pubsub::GossipsubOptions o;
+    o.router.flood_publish = false;
+    return o;
+  }();
 };
 
 class ChatSession {
  public:
   ChatSession(node::Node& node, LineReader& input, ChatOptions options);
+  ~ChatSession();
   ChatSession(const ChatSession&) = delete;
   ChatSession& operator=(const ChatSession&) = delete;
 
-  // Starts the node (throws std::runtime_error saying why if it cannot, e.g. cannot listen), prints
-  // the `listening` lines, dials the --connect addresses and chats until /quit, end of input,
-  // SIGINT or SIGTERM. Then stops the node and returns once every task it started has ended.
+  // Starts the node (throws std::runtime_error saying why if it cannot, e.g. cannot listen) and
+  // gossipsub, prints the `listening` lines, dials the --connect addresses and chats until
+  // /quit, end of input, SIGINT or SIGTERM. Then says goodbye, stops gossipsub and the node,
+  // and returns once every task it started has ended.
   boost::asio::awaitable<void> run();
   // Starts run() on the node's executor (run the io_context afterwards); failure() then tells
   // why it ended with an exception, if it did.
@@ -77,11 +96,9 @@ class ChatSession {
   std::exception_ptr failure() const noexcept { return failure_; }
 
  private:
-  struct Neighbour {
-    std::string name;         // empty until its hello arrived
-    bool present = false;     // `joined` printed and `left` not yet
-    bool refuses_us = false;  // it denied a message as blocklisted: we are on its blocklist
-    std::uint64_t hello_sent_ns = 0;
+  struct Member {
+    std::string name;
+    bool present = false;  // `joined` printed and `left` not yet
   };
   struct Dialed {
     wire::Multiaddr addr;
@@ -92,52 +109,42 @@ class ChatSession {
   };
 
   boost::asio::awaitable<void> input_loop();
-  boost::asio::awaitable<void> line_loop();
-  boost::asio::awaitable<void> hello_loop();
+  boost::asio::awaitable<void> message_loop();
   boost::asio::awaitable<void> event_loop();
   boost::asio::awaitable<void> upkeep_loop();
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> stop_when_asked();
+  // Until a neighbour is in our mesh of the room, for at most join_wait.
+  boost::asio::awaitable<void> wait_for_mesh();
 
   // false when the session should end (/quit).
-  boost::asio::awaitable<bool> command(std::string_view text);
-  boost::asio::awaitable<void> broadcast(std::string text);
-  boost::asio::awaitable<void> drain();
+  bool command(std::string_view text);
+  void publish_line(std::string_view text);
+  void announce();
+  void heard(const wire::PeerId& author, const ChatPayload& payload);
   // quiet: no message when it fails (redials); initial: one of the --connect addresses.
   boost::asio::awaitable<void> dial(std::size_t index, bool quiet, bool initial);
-  boost::asio::awaitable<void> send_hello(wire::PeerId peer, bool want_reply);
-  // forward() within the line's budget (the gates wait out a neighbour's cooldown).
-  boost::asio::awaitable<runtime::Verdict> deliver(const wire::PeerId& peer,
-                                                   const node::Received& message);
-
-  // A message of ours, made once for every neighbour (one id; a line is signed once, as
-  // relayable, so that the neighbours can forward it).
-  node::Received own_message(std::string_view channel, wire::ByteView payload, bool relayable);
   void add_dial(const wire::Multiaddr& addr, bool initial = false);
-  void greet(const wire::PeerId& peer);
-  void check_departures();
+  void leave(const wire::PeerId& author);
   void redial();
   void shutdown();
-  // Lines go to a neighbour unless we block it or it refused us.
-  bool reachable(const wire::PeerId& peer) const;
-  std::string name_of(const wire::PeerId& peer) const;
-  void report_undelivered(const wire::PeerId& peer, std::string_view reason,
-                          std::string_view detail);
 
   node::Node& node_;
   LineReader& input_;
   ChatOptions options_;
-  std::uint64_t budget_ns_;
+  std::unique_ptr<pubsub::Gossipsub> pubsub_;  // made once the node has started
   bool stopping_ = false;
   std::exception_ptr failure_;
   boost::asio::signal_set signals_;
   async::Event stop_requested_;      // set by shutdown()
+  async::Event mesh_joined_;         // notified on MeshJoined for the room
   std::size_t initial_dials_ = 0;    // --connect dials not yet ended
   async::Event initial_dials_done_;  // notified when that count reaches zero, and on shutdown()
-  async::TaskGroup tasks_;           // dials and hellos; run() joins it before it returns
-  std::unordered_map<wire::PeerId, Neighbour> neighbours_;
+  async::TaskGroup tasks_;           // dials; run() joins it before it returns
+  std::unordered_map<wire::PeerId, Member> members_;  // by author
   std::unordered_set<wire::PeerId> blocked_;
   std::vector<Dialed> dialed_;
+  std::uint64_t dropped_reported_ = 0;  // deliveries the topic queue dropped, already said
 };
 
 }  // namespace bb::chat

@@ -1,12 +1,11 @@
-// bb-chat: a terminal chat over a bb mesh. Every line typed reaches every node of the mesh,
-// relayed hop by hop, exactly once. Run `bb-chat --help` for usage; the session's behaviour and
-// output format are described in examples/chat/chat_session.hpp.
+// bb-chat: a terminal chat on gossipsub. A room is a topic; every line typed is one message on
+// it and reaches everyone in the room, relayed through the mesh, exactly once. Run `bb-chat
+// --help` for usage; the session's behaviour and output are described in
+// examples/chat/chat_session.hpp, the payloads in examples/chat/chat_line.hpp.
 #include "examples/chat/chat_line.hpp"
 #include "examples/chat/chat_session.hpp"
 #include "examples/chat/line_reader.hpp"
 #include "node/node.hpp"
-#include "runtime/node_builder.hpp"
-#include "syscalls/ops.hpp"
 #include "wire/error.hpp"
 #include "wire/keys.hpp"
 #include "wire/log.hpp"
@@ -29,6 +28,7 @@ constexpr int kExitBadInput = 2;  // invalid command line
 
 struct Args {
   std::string name;
+  std::string room = std::string(bb::chat::kDefaultRoom);
   std::string listen = "/ip4/127.0.0.1/tcp/0";
   std::vector<std::string> connect;
   std::string key_file;
@@ -49,8 +49,10 @@ struct LoggingScope {
 };
 
 const char* const kFooter = R"(
-Type a line and press Enter to send it to everyone in the mesh (at most 16384 bytes; a longer
-line is refused, not cut). Commands:
+Type a line and press Enter to send it to everyone in the room (at most 16384 bytes; a longer
+line is refused, not cut). A room is a gossipsub topic of the same name; each line is one
+message on it, the plain UTF-8 text "NAME: TEXT" (joins and leaves: "* NAME joined",
+"* NAME left"), so any libp2p node subscribed to the topic can read along. Commands:
   /peers              list the directly connected peers
   /connect MULTIADDR  dial another node, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
   /quit               leave (end of input and Ctrl-C do the same)
@@ -89,8 +91,13 @@ int run(const Args& args) {
               << "' is not a multiaddr: " << listen.error().message() << "\n";
     return kExitBadInput;
   }
+  if (args.room.empty()) {
+    std::cerr << "bb-chat: --room must not be empty\n";
+    return kExitBadInput;
+  }
   bb::chat::ChatOptions options;
   options.name = args.name;
+  options.room = args.room;
   for (const auto& text : args.block) {
     auto peer = bb::wire::PeerId::parse(text);
     if (!peer) {
@@ -122,14 +129,6 @@ int run(const Args& args) {
     config.identity = *key;
   }
   config.listen.push_back(*listen);
-  // The default receive pipeline ends in BackoffGateRx, which refuses everything from a
-  // neighbour while that neighbour is in a backoff window (as in the original). In a chat that
-  // would lose lines relayed back to a node that is briefly overloaded; dedup and the blocklist
-  // are all a chat needs on the way in.
-  config.rx_gates = std::vector<onnx::NodeProto>{
-      bb::runtime::make_node(bb::syscalls::kDedupGateRx.domain, bb::syscalls::kDedupGateRx.op_type),
-      bb::runtime::make_node(bb::syscalls::kPeerHealthGateRx.domain,
-                             bb::syscalls::kPeerHealthGateRx.op_type)};
 
   asio::io_context io(1);
   bb::node::Node node(io.get_executor(), std::move(config));
@@ -146,10 +145,14 @@ int run(const Args& args) {
 
 int main(int argc, char** argv) {
   const LoggingScope logging;
-  CLI::App app{"bb-chat: chat with everyone in a bb mesh (lines are relayed hop by hop)"};
+  CLI::App app{
+      "bb-chat: chat with everyone in a room (a gossipsub topic, relayed through the mesh)"};
   app.footer(kFooter);
   Args args;
-  app.add_option("--name", args.name, "Your name as others see it (1-64 bytes)")->required();
+  app.add_option("--name", args.name, "Your name as others see it (1-64 bytes, no ':')")
+      ->required();
+  app.add_option("--room", args.room, "Room to join: the gossipsub topic of that name")
+      ->capture_default_str();
   app.add_option("--listen", args.listen, "Listen multiaddr")->capture_default_str();
   app.add_option("--connect", args.connect, "Multiaddr of a node to join (repeatable)");
   app.add_option("--key", args.key_file,

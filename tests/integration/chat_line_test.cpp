@@ -1,5 +1,6 @@
-// The bb-chat payloads (examples/chat/chat_line.hpp): round trips at the limits, and every way
-// a peer's payload can be malformed gets its own code instead of being trusted.
+// The bb-chat payloads (examples/chat/chat_line.hpp): plain UTF-8 text on the room's topic,
+// round trips at the limits, and every way a payload can be malformed gets its own code
+// instead of being trusted.
 #include "examples/chat/chat_line.hpp"
 
 #include <gtest/gtest.h>
@@ -9,56 +10,73 @@
 namespace bb::chat {
 namespace {
 
-wire::Bytes bytes(std::initializer_list<int> values) {
-  wire::Bytes out;
-  for (int v : values) out.push_back(static_cast<std::uint8_t>(v));
-  return out;
+wire::Bytes text(std::string_view s) {
+  const auto b = wire::as_bytes(s);
+  return wire::Bytes(b.begin(), b.end());
+}
+
+TEST(ChatLine, IsPlainTextAnyTopicReaderCanShow) {
+  EXPECT_EQ(encode_line("alice", "hello: world"), text("alice: hello: world"));
+  EXPECT_EQ(encode_presence("alice", Kind::joined), text("* alice joined"));
+  EXPECT_EQ(encode_presence("alice", Kind::left), text("* alice left"));
 }
 
 TEST(ChatLine, RoundTripsAtTheLimits) {
   const std::string name(kMaxNameBytes, 'n');
-  const std::string text(kMaxTextBytes, 't');
-  auto line = decode_line(encode_line(name, text));
+  const std::string body(kMaxTextBytes, 't');
+  auto line = decode(encode_line(name, body));
   ASSERT_TRUE(line) << line.error().message();
+  EXPECT_EQ(line->kind, Kind::line);
   EXPECT_EQ(line->name, name);
-  EXPECT_EQ(line->text, text);
+  EXPECT_EQ(line->text, body);
 
-  auto empty_text = decode_line(encode_line("a", ""));
+  auto empty_text = decode(encode_line("a", ""));
   ASSERT_TRUE(empty_text);
   EXPECT_EQ(empty_text->name, "a");
   EXPECT_EQ(empty_text->text, "");
+
+  // Names that look like the other form still decode to what was encoded.
+  for (const std::string odd : {"*", "* x joined", " ", "bob left", "caf\xc3\xa9"}) {
+    auto l = decode(encode_line(odd, "hi"));
+    ASSERT_TRUE(l) << odd;
+    EXPECT_EQ(l->kind, Kind::line);
+    EXPECT_EQ(l->name, odd);
+    for (const Kind k : {Kind::joined, Kind::left}) {
+      auto p = decode(encode_presence(odd, k));
+      ASSERT_TRUE(p) << odd;
+      EXPECT_EQ(p->kind, k);
+      EXPECT_EQ(p->name, odd);
+      EXPECT_EQ(p->text, "");
+    }
+  }
 }
 
-TEST(ChatLine, EncodesNameLengthNameText) {
-  EXPECT_EQ(encode_line("ab", "hi"), bytes({2, 'a', 'b', 'h', 'i'}));
-  EXPECT_EQ(encode_hello("ab", true), bytes({1, 'a', 'b'}));
-  EXPECT_EQ(encode_hello("ab", false), bytes({0, 'a', 'b'}));
-}
-
-TEST(ChatLine, RefusesMalformedLines) {
-  EXPECT_EQ(decode_line({}).error(), make_error_code(errc::truncated));
-  EXPECT_EQ(decode_line(bytes({0x80})).error(), make_error_code(errc::truncated));
-  EXPECT_EQ(decode_line(bytes({0x81, 0x00})).error(), make_error_code(errc::bad_name_length));
-  EXPECT_EQ(decode_line(bytes({3, 'a', 'b'})).error(), make_error_code(errc::truncated));
-  EXPECT_EQ(decode_line(bytes({0})).error(), make_error_code(errc::empty_name));
-  EXPECT_EQ(decode_line(bytes({65})).error(), make_error_code(errc::name_too_long));
-  EXPECT_EQ(decode_line(bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})).error(),
+TEST(ChatLine, RefusesMalformedPayloads) {
+  EXPECT_EQ(decode({}).error(), make_error_code(errc::unrecognized));
+  EXPECT_EQ(decode(text("hello")).error(), make_error_code(errc::unrecognized));
+  EXPECT_EQ(decode(text("alice:hi")).error(), make_error_code(errc::unrecognized));
+  EXPECT_EQ(decode(text("* alice waved")).error(), make_error_code(errc::unrecognized));
+  EXPECT_EQ(decode(text("alice joined")).error(), make_error_code(errc::unrecognized));
+  EXPECT_EQ(decode(text(": hi")).error(), make_error_code(errc::empty_name));
+  EXPECT_EQ(decode(text("*  joined")).error(), make_error_code(errc::empty_name));
+  EXPECT_EQ(decode(text("* joined")).error(), make_error_code(errc::unrecognized));
+  EXPECT_EQ(decode(text(std::string(kMaxNameBytes + 1, 'n') + ": hi")).error(),
             make_error_code(errc::name_too_long));
-  EXPECT_EQ(decode_line(bytes({1, '\n', 'x'})).error(), make_error_code(errc::name_not_printable));
-  auto too_long = encode_line("a", "");
-  too_long.resize(too_long.size() + kMaxTextBytes + 1, 't');
-  EXPECT_EQ(decode_line(too_long).error(), make_error_code(errc::text_too_long));
+  EXPECT_EQ(decode(text("* " + std::string(kMaxNameBytes + 1, 'n') + " left")).error(),
+            make_error_code(errc::name_too_long));
+  EXPECT_EQ(decode(text("a\nb: hi")).error(), make_error_code(errc::name_not_printable));
+  EXPECT_EQ(decode(text("* a\x7f joined")).error(), make_error_code(errc::name_not_printable));
+  EXPECT_EQ(decode(text("a: " + std::string(kMaxTextBytes + 1, 't'))).error(),
+            make_error_code(errc::text_too_long));
 }
 
-TEST(ChatLine, RefusesMalformedHellos) {
-  EXPECT_EQ(decode_hello({}).error(), make_error_code(errc::truncated));
-  EXPECT_EQ(decode_hello(bytes({2, 'a'})).error(), make_error_code(errc::unknown_flags));
-  EXPECT_EQ(decode_hello(bytes({1})).error(), make_error_code(errc::empty_name));
-  EXPECT_EQ(decode_hello(bytes({0, 0x7f})).error(), make_error_code(errc::name_not_printable));
-  auto hello = decode_hello(bytes({1, 'z'}));
-  ASSERT_TRUE(hello);
-  EXPECT_EQ(hello->name, "z");
-  EXPECT_TRUE(hello->want_reply);
+TEST(ChatLine, NamesHaveNoColon) {
+  EXPECT_TRUE(check_name("alice"));
+  EXPECT_EQ(check_name("").error(), make_error_code(errc::empty_name));
+  EXPECT_EQ(check_name("a:b").error(), make_error_code(errc::name_has_colon));
+  EXPECT_EQ(check_name("a\tb").error(), make_error_code(errc::name_not_printable));
+  EXPECT_EQ(check_name(std::string(kMaxNameBytes + 1, 'n')).error(),
+            make_error_code(errc::name_too_long));
 }
 
 TEST(ChatLine, PrintableReplacesControlCharacters) {

@@ -1,7 +1,8 @@
-// bb-chat processes on loopback, talking through real bb Nodes (TCP + Noise + Yamux): flooding
-// over a line of nodes, a node killed and restarted, a blocklist, a burst of 10,000 lines, and
-// bad input. Every address comes from a node's `listening` line (port 0); every wait is bounded
-// and wakes on output.
+// bb-chat processes on loopback, talking through real bb Nodes (TCP + Noise + Yamux) in a
+// gossipsub room: lines and joins across a node that relays, a line of nodes, a node killed and
+// restarted, a blocklist, a burst of 10,000 lines, bad input, and bb-node reading and writing
+// the room's topic as any libp2p node would. Every address comes from a node's `listening` line
+// (port 0); every wait is bounded and wakes on output.
 #include "tests/integration/process.hpp"
 #include "tests/support/sanitizer.hpp"
 
@@ -25,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kChat = BB_CHAT_PATH;
+const std::string kNode = BB_NODE_PATH;
 constexpr milliseconds kWait{10'000};
 
 struct Chat {
@@ -150,6 +152,88 @@ class TempDir {
   fs::path path_;
 };
 
+// The smallest picture of the room: a — b — c, a and c not connected. c's join and lines reach
+// a through b, and the other way; an author a blocks (d, connected to b only) is shown by b and
+// c but never by a, since a's validator ignores what d wrote however it arrives.
+TEST(ChatMesh, LinesAndJoinsCrossARelayAndABlockedAuthorStaysHidden) {
+  TempDir dir;
+  const auto d_key_file = (dir.path() / "d.key").string();
+  const auto d_key = wire::Ed25519KeyPair::generate();
+  ASSERT_TRUE(wire::write_key_file(d_key_file, d_key));
+  const std::vector<std::string> room{"--room", "lobby"};
+  std::vector<std::string> a_args = room;
+  a_args.insert(a_args.end(), {"--block", d_key.peer_id().to_base58()});
+
+  auto a = start_chat("a", {}, a_args);
+  auto b = start_chat("b", {a.addr}, room);
+  expect_line(a, "* b joined");
+  auto c = start_chat("c", {b.addr}, room);
+  // c is two hops from a: its join travels through b's mesh.
+  expect_line(a, "* c joined");
+  expect_line(c, "* a joined");
+  expect_line(c, "* b joined");
+
+  say(a, "hello from a");
+  expect_line(c, "a: hello from a");
+  say(c, "hi from c");
+  expect_line(a, "c: hi from c");
+
+  auto d = start_chat("d", {b.addr}, {"--room", "lobby", "--key", d_key_file});
+  expect_line(b, "* d joined");
+  expect_line(c, "* d joined");
+  say(d, "from d");
+  expect_line(b, "d: from d");
+  expect_line(c, "d: from d");
+  // b passed "from d" to a before c could see it, so a has had it before c's next line.
+  say(c, "after d");
+  expect_line(a, "c: after d");
+  say(a, "/peers");
+  expect_line(a, "* 1 peer connected");
+  expect_line(a, "*   b " + b.peer_id);
+
+  // c leaves: a is told though c was never its neighbour.
+  quit_all({&c});
+  expect_line(a, "* c left");
+  quit_all({&a, &b, &d});
+  EXPECT_EQ(a->count("d: from d"), 0u) << a->transcript();
+  EXPECT_EQ(a->count("* d joined"), 0u) << a->transcript();
+  EXPECT_EQ(a->count("c: hi from c"), 1u);
+  EXPECT_EQ(c->count("a: hello from a"), 1u);
+  EXPECT_EQ(b->count("a: hello from a"), 1u);
+  EXPECT_EQ(b->count("c: hi from c"), 1u);
+  // Nothing was refused or left unsent on the way.
+  for (const auto* chat : {&a, &b, &c, &d}) {
+    for (const auto& line : (*chat)->lines()) EXPECT_FALSE(line.starts_with("!")) << line;
+  }
+}
+
+// The room is a plain gossipsub topic: bb-node (as any libp2p node would) reads the lines as
+// "NAME: TEXT" and a text it publishes there is shown as a line of its author.
+TEST(ChatMesh, RoomIsAGossipsubTopicOfPlainTextLines) {
+  auto alice = start_chat("alice", {}, {"--room", "plain"});
+  ChildProcess reader(kNode, {"run", "--json", "--topic", "plain", "--connect", alice.addr});
+  const auto has = [](std::string_view text) {
+    return [text](const std::vector<std::string>& lines) {
+      return std::any_of(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(text) != std::string::npos; });
+    };
+  };
+  // alice announces herself once the reader is in her mesh of the topic.
+  EXPECT_TRUE(reader.wait_until(has(R"("data":"* alice joined")"), kWait)) << reader.transcript();
+  say(alice, "hello, libp2p");
+  EXPECT_TRUE(reader.wait_until(has(R"("data":"alice: hello, libp2p")"), kWait))
+      << reader.transcript();
+
+  ChildProcess writer(
+      kNode, {"publish", "--topic", "plain", "--data", "node: hi there", "--connect", alice.addr});
+  EXPECT_EQ(writer.wait_exit(kWait), 0) << writer.transcript();
+  expect_lines(alice, {"* node joined", "node: hi there"});
+
+  reader.send_signal(SIGTERM);
+  EXPECT_EQ(reader.wait_exit(kWait), 0) << reader.transcript();
+  quit_all({&alice});
+}
+
 TEST(ChatMesh, EveryLineReachesEveryNodeOfALineExactlyOnce) {
   auto chats = start_line(5);
   const auto names = names_of(chats);
@@ -235,11 +319,12 @@ TEST(ChatMesh, KilledMiddleNodeIsReportedLeftAndRejoinsWithItsKey) {
   expect_line(n0, "n4: and back");
 
   quit_all({&n0, &n1, &n2, &n3, &n4});
-  // Nothing crossed the gap while n2 was down, and nothing arrived twice.
-  EXPECT_EQ(n3->count("n0: west only"), 0u);
-  EXPECT_EQ(n4->count("n0: west only"), 0u);
-  EXPECT_EQ(n0->count("n4: east only"), 0u);
-  EXPECT_EQ(n1->count("n4: east only"), 0u);
+  // Nothing arrived twice. (A line said while n2 was down may still cross once it is back:
+  // gossipsub offers the messages of the last few heartbeats to peers that join the mesh.)
+  EXPECT_LE(n3->count("n0: west only"), 1u);
+  EXPECT_LE(n4->count("n0: west only"), 1u);
+  EXPECT_LE(n0->count("n4: east only"), 1u);
+  EXPECT_LE(n1->count("n4: east only"), 1u);
   for (auto* chat : {&n0, &n1, &n3, &n4}) {
     EXPECT_EQ((*chat)->count("n2: back again"), 1u) << chat->name << ":\n" << (*chat)->transcript();
   }
@@ -249,8 +334,9 @@ TEST(ChatMesh, KilledMiddleNodeIsReportedLeftAndRejoinsWithItsKey) {
 }
 
 TEST(ChatMesh, BlockedPeerIsNeverShownEvenWhenRelayed) {
-  // a — b and a — x; x blocks b, and b also dials x directly: b's lines reach x both relayed
-  // by a (the author is checked) and directly (the Node denies them as `blocklisted`).
+  // a — b and a — x; x blocks b, and b also tries to dial x directly: b's lines reach x relayed
+  // by a (the room's validator ignores them by author), and nothing comes directly (the Node
+  // refuses a blocked peer).
   auto a = start_chat("a");
   auto b = start_chat("b", {a.addr});
   auto x = start_chat("x", {a.addr}, {"--block", b.peer_id});
@@ -261,7 +347,8 @@ TEST(ChatMesh, BlockedPeerIsNeverShownEvenWhenRelayed) {
 
   say(b, "from b");
   expect_line(a, "b: from b");
-  // a relayed "from b" to x before it reads its next line, so x has it before "after b".
+  // a relayed "from b" to its mesh (x is in it: x showed "* a joined") before it reads its next
+  // line, so x has had it before "after b".
   say(a, "after b");
   expect_line(x, "a: after b");
   say(x, "from x");
