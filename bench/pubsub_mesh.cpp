@@ -6,10 +6,11 @@
 // chords (default K/3) picked by the same seeded PRNG as the js script, all in one topic. Once
 // every node has all its neighbours subscribed and min(degree, D) of them in its mesh, M
 // messages (default 1000) are published round-robin by node i % K, back to back (letting
-// deliveries run every 16 publishes) or --interval-ms apart. Each payload is 64 bytes: the publish time (steady clock,
-// ns, u64 big-endian), the message index (u32 big-endian), zeros. One JSON line on stdout with
-// the same fields as the js script's ("impl":"bb"). Exits 0 when every message reached every
-// other node exactly once. A benchmark: never run by CTest, nothing asserted on its timings.
+// deliveries run every 16 publishes) or --interval-ms apart. Each payload is 64 bytes: the publish
+// time (steady clock, ns, u64 big-endian), the message index (u32 big-endian), zeros. One JSON line
+// on stdout with the same fields as the js script's ("impl":"bb"). Exits 0 when every message
+// reached every other node exactly once. A benchmark: never run by CTest, nothing asserted on its
+// timings.
 #include "node/node.hpp"
 #include "pubsub/gossipsub.hpp"
 
@@ -156,7 +157,8 @@ asio::awaitable<void> run(Bench& b) {
     for (std::size_t n = 0; n < b.pubsubs.size(); ++n) {
       const auto& r = b.pubsubs[n]->router();
       if (r.topic_peers(kTopic).size() < degree[n]) return false;
-      if (r.mesh_peers(kTopic).size() < std::min<std::size_t>(degree[n], r.config().d)) return false;
+      if (r.mesh_peers(kTopic).size() < std::min<std::size_t>(degree[n], r.config().d))
+        return false;
     }
     return true;
   };
@@ -171,7 +173,8 @@ asio::awaitable<void> run(Bench& b) {
                            .count();
 
   const std::uint64_t first_publish = now_ns();
-  const std::uint64_t deadline = first_publish + static_cast<std::uint64_t>(b.timeout_ms) * 1'000'000;
+  const std::uint64_t deadline =
+      first_publish + static_cast<std::uint64_t>(b.timeout_ms) * 1'000'000;
   std::uint64_t publish_errors = 0;
   std::vector<std::uint8_t> data(kPayloadBytes, 0);
   for (int i = 0; i < b.m && now_ns() < deadline; ++i) {
@@ -180,15 +183,18 @@ asio::awaitable<void> run(Bench& b) {
       co_await timer.async_wait(asio::use_awaitable);
     }
     const std::uint64_t t = now_ns();
-    for (int j = 0; j < 8; ++j) data[static_cast<std::size_t>(j)] = static_cast<std::uint8_t>(t >> (56 - 8 * j));
+    for (int j = 0; j < 8; ++j)
+      data[static_cast<std::size_t>(j)] = static_cast<std::uint8_t>(t >> (56 - 8 * j));
     for (int j = 0; j < 4; ++j) {
-      data[static_cast<std::size_t>(8 + j)] = static_cast<std::uint8_t>(static_cast<std::uint32_t>(i) >> (24 - 8 * j));
+      data[static_cast<std::size_t>(8 + j)] =
+          static_cast<std::uint8_t>(static_cast<std::uint32_t>(i) >> (24 - 8 * j));
     }
     if (!b.pubsubs[static_cast<std::size_t>(i % b.k)]->publish(kTopic, data)) ++publish_errors;
     if (i % 16 == 15) co_await asio::post(ex, asio::use_awaitable);
   }
   const std::uint64_t publish_end = now_ns();
-  const std::uint64_t expected = static_cast<std::uint64_t>(b.m) * static_cast<std::uint64_t>(b.k - 1);
+  const std::uint64_t expected =
+      static_cast<std::uint64_t>(b.m) * static_cast<std::uint64_t>(b.k - 1);
   while (b.deliveries < expected && now_ns() < deadline) {
     timer.expires_after(std::chrono::milliseconds(5));
     co_await timer.async_wait(asio::use_awaitable);
@@ -200,23 +206,24 @@ asio::awaitable<void> run(Bench& b) {
   std::sort(sorted.begin(), sorted.end());
   const double seconds =
       b.deliveries > 0 ? static_cast<double>(b.last_delivery - first_publish) / 1e9 : 0;
-  b.result = {{"impl", "bb"},
-              {"nodes", b.k},
-              {"messages", b.m},
-              {"deliveries", b.deliveries},
-              {"expected", expected},
-              {"p50_us", round1(percentile(sorted, 0.5))},
-              {"p99_us", round1(percentile(sorted, 0.99))},
-              {"msgs_per_s", seconds > 0 ? round1(static_cast<double>(b.deliveries) / seconds) : 0},
-              {"max_us", sorted.empty() ? 0 : round1(sorted.back())},
-              {"duplicates", b.duplicates},
-              {"publish_errors", publish_errors},
-              {"seconds", std::round(seconds * 1e3) / 1e3},
-              {"publish_seconds", std::round(static_cast<double>(publish_end - first_publish) / 1e6) / 1e3},
-              {"edges", edges.size()},
-              {"seed", b.seed},
-              {"mesh_ready", mesh_ready},
-              {"mesh_ms", mesh_ms}};
+  b.result = {
+      {"impl", "bb"},
+      {"nodes", b.k},
+      {"messages", b.m},
+      {"deliveries", b.deliveries},
+      {"expected", expected},
+      {"p50_us", round1(percentile(sorted, 0.5))},
+      {"p99_us", round1(percentile(sorted, 0.99))},
+      {"msgs_per_s", seconds > 0 ? round1(static_cast<double>(b.deliveries) / seconds) : 0},
+      {"max_us", sorted.empty() ? 0 : round1(sorted.back())},
+      {"duplicates", b.duplicates},
+      {"publish_errors", publish_errors},
+      {"seconds", std::round(seconds * 1e3) / 1e3},
+      {"publish_seconds", std::round(static_cast<double>(publish_end - first_publish) / 1e6) / 1e3},
+      {"edges", edges.size()},
+      {"seed", b.seed},
+      {"mesh_ready", mesh_ready},
+      {"mesh_ms", mesh_ms}};
   b.exit_code = b.deliveries == expected && b.duplicates == 0 ? 0 : 1;
   for (auto& ps : b.pubsubs) co_await ps->stop();
   for (auto& n : b.nodes) co_await n->stop();

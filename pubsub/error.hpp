@@ -10,13 +10,13 @@
 namespace bb::pubsub {
 
 enum class errc {
-  bad_rpc = 1,     // the frame is not a protobuf RPC
-  rpc_limit,       // an RPC holds more subscriptions, messages or control ids than allowed
-  rpc_too_large,   // a frame's length prefix is over GossipsubConfig::max_rpc_bytes
-  rpc_truncated,   // the stream ended inside a frame
-  topic_limit,     // the peer subscribed to more topics than max_topics_per_peer
-  not_subscribed,  // publish/await on a topic we have not joined where that is required
-  no_peers,        // publish found no peer subscribed to the topic
+  bad_rpc = 1,        // the frame is not a protobuf RPC
+  rpc_limit,          // an RPC holds more subscriptions, messages or control ids than allowed
+  rpc_too_large,      // a frame's length prefix is over GossipsubConfig::max_rpc_bytes
+  rpc_truncated,      // the stream ended inside a frame
+  topic_limit,        // the peer subscribed to more topics than max_topics_per_peer
+  not_subscribed,     // publish/await on a topic we have not joined where that is required
+  no_peers,           // publish found no peer subscribed to the topic
   message_too_large,  // publish of data over max_message_bytes
   stopped,            // the pubsub service stopped
 };

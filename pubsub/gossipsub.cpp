@@ -168,10 +168,10 @@ void Gossipsub::start() {
   s.router.set_peer_filter(
       [&governor](const wire::PeerId& peer) { return governor.check_inbound(peer).allowed(); });
   for (const auto& protocol : s.options.protocols) {
-    s.node.host().set_handler(protocol, [weak = std::weak_ptr<Impl>(impl_)](
-                                            wire::Connection conn, wire::Stream stream) {
-      return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
-    });
+    s.node.host().set_handler(
+        protocol, [weak = std::weak_ptr<Impl>(impl_)](wire::Connection conn, wire::Stream stream) {
+          return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
+        });
   }
   // The Node keeps its observers: this one outlives us, and then does nothing.
   s.node.observe_host([weak = std::weak_ptr<Impl>(impl_)](const wire::HostEvent& e) {

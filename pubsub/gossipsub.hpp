@@ -69,10 +69,10 @@ using PubsubEvent = RouterEvent;  // MeshJoined, MeshLeft, PeerSubscribed, PeerU
 
 struct GossipsubStats {
   RouterStats router;
-  std::uint64_t rpcs_gated_in = 0;    // RPCs the receive gates refused
-  std::uint64_t rpcs_gated_out = 0;   // RPCs the send gates refused
-  std::uint64_t rpcs_dropped_out = 0; // RPCs over a peer's max_queued_bytes
-  std::uint64_t streams_closed = 0;   // inbound streams closed for bad input or limits
+  std::uint64_t rpcs_gated_in = 0;       // RPCs the receive gates refused
+  std::uint64_t rpcs_gated_out = 0;      // RPCs the send gates refused
+  std::uint64_t rpcs_dropped_out = 0;    // RPCs over a peer's max_queued_bytes
+  std::uint64_t streams_closed = 0;      // inbound streams closed for bad input or limits
   std::uint64_t deliveries_dropped = 0;  // topic queues full
   std::size_t peers = 0;
 };

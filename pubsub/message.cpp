@@ -72,7 +72,8 @@ pb::Message make_message(const TopicId& topic, wire::ByteView data, std::uint64_
   if (policy == SignaturePolicy::strict_sign) {
     const std::string payload = signed_bytes(msg);
     const auto signature = key.sign(wire::as_bytes(payload));
-    msg.set_signature(std::string(reinterpret_cast<const char*>(signature.data()), signature.size()));
+    msg.set_signature(
+        std::string(reinterpret_cast<const char*>(signature.data()), signature.size()));
   }
   return msg;
 }
@@ -125,14 +126,17 @@ boost::system::result<pb::RPC> decode_rpc(wire::ByteView frame, const RpcLimits&
   }
   const auto long_topic = [&](const std::string& t) { return t.size() > limits.max_topic_bytes; };
   for (const auto& s : rpc.subscriptions()) {
-    if (long_topic(s.topicid())) return over("a topic of " + std::to_string(s.topicid().size()) + " bytes");
+    if (long_topic(s.topicid()))
+      return over("a topic of " + std::to_string(s.topicid().size()) + " bytes");
   }
   for (const auto& m : rpc.publish()) {
-    if (long_topic(m.topic())) return over("a topic of " + std::to_string(m.topic().size()) + " bytes");
+    if (long_topic(m.topic()))
+      return over("a topic of " + std::to_string(m.topic().size()) + " bytes");
   }
   if (rpc.has_control()) {
     const auto& c = rpc.control();
-    std::size_t entries = static_cast<std::size_t>(c.graft_size()) + static_cast<std::size_t>(c.prune_size());
+    std::size_t entries =
+        static_cast<std::size_t>(c.graft_size()) + static_cast<std::size_t>(c.prune_size());
     for (const auto& e : c.ihave()) {
       entries += 1 + static_cast<std::size_t>(e.messageids_size());
       if (long_topic(e.topicid())) return over("an IHAVE topic over the limit");

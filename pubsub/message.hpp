@@ -61,8 +61,8 @@ std::optional<RejectReason> check_signature(const pb::Message& msg, SignaturePol
 // The limits one RPC must keep; anything past them fails decoding with a specific error, so a
 // hostile peer's RPC costs at most its bytes (bounded by the framing) and these counts.
 struct RpcLimits {
-  std::size_t max_subscriptions = 1024;  // subscription changes in one RPC
-  std::size_t max_messages = 1024;       // published messages in one RPC
+  std::size_t max_subscriptions = 1024;    // subscription changes in one RPC
+  std::size_t max_messages = 1024;         // published messages in one RPC
   std::size_t max_control_entries = 8192;  // IHAVE/IWANT/IDONTWANT ids + GRAFT/PRUNE entries
   std::size_t max_topic_bytes = 1024;      // any topic id
 };
@@ -70,7 +70,7 @@ struct RpcLimits {
 // Decodes one RPC (the bytes of one length-prefixed frame). Errors: errc::bad_rpc (not
 // protobuf), errc::rpc_limit (a count or a topic over its limit; `detail` says which).
 boost::system::result<pb::RPC> decode_rpc(wire::ByteView frame, const RpcLimits& limits,
-                                 std::string* detail = nullptr);
+                                          std::string* detail = nullptr);
 
 // The 8-byte big-endian encoding of a seqno, and back (nullopt unless exactly 8 bytes).
 std::string seqno_bytes(std::uint64_t seqno);

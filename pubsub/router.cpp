@@ -79,9 +79,8 @@ void Router::Impl::send_prune(const wire::PeerId& peer, const TopicId& topic, bo
   prune->set_backoff(backoff_ns / 1'000'000'000);
   if (!px) return;
   std::size_t n = 0;
-  for (const auto& other : candidates(topic, [&](const wire::PeerId& q) {
-         return q != peer && score_of(q) >= 0;
-       })) {
+  for (const auto& other :
+       candidates(topic, [&](const wire::PeerId& q) { return q != peer && score_of(q) >= 0; })) {
     if (n++ == config.prune_peers) break;
     prune->add_peers()->set_peerid(wire::to_string(other.bytes()));
   }
@@ -304,7 +303,8 @@ void Router::Impl::handle_ihave(const wire::PeerId& from, Peer& p, const pb::Con
   auto* iwant = control(from).add_iwant();
   for (const auto& id : wanted) iwant->add_messageids(id);
   // One promise per IWANT, as the spec suggests: the peer must deliver it in time (P7).
-  const auto& promised = wanted[std::uniform_int_distribution<std::size_t>(0, wanted.size() - 1)(rng)];
+  const auto& promised =
+      wanted[std::uniform_int_distribution<std::size_t>(0, wanted.size() - 1)(rng)];
   promises[promised].try_emplace(
       from, now() + static_cast<std::uint64_t>(config.iwant_followup_time.count()));
 }
@@ -365,9 +365,9 @@ void Router::Impl::handle_prune(const wire::PeerId& from, const pb::ControlMessa
   for (const auto& pr : c.prune()) {
     const TopicId& topic = pr.topicid();
     mesh_remove(topic, from);
-    const std::uint64_t b =
-        pr.has_backoff() ? std::min<std::uint64_t>(pr.backoff(), 24 * 3600) * 1'000'000'000
-                         : static_cast<std::uint64_t>(config.prune_backoff.count());
+    const std::uint64_t b = pr.has_backoff()
+                                ? std::min<std::uint64_t>(pr.backoff(), 24 * 3600) * 1'000'000'000
+                                : static_cast<std::uint64_t>(config.prune_backoff.count());
     if (topics.contains(topic)) set_backoff(topic, from, b);
     // Peer exchange needs addresses (signed peer records), which bb does not read yet: the
     // peers offered are not dialled.

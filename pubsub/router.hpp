@@ -63,23 +63,23 @@ struct GossipsubConfig {
   std::chrono::nanoseconds prune_backoff = std::chrono::minutes(1);
   std::chrono::nanoseconds unsubscribe_backoff = std::chrono::seconds(10);
   std::chrono::nanoseconds graft_flood_threshold = std::chrono::seconds(10);
-  std::size_t prune_peers = 16;                     // PX peers in a PRUNE
-  std::size_t opportunistic_graft_ticks = 60;       // heartbeats between opportunistic grafts
+  std::size_t prune_peers = 16;                // PX peers in a PRUNE
+  std::size_t opportunistic_graft_ticks = 60;  // heartbeats between opportunistic grafts
   std::size_t opportunistic_graft_peers = 2;
-  std::size_t gossip_retransmission = 3;            // IWANT answers per message per peer
-  std::size_t max_ihave_length = 5000;              // ids asked per peer per heartbeat
-  std::size_t max_ihave_messages = 10;              // IHAVEs heeded per peer per heartbeat
+  std::size_t gossip_retransmission = 3;  // IWANT answers per message per peer
+  std::size_t max_ihave_length = 5000;    // ids asked per peer per heartbeat
+  std::size_t max_ihave_messages = 10;    // IHAVEs heeded per peer per heartbeat
   std::chrono::nanoseconds iwant_followup_time = std::chrono::seconds(3);
-  std::size_t idontwant_min_data_bytes = 512;       // IDONTWANT sent for messages this large
-  std::size_t max_idontwant_messages = 512;         // IDONTWANT ids kept per peer per heartbeat
-  std::size_t idontwant_heartbeats = 3;             // how long a peer's IDONTWANT is heeded
+  std::size_t idontwant_min_data_bytes = 512;  // IDONTWANT sent for messages this large
+  std::size_t max_idontwant_messages = 512;    // IDONTWANT ids kept per peer per heartbeat
+  std::size_t idontwant_heartbeats = 3;        // how long a peer's IDONTWANT is heeded
   bool flood_publish = true;
   SignaturePolicy signature_policy = SignaturePolicy::strict_sign;
   MessageIdFn message_id;  // null: default_message_id
   // Limits of what one peer may make us hold.
-  std::size_t max_rpc_bytes = 1 << 20;       // one framed RPC (go-libp2p's default)
-  std::size_t max_message_bytes = 1 << 20;   // publish() refuses larger data
-  std::size_t max_topics_per_peer = 512;     // subscriptions remembered per peer
+  std::size_t max_rpc_bytes = 1 << 20;      // one framed RPC (go-libp2p's default)
+  std::size_t max_message_bytes = 1 << 20;  // publish() refuses larger data
+  std::size_t max_topics_per_peer = 512;    // subscriptions remembered per peer
   RpcLimits rpc;
   // Every topic is scored with default_topic_score() unless the application names its own.
   PeerScoreParams score = default_score_params();
@@ -118,9 +118,9 @@ enum class Acceptance : std::uint8_t { accept, reject, ignore };
 // Counters for metrics and tests.
 struct RouterStats {
   std::uint64_t rpcs_in = 0, messages_in = 0, duplicates = 0, invalid = 0, ignored = 0,
-                delivered = 0, forwarded = 0, published = 0, graylisted_rpcs = 0,
-                ihave_ignored = 0, iwant_ignored = 0, graft_refused = 0, broken_promises = 0,
-                idontwant_dropped = 0, not_subscribed = 0, topic_limit = 0;
+                delivered = 0, forwarded = 0, published = 0, graylisted_rpcs = 0, ihave_ignored = 0,
+                iwant_ignored = 0, graft_refused = 0, broken_promises = 0, idontwant_dropped = 0,
+                not_subscribed = 0, topic_limit = 0;
 };
 
 class Router {

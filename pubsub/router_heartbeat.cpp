@@ -30,8 +30,7 @@ void Router::Impl::join(const TopicId& topic) {
   auto& m = mesh[topic];
   const auto eligible = [&](const wire::PeerId& q) {
     const auto* qp = peer(q);
-    return qp && meshsub(qp->kind) && !m.contains(q) && !in_backoff(topic, q) &&
-           score_of(q) >= 0;
+    return qp && meshsub(qp->kind) && !m.contains(q) && !in_backoff(topic, q) && score_of(q) >= 0;
   };
   std::vector<wire::PeerId> chosen;
   if (auto f = fanout.find(topic); f != fanout.end()) {
@@ -66,7 +65,8 @@ void Router::unsubscribe(const TopicId& topic) {
     const auto members = it->second;
     for (const auto& q : members) {
       s.mesh_remove(topic, q);
-      s.send_prune(q, topic, true, static_cast<std::uint64_t>(s.config.unsubscribe_backoff.count()));
+      s.send_prune(q, topic, true,
+                   static_cast<std::uint64_t>(s.config.unsubscribe_backoff.count()));
     }
     s.mesh.erase(topic);
   }
@@ -97,7 +97,8 @@ MessagePtr Router::publish(const TopicId& topic, wire::ByteView data, std::size_
   const double publish_threshold = s.config.thresholds.publish_threshold;
   std::vector<wire::PeerId> to;
   if (s.config.flood_publish) {
-    to = s.candidates(topic, [&](const wire::PeerId& q) { return s.score_of(q) >= publish_threshold; });
+    to = s.candidates(topic,
+                      [&](const wire::PeerId& q) { return s.score_of(q) >= publish_threshold; });
   } else {
     std::unordered_set<wire::PeerId> set;
     for (const auto& q : s.candidates(topic, [&](const wire::PeerId& q) {
@@ -148,8 +149,7 @@ void Router::Impl::maintain_mesh(const TopicId& topic) {
   }
   const auto eligible = [&](const wire::PeerId& q) {
     const auto* qp = peer(q);
-    return qp && meshsub(qp->kind) && !m.contains(q) && !in_backoff(topic, q) &&
-           score_of(q) >= 0;
+    return qp && meshsub(qp->kind) && !m.contains(q) && !in_backoff(topic, q) && score_of(q) >= 0;
   };
   if (m.size() < config.d_lo) {
     for (const auto& q : candidates(topic, eligible)) {
@@ -162,12 +162,12 @@ void Router::Impl::maintain_mesh(const TopicId& topic) {
     std::vector<wire::PeerId> members(m.begin(), m.end());
     std::sort(members.begin(), members.end());
     std::shuffle(members.begin(), members.end(), rng);
-    std::stable_sort(members.begin(), members.end(), [&](const auto& a, const auto& b) {
-      return score_of(a) > score_of(b);
-    });
+    std::stable_sort(members.begin(), members.end(),
+                     [&](const auto& a, const auto& b) { return score_of(a) > score_of(b); });
     // The best D_score stay; the rest of the D are chosen at random.
-    std::shuffle(members.begin() + static_cast<std::ptrdiff_t>(std::min(config.d_score, members.size())),
-                 members.end(), rng);
+    std::shuffle(
+        members.begin() + static_cast<std::ptrdiff_t>(std::min(config.d_score, members.size())),
+        members.end(), rng);
     // Keep at least D_out outbound peers among the first D.
     std::size_t outbound = 0;
     for (std::size_t i = 0; i < config.d; ++i) outbound += peer(members[i])->outbound ? 1 : 0;
@@ -190,9 +190,8 @@ void Router::Impl::maintain_mesh(const TopicId& topic) {
     std::size_t outbound = 0;
     for (const auto& q : m) outbound += peer(q)->outbound ? 1 : 0;
     if (outbound < config.d_out) {
-      for (const auto& q : candidates(topic, [&](const wire::PeerId& q) {
-             return eligible(q) && peer(q)->outbound;
-           })) {
+      for (const auto& q : candidates(
+               topic, [&](const wire::PeerId& q) { return eligible(q) && peer(q)->outbound; })) {
         if (outbound >= config.d_out) break;
         mesh_add(topic, q);
         send_graft(q, topic);
@@ -208,9 +207,8 @@ void Router::Impl::maintain_mesh(const TopicId& topic) {
     const double median = scores[scores.size() / 2];
     if (median < config.thresholds.opportunistic_graft_threshold) {
       std::size_t grafted = 0;
-      for (const auto& q : candidates(topic, [&](const wire::PeerId& q) {
-             return eligible(q) && score_of(q) > median;
-           })) {
+      for (const auto& q : candidates(
+               topic, [&](const wire::PeerId& q) { return eligible(q) && score_of(q) > median; })) {
         if (grafted++ >= config.opportunistic_graft_peers) break;
         mesh_add(topic, q);
         send_graft(q, topic);
@@ -263,8 +261,9 @@ void Router::Impl::emit_gossip(const TopicId& topic,
     return qp && meshsub(qp->kind) && !exclude.contains(q) &&
            score_of(q) >= config.thresholds.gossip_threshold;
   });
-  const auto target = std::max(config.d_lazy, static_cast<std::size_t>(std::ceil(
-                                                  config.gossip_factor * static_cast<double>(to.size()))));
+  const auto target = std::max(
+      config.d_lazy,
+      static_cast<std::size_t>(std::ceil(config.gossip_factor * static_cast<double>(to.size()))));
   for (std::size_t i = 0; i < to.size() && i < target; ++i) {
     auto* ihave = control(to[i]).add_ihave();
     ihave->set_topicid(topic);
@@ -380,11 +379,21 @@ std::vector<wire::PeerId> Router::topic_peers(const TopicId& topic) const {
 std::vector<TopicId> Router::topics() const {
   return {impl_->topics.begin(), impl_->topics.end()};
 }
-double Router::score(const wire::PeerId& peer) const { return impl_->score_of(peer); }
-const PeerScore& Router::scores() const { return impl_->score; }
-const RouterStats& Router::stats() const noexcept { return impl_->stats; }
-const GossipsubConfig& Router::config() const noexcept { return impl_->config; }
-const wire::PeerId& Router::self() const noexcept { return impl_->self; }
+double Router::score(const wire::PeerId& peer) const {
+  return impl_->score_of(peer);
+}
+const PeerScore& Router::scores() const {
+  return impl_->score;
+}
+const RouterStats& Router::stats() const noexcept {
+  return impl_->stats;
+}
+const GossipsubConfig& Router::config() const noexcept {
+  return impl_->config;
+}
+const wire::PeerId& Router::self() const noexcept {
+  return impl_->self;
+}
 bool Router::in_backoff(const TopicId& topic, const wire::PeerId& peer) const {
   return impl_->in_backoff(topic, peer);
 }

@@ -139,12 +139,13 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
         const wire::ByteView have(buf.data() + start, end - start);
         auto len = wire::decode_varint(have);
         if (!len) {
-          if (len.error() != wire::errc::varint_truncated) fail(errc::bad_rpc, "bad RPC length prefix");
+          if (len.error() != wire::errc::varint_truncated)
+            fail(errc::bad_rpc, "bad RPC length prefix");
           break;
         }
         if (len->value > max_rpc) {
-          fail(errc::rpc_too_large, "an RPC of " + std::to_string(len->value) +
-                                        " bytes (at most " + std::to_string(max_rpc) + ")");
+          fail(errc::rpc_too_large, "an RPC of " + std::to_string(len->value) + " bytes (at most " +
+                                        std::to_string(max_rpc) + ")");
         }
         const std::size_t total = len->size + static_cast<std::size_t>(len->value);
         if (have.size() < total) break;
@@ -172,7 +173,8 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
         memory.resize_or_reset(need, "pubsub RPC buffer refused");
         buf.resize(need);
       }
-      const std::size_t n = co_await stream.read_some(std::span(buf.data() + end, buf.size() - end));
+      const std::size_t n =
+          co_await stream.read_some(std::span(buf.data() + end, buf.size() - end));
       if (n == 0) {
         if (end != start) fail(errc::rpc_truncated, "the stream ended inside an RPC");
         break;
@@ -182,8 +184,7 @@ asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream
   } catch (const boost::system::system_error& e) {
     // Bad input closes the stream with its reason (StreamFailed); a stream or connection that
     // simply ended is no failure of the peer's.
-    if (e.code().category() != pubsub_category() &&
-        e.code() != wire::errc::resource_memory_limit) {
+    if (e.code().category() != pubsub_category() && e.code() != wire::errc::resource_memory_limit) {
       forget_if_gone(peer);
       co_return;
     }
@@ -197,10 +198,12 @@ void Gossipsub::Impl::forget_if_gone(const wire::PeerId& peer) {
   if (!stopped && !node.host().connection(peer)) drop_peer(peer);
 }
 
-asio::awaitable<void> Gossipsub::Impl::handle_frame(const wire::PeerId& peer, wire::ByteView frame) {
+asio::awaitable<void> Gossipsub::Impl::handle_frame(const wire::PeerId& peer,
+                                                    wire::ByteView frame) {
   std::string detail;
   auto rpc = decode_rpc(frame, options.router.rpc, &detail);
-  if (!rpc) fail(static_cast<errc>(rpc.error().value()), detail.empty() ? rpc.error().message() : detail);
+  if (!rpc)
+    fail(static_cast<errc>(rpc.error().value()), detail.empty() ? rpc.error().message() : detail);
   // The receive gates, once per RPC: nothing from a blocked or unwelcome peer is heard.
   runtime::Message gate;
   gate.direction = runtime::Direction::rx;

@@ -477,13 +477,14 @@ int run(const RunOptions& opts) {
   ctx.node = &node;
   for (const auto& name : opts.channels) node.subscribe(name);
   if (opts.serve_echo) node.serve("echo", echo);
-  asio::co_spawn(io, start_and_run(ctx, std::move(connect), opts.topics), [&ctx](std::exception_ptr e) {
-    if (!e) return;
-    ctx.fail(e);
-    asio::co_spawn(ctx.io, stop_after_failure(ctx), [&ctx](std::exception_ptr again) {
-      if (again) ctx.fail(again);
-    });
-  });
+  asio::co_spawn(
+      io, start_and_run(ctx, std::move(connect), opts.topics), [&ctx](std::exception_ptr e) {
+        if (!e) return;
+        ctx.fail(e);
+        asio::co_spawn(ctx.io, stop_after_failure(ctx), [&ctx](std::exception_ptr again) {
+          if (again) ctx.fail(again);
+        });
+      });
   io.run();
   if (!ctx.stopped) {
     // The watchdog ended the loop: the node did not stop in time. Nothing more can be done

@@ -50,7 +50,7 @@ struct Gossipsub::Impl {
   std::deque<PubsubEvent> events;
   async::Event event_ready;
   async::Event subscribers_changed;
-  async::Event written;  // a writer wrote or a link went away
+  async::Event written;                       // a writer wrote or a link went away
   std::unordered_set<wire::Stream*> serving;  // the peers' streams being read
   async::Event serve_done;
   GossipsubStats counters;

@@ -16,7 +16,8 @@ struct World {
   std::unique_ptr<pubsub::Router> router;
   World() {
     pubsub::GossipsubConfig config;
-    router = std::make_unique<pubsub::Router>(wire::Ed25519KeyPair::generate(), config, clock, 1, 7);
+    router =
+        std::make_unique<pubsub::Router>(wire::Ed25519KeyPair::generate(), config, clock, 1, 7);
     router->subscribe("t");
     router->subscribe("bb-chat");
     router->add_peer(peer, pubsub::PeerKind::meshsub_v12, false, "10.0.0.1");

@@ -1,7 +1,7 @@
 // Gossipsub on real Nodes over loopback: relaying with author and forwarder, validators as ops,
 // the Node's blocklist, and a peer whose RPCs break the limits losing only its stream.
-#include "async/event.hpp"
 #include "pubsub/gossipsub.hpp"
+#include "async/event.hpp"
 #include "runtime/op_registry.hpp"
 #include "runtime/stage.hpp"
 #include "tests/node/node_fixture.hpp"
@@ -38,7 +38,7 @@ class PrefixValidator final : public runtime::Stage {
   }
 };
 std::unique_ptr<runtime::Stage> make_prefix_validator(const onnx::NodeProto&,
-                                                       const runtime::StageContext&) {
+                                                      const runtime::StageContext&) {
   return std::make_unique<PrefixValidator>();
 }
 BB_REGISTER_OP(pubsub_test_prefix_validator, kTestDomain, "PrefixValidator",
@@ -123,7 +123,8 @@ asio::awaitable<void> validators(Cluster& cluster) {
   validator.set_op_type("PrefixValidator");
   l.pb->set_validators(kTopic, {validator});
   const std::vector<std::string> texts{"bad one", "meh one", "good one"};
-  for (const auto& text : texts) EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(text)).has_value());
+  for (const auto& text : texts)
+    EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(text)).has_value());
   // C hears only what B accepted; the stream from A is in order, so "good" comes after the others.
   auto at_c = co_await l.pc->next_message(kTopic);
   EXPECT_TRUE(at_c && wire::as_chars(at_c->data()) == "good one");
@@ -248,7 +249,8 @@ asio::awaitable<void> thirty(Cluster& cluster) {
   }
   for (auto& p : ps) co_await p->stop();
   // No copy came after the last one each node expected (duplicates would be queued by now).
-  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_FALSE(ps[i]->try_next_message(kTopic).has_value());
+  for (std::size_t i = 0; i < kNodes; ++i)
+    EXPECT_FALSE(ps[i]->try_next_message(kTopic).has_value());
 }
 
 TEST(GossipsubNode, ThirtyNodesOnLoopbackEachGetEveryMessageOnce) {

@@ -54,7 +54,8 @@ std::pair<std::size_t, std::size_t> victim_output_to_attacker(RouterNet& net) {
     if (peer != net.ids[kAttacker]) continue;
     bytes += frames.size();
     for (const auto& rpc : split_frames(frames)) {
-      for (const auto& w : rpc.control().iwant()) iwant += static_cast<std::size_t>(w.messageids_size());
+      for (const auto& w : rpc.control().iwant())
+        iwant += static_cast<std::size_t>(w.messageids_size());
     }
   }
   return {bytes, iwant};
@@ -109,7 +110,8 @@ TEST(GossipsubHostile, AnIwantFloodIsAnsweredAtMostThreeTimesPerMessage) {
     for (int i = 0; i < 100; ++i) iwant->add_messageids(msg->id);
     attack(net, std::move(rpc));
     for (auto& [peer, frames] : net.routers[kVictim]->take_outgoing()) {
-      for (const auto& out : split_frames(frames)) copies += static_cast<std::size_t>(out.publish_size());
+      for (const auto& out : split_frames(frames))
+        copies += static_cast<std::size_t>(out.publish_size());
     }
   }
   EXPECT_EQ(copies, net.routers[kVictim]->config().gossip_retransmission);
