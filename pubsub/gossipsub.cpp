@@ -310,9 +310,10 @@ asio::awaitable<bool> Gossipsub::wait_for_peers(const TopicId& topic, std::size_
 asio::awaitable<bool> Gossipsub::flush(std::chrono::nanoseconds timeout) {
   auto& s = *impl_;
   auto& clock = s.node.clock();
-  const std::uint64_t deadline = clock.now_ns() + static_cast<std::uint64_t>(timeout.count());
   for (;;) {
     if (s.idle()) co_return true;
+    // Re-armed after every write: a slow peer that keeps reading is waited for.
+    const std::uint64_t deadline = clock.now_ns() + static_cast<std::uint64_t>(timeout.count());
     const bool in_time = co_await wait_until(s.written, clock, deadline);
     if (!in_time) co_return s.idle();
   }

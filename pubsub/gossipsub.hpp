@@ -12,7 +12,9 @@
 // - the Node's gates: an RPC from a peer is heard only if the receive gates let it through
 //   (PeerHealthGateRx: blocklist and allowlist; BackoffGateRx), and an RPC to a peer goes out
 //   only if the send gates do (PeerHealthGateTx with policy "drop": blocklist, allowlist, a
-//   peer marked down or in its cooldown). A blocked peer gets nothing and is heard by nobody.
+//   peer marked down or in its cooldown). What a backoff or a down peer stops waits instead of
+//   being dropped: our queue for the peer (within max_queued_bytes), or the peer's stream to
+//   us. A blocked peer gets nothing and is heard by nobody.
 // - a topic's validators are a pipeline of ops found by (domain, op_type), like any other:
 //   set_validators(topic, nodes). A stage that lets the message through accepts it; a denial of
 //   kind bad_input rejects it (the forwarder's P4 penalty); any other denial ignores it.
@@ -69,8 +71,10 @@ using PubsubEvent = RouterEvent;  // MeshJoined, MeshLeft, PeerSubscribed, PeerU
 
 struct GossipsubStats {
   RouterStats router;
-  std::uint64_t rpcs_gated_in = 0;       // RPCs the receive gates refused
-  std::uint64_t rpcs_gated_out = 0;      // RPCs the send gates refused
+  std::uint64_t rpcs_gated_in = 0;   // RPCs the receive gates refused (blocked, not allowed)
+  std::uint64_t rpcs_held_in = 0;    // times an RPC waited for a peer's backoff window
+  std::uint64_t rpcs_gated_out = 0;  // batches the send gates refused (blocked, not allowed)
+  std::uint64_t rpcs_held_out = 0;   // times a batch waited for a peer down or cooling off
   std::uint64_t rpcs_dropped_out = 0;    // RPCs over a peer's max_queued_bytes
   std::uint64_t streams_closed = 0;      // inbound streams closed for bad input or limits
   std::uint64_t deliveries_dropped = 0;  // topic queues full
@@ -117,7 +121,7 @@ class Gossipsub {
   boost::asio::awaitable<bool> wait_for_peers(const TopicId& topic, std::size_t count,
                                               std::chrono::nanoseconds timeout);
   // Waits until everything queued so far has been written to the peers' streams (or their
-  // streams closed), for at most `timeout`; false when time ran out.
+  // streams closed) while writing goes on: false once nothing was written for `timeout`.
   boost::asio::awaitable<bool> flush(std::chrono::nanoseconds timeout);
 
   const Router& router() const noexcept;

@@ -13,6 +13,9 @@ namespace asio = boost::asio;
 
 namespace {
 
+// How long a batch held by the send gates (peer down, cooling off) waits before it is tried again.
+constexpr std::uint64_t kGateRetryNs = 100'000'000;
+
 [[noreturn]] void fail(errc code, const std::string& what) {
   throw boost::system::system_error(make_error_code(code), what);
 }
@@ -75,13 +78,22 @@ asio::awaitable<void> Gossipsub::Impl::write_loop(wire::PeerId peer, std::shared
     for (auto& frames : link->queue) batch += frames;
     link->queue.clear();
     link->writing = true;
-    // The send gates, once per batch: a peer blocked, not allowed, down or cooling off since it
-    // was queued gets nothing.
+    // The send gates, once per batch: a peer blocked or not allowed since it was queued gets
+    // nothing; one that is down or cooling off gets it later (what waits stays within
+    // max_queued_bytes), so a false suspicion of a busy peer loses no message.
     runtime::Message gate;
     gate.direction = runtime::Direction::tx;
     gate.peer = peer;
     gate.origin = node.peer_id();
     const runtime::Verdict verdict = co_await tx_gates->run(gate);
+    if (verdict && verdict->kind != runtime::DenyKind::blocked) {
+      ++counters.rpcs_held_out;
+      link->queue.push_front(std::move(batch));
+      batch = std::string();
+      link->writing = false;
+      (void)co_await node.clock().sleep_for(kGateRetryNs);
+      continue;
+    }
     if (!verdict) {
       try {
         co_await link->out->write(wire::as_bytes(batch));
@@ -204,15 +216,23 @@ asio::awaitable<void> Gossipsub::Impl::handle_frame(const wire::PeerId& peer,
   auto rpc = decode_rpc(frame, options.router.rpc, &detail);
   if (!rpc)
     fail(static_cast<errc>(rpc.error().value()), detail.empty() ? rpc.error().message() : detail);
-  // The receive gates, once per RPC: nothing from a blocked or unwelcome peer is heard.
+  // The receive gates, once per RPC: nothing from a blocked or unwelcome peer is heard. A peer
+  // we are backing off from is heard after its window: its stream waits (and with it, through
+  // the stream's window, the peer), so nothing is lost to a backoff.
   runtime::Message gate;
   gate.direction = runtime::Direction::rx;
   gate.peer = peer;
   gate.origin = peer;
-  const runtime::Verdict verdict = co_await rx_gates->run(gate);
-  if (verdict) {
-    ++counters.rpcs_gated_in;
-    co_return;
+  for (;;) {
+    const runtime::Verdict verdict = co_await rx_gates->run(gate);
+    if (!verdict) break;
+    if (verdict->kind == runtime::DenyKind::blocked || stopped) {
+      ++counters.rpcs_gated_in;
+      co_return;
+    }
+    ++counters.rpcs_held_in;
+    (void)co_await node.clock().sleep_for(kGateRetryNs);
+    if (stopped) co_return;
   }
   auto pending = router.handle_rpc(peer, std::move(*rpc));
   for (const auto& p : pending) {

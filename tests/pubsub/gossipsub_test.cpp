@@ -162,6 +162,28 @@ TEST(GossipsubNode, ABlockedPeerGetsNothingAndIsHeardByNobody) {
   node::node_test::run_scenario(&blocked);
 }
 
+// A peer we are backing off from is not given up on: what is queued for it waits (the send
+// gates hold it) and goes out once the backoff is over.
+asio::awaitable<void> held(Cluster& cluster) {
+  Line l;
+  co_await line(cluster, l);
+  auto& backoff = l.a->tables().backoff();
+  const wire::PeerId b = l.b->peer_id();
+  (void)backoff.record_failure(b, l.a->tables().now_ns());
+  EXPECT_TRUE(l.pa->publish(kTopic, wire::as_bytes(std::string("held for a while"))).has_value());
+  while (l.pa->stats().rpcs_held_out == 0) co_await bb::test::yield_now();
+  EXPECT_FALSE(l.pc->try_next_message(kTopic).has_value());
+  backoff.record_success(b);
+  auto at_c = co_await l.pc->next_message(kTopic);
+  EXPECT_TRUE(at_c && wire::as_chars(at_c->data()) == "held for a while");
+  EXPECT_EQ(l.pa->stats().rpcs_gated_out, 0u);
+  co_await stop_line(l);
+}
+
+TEST(GossipsubNode, WhatIsQueuedForAPeerInBackoffWaitsAndGoesOutAfterIt) {
+  node::node_test::run_scenario(&held);
+}
+
 asio::awaitable<void> oversized(Cluster& cluster) {
   Line l;
   co_await line(cluster, l);
