@@ -71,10 +71,10 @@ using PubsubEvent = RouterEvent;  // MeshJoined, MeshLeft, PeerSubscribed, PeerU
 
 struct GossipsubStats {
   RouterStats router;
-  std::uint64_t rpcs_gated_in = 0;   // RPCs the receive gates refused (blocked, not allowed)
-  std::uint64_t rpcs_held_in = 0;    // times an RPC waited for a peer's backoff window
-  std::uint64_t rpcs_gated_out = 0;  // batches the send gates refused (blocked, not allowed)
-  std::uint64_t rpcs_held_out = 0;   // times a batch waited for a peer down or cooling off
+  std::uint64_t rpcs_gated_in = 0;       // RPCs the receive gates refused (blocked, not allowed)
+  std::uint64_t rpcs_held_in = 0;        // times an RPC waited for a peer's backoff window
+  std::uint64_t rpcs_gated_out = 0;      // batches the send gates refused (blocked, not allowed)
+  std::uint64_t rpcs_held_out = 0;       // times a batch waited for a peer down or cooling off
   std::uint64_t rpcs_dropped_out = 0;    // RPCs over a peer's max_queued_bytes
   std::uint64_t streams_closed = 0;      // inbound streams closed for bad input or limits
   std::uint64_t deliveries_dropped = 0;  // topic queues full
