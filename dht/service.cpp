@@ -205,9 +205,7 @@ asio::awaitable<Result<std::string>> Kademlia::put(std::string_view name, wire::
 
 asio::awaitable<Result<BbRecordView>> Kademlia::get(std::string_view key) {
   const wire::Bytes key_bytes(key.begin(), key.end());
-  if (validate_record(key_bytes, {}) == make_error_code(errc::unknown_namespace) ||
-      validate_record(key_bytes, {}) == make_error_code(errc::bad_key))
-    co_return make_error_code(errc::bad_key);
+  if (validate_key(key_bytes)) co_return make_error_code(errc::bad_key);
   auto value = co_await get_value(key_bytes);
   if (!value) co_return value.error();
   auto r = open_bb_record(key_bytes, *value);
