@@ -86,7 +86,8 @@ boost::system::error_code validate_key(wire::ByteView key) {
     if (!wire::PeerId::from_bytes(key.subspan(kPk.size()))) return make_error_code(errc::bad_key);
     return {};
   }
-  if (starts_with(key, kBb)) return bb_author(key) ? boost::system::error_code{} : make_error_code(errc::bad_key);
+  if (starts_with(key, kBb))
+    return bb_author(key) ? boost::system::error_code{} : make_error_code(errc::bad_key);
   return make_error_code(errc::unknown_namespace);
 }
 
@@ -126,13 +127,15 @@ boost::system::error_code RecordStore::put(wire::ByteView key, wire::ByteView va
     if (it->second.expires_ns > now_ns && !better_record(key, value, it->second.value)) return {};
     erase(it);
   }
-  if (records_.size() >= limits_.max_records || bytes_ + key.size() + value.size() > limits_.max_bytes)
+  if (records_.size() >= limits_.max_records ||
+      bytes_ + key.size() + value.size() > limits_.max_bytes)
     return make_error_code(errc::store_full);
   auto& count = per_peer_[from];
   if (count >= limits_.max_records_per_peer) return make_error_code(errc::store_full);
   ++count;
   bytes_ += key.size() + value.size();
-  records_.emplace(k, StoredRecord{wire::Bytes(value.begin(), value.end()), from, now_ns, now_ns + ttl});
+  records_.emplace(
+      k, StoredRecord{wire::Bytes(value.begin(), value.end()), from, now_ns, now_ns + ttl});
   return {};
 }
 

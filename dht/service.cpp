@@ -27,11 +27,10 @@ void Kademlia::start() {
     s.mode = s.node.listen_addrs().empty() ? Mode::client : Mode::server;
   }
   if (s.mode == Mode::server) {
-    s.node.host().set_handler(
-        s.options.protocol,
-        [weak = std::weak_ptr<Impl>(impl_)](wire::Connection conn, wire::Stream stream) {
-          return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
-        });
+    s.node.host().set_handler(s.options.protocol, [weak = std::weak_ptr<Impl>(impl_)](
+                                                      wire::Connection conn, wire::Stream stream) {
+      return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
+    });
   }
   // The Node keeps its observers: this one outlives us, and then does nothing.
   s.node.observe_host([weak = std::weak_ptr<Impl>(impl_)](const wire::HostEvent& e) {
@@ -65,8 +64,7 @@ asio::awaitable<std::size_t> Kademlia::bootstrap(std::vector<wire::Multiaddr> pe
     }
   }
   if (s.core.table().size() > 0) {
-    Lookup lookup(s.core.table().self_key(), s.node.peer_id(),
-                  s.seeds(s.core.table().self_key()),
+    Lookup lookup(s.core.table().self_key(), s.node.peer_id(), s.seeds(s.core.table().self_key()),
                   Lookup::Options{s.options.k, s.options.alpha, s.options.max_hops});
     Message request;
     request.type = MessageType::find_node;
@@ -213,8 +211,12 @@ asio::awaitable<Result<BbRecordView>> Kademlia::get(std::string_view key) {
   co_return std::move(*r);
 }
 
-Mode Kademlia::mode() const noexcept { return impl_->mode; }
-const RoutingTable& Kademlia::routing_table() const noexcept { return impl_->core.table(); }
+Mode Kademlia::mode() const noexcept {
+  return impl_->mode;
+}
+const RoutingTable& Kademlia::routing_table() const noexcept {
+  return impl_->core.table();
+}
 
 KademliaStats Kademlia::stats() const {
   KademliaStats out = impl_->counters;
