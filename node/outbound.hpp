@@ -1,6 +1,7 @@
 // The Node's outbound links: one /bb/wire/1.0.0 Sender per destination peer, dialled on demand
-// (a connection, else the peer store's addresses in turn, else the peer router's), with the outcome of every message
-// it queued: accepted by the peer's receipt, refused by it, or lost with the connection.
+// (a connection, else the peer store's addresses in turn, else the peer router's), with the outcome
+// of every message it queued: accepted by the peer's receipt, refused by it, or lost with the
+// connection.
 //
 // Each outcome is reported once (node.hpp's rule): to the send() that awaits it, else as one
 // SendFailed event; messages never written when a link fails are one OutboundDropped per peer.
@@ -78,7 +79,7 @@ class Outbound {
     std::deque<Entry> entries;  // unresolved, in the order they were queued
     std::string_view failure = runtime::reason::peer_unreachable;
     std::string failure_detail;
-    bool addresses_sent = false;  // our listen addresses went out on this link
+    bool addresses_sent = false;          // our listen addresses went out on this link
     std::uint64_t route_deadline_ns = 0;  // how long asking the peer router may take
   };
 

@@ -17,18 +17,12 @@ constexpr std::uint32_t kFileVersion = 1;
 // Higher is better.
 int rank(AddressSource s) {
   switch (s) {
-    case AddressSource::named:
-      return 5;
-    case AddressSource::identify:
-      return 4;
-    case AddressSource::envelope:
-      return 3;
-    case AddressSource::dht:
-      return 2;
-    case AddressSource::inbound:
-      return 1;
-    case AddressSource::loaded:
-      return 0;
+    case AddressSource::named: return 5;
+    case AddressSource::identify: return 4;
+    case AddressSource::envelope: return 3;
+    case AddressSource::dht: return 2;
+    case AddressSource::inbound: return 1;
+    case AddressSource::loaded: return 0;
   }
   return 0;
 }
@@ -81,18 +75,12 @@ class PeerStoreCategory final : public boost::system::error_category {
 
 std::string_view to_string(AddressSource s) noexcept {
   switch (s) {
-    case AddressSource::named:
-      return "named";
-    case AddressSource::identify:
-      return "identify";
-    case AddressSource::dht:
-      return "dht";
-    case AddressSource::envelope:
-      return "envelope";
-    case AddressSource::inbound:
-      return "inbound";
-    case AddressSource::loaded:
-      return "loaded";
+    case AddressSource::named: return "named";
+    case AddressSource::identify: return "identify";
+    case AddressSource::dht: return "dht";
+    case AddressSource::envelope: return "envelope";
+    case AddressSource::inbound: return "inbound";
+    case AddressSource::loaded: return "loaded";
   }
   return "unknown";
 }
@@ -110,17 +98,12 @@ PeerStore::PeerStore(PeerStoreOptions options, async::Clock& clock)
 
 std::uint64_t PeerStore::ttl_ns(AddressSource source) const {
   switch (source) {
-    case AddressSource::named:
-      return 0;
+    case AddressSource::named: return 0;
     case AddressSource::identify:
-    case AddressSource::loaded:
-      return async::to_ns(options_.identify_ttl);
-    case AddressSource::dht:
-      return async::to_ns(options_.dht_ttl);
-    case AddressSource::envelope:
-      return async::to_ns(options_.envelope_ttl);
-    case AddressSource::inbound:
-      return async::to_ns(options_.inbound_ttl);
+    case AddressSource::loaded: return async::to_ns(options_.identify_ttl);
+    case AddressSource::dht: return async::to_ns(options_.dht_ttl);
+    case AddressSource::envelope: return async::to_ns(options_.envelope_ttl);
+    case AddressSource::inbound: return async::to_ns(options_.inbound_ttl);
   }
   return 0;
 }
@@ -157,6 +140,7 @@ PeerStore::Entry& PeerStore::ensure(const wire::PeerId& peer, bool named) {
     it = peers_.try_emplace(peer).first;
     fresh_.push_front(peer);
     it->second.pos = fresh_.begin();
+    it->second.named = named;
     if (!named) ++learned_;
   }
   Entry& e = it->second;

@@ -46,8 +46,9 @@ enum class AddressSource : std::uint8_t { named, identify, dht, envelope, inboun
 std::string_view to_string(AddressSource) noexcept;
 
 struct PeerStoreOptions {
-  std::size_t capacity = 4096;  // peers kept; the least recently useful go first (named peers never)
-  std::size_t max_addresses_per_peer = 8;  // dialable (TCP) addresses
+  std::size_t capacity =
+      4096;  // peers kept; the least recently useful go first (named peers never)
+  std::size_t max_addresses_per_peer = 8;                         // dialable (TCP) addresses
   std::chrono::nanoseconds identify_ttl = std::chrono::hours(1);  // after the last connection ends
   std::chrono::nanoseconds dht_ttl = std::chrono::minutes(30);
   std::chrono::nanoseconds envelope_ttl = std::chrono::minutes(10);

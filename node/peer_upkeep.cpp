@@ -43,8 +43,7 @@ void PeerUpkeep::load() {
   const auto& file = *core_.config.peer_store_file;
   auto loaded = core_.peers.load(file);
   if (!loaded) {
-    spdlog::warn("peer store {}: {}; starting without it", file.string(),
-                 loaded.error().message());
+    spdlog::warn("peer store {}: {}; starting without it", file.string(), loaded.error().message());
     return;
   }
   spdlog::debug("peer store {}: {} peers loaded", file.string(), *loaded);
@@ -122,8 +121,8 @@ asio::awaitable<void> PeerUpkeep::dial(wire::PeerId peer) {
   dialing_.erase(peer);
   if (reached || core_.stopping) co_return;
   spdlog::debug("low-water dial to {} failed: {}", peer.to_base58(), last);
-  const auto first = std::max<std::uint64_t>(
-      async::to_ns(core_.config.connection_check_interval), 1);
+  const auto first =
+      std::max<std::uint64_t>(async::to_ns(core_.config.connection_check_interval), 1);
   auto& b = backoff_[peer];
   b.delay_ns = b.delay_ns == 0 ? first : std::min(b.delay_ns * 2, first * kMaxBackoffFactor);
   b.retry_at_ns = async::saturating_add(core_.clock.now_ns(), b.delay_ns);

@@ -59,10 +59,10 @@ AddressScope address_scope(const ip::address& a) {
   if (a.is_v4()) {
     const auto v = a.to_v4().to_uint();
     if ((v >> 24) == 127) return AddressScope::loopback;
-    if ((v >> 24) == 0) return AddressScope::unspecified;  // 0/8: "this network"
-    if ((v >> 16) == 0xA9FE) return AddressScope::link_local;                    // 169.254/16
-    if ((v >> 24) == 10 || (v >> 20) == 0xAC1 || (v >> 16) == 0xC0A8 ||        // 10/8, 172.16/12,
-        (v >> 22) == (0x6440'0000u >> 22)) {                                      // 192.168/16, 100.64/10
+    if ((v >> 24) == 0) return AddressScope::unspecified;                // 0/8: "this network"
+    if ((v >> 16) == 0xA9FE) return AddressScope::link_local;            // 169.254/16
+    if ((v >> 24) == 10 || (v >> 20) == 0xAC1 || (v >> 16) == 0xC0A8 ||  // 10/8, 172.16/12,
+        (v >> 22) == (0x6440'0000u >> 22)) {                             // 192.168/16, 100.64/10
       return AddressScope::private_net;
     }
     return AddressScope::public_net;
@@ -88,16 +88,12 @@ bool shareable_with(const Multiaddr& addr, const Multiaddr& remote) {
   const AddressScope ours = address_scope(addr);
   const AddressScope theirs = address_scope(remote);
   switch (ours) {
-    case AddressScope::unspecified:
-      return false;
-    case AddressScope::loopback:
-      return theirs == AddressScope::loopback;
+    case AddressScope::unspecified: return false;
+    case AddressScope::loopback: return theirs == AddressScope::loopback;
     case AddressScope::link_local:
-    case AddressScope::private_net:
-      return reaches_local(theirs);
+    case AddressScope::private_net: return reaches_local(theirs);
     case AddressScope::public_net:
-    case AddressScope::other:
-      return true;
+    case AddressScope::other: return true;
   }
   return false;
 }

@@ -88,7 +88,8 @@ std::optional<Connection> Host::connection(const PeerId& peer) const {
 }
 
 void Host::set_handler(std::string protocol, StreamHandler handler) {
-  const bool added = impl_->handlers.insert_or_assign(std::move(protocol), std::move(handler)).second;
+  const bool added =
+      impl_->handlers.insert_or_assign(std::move(protocol), std::move(handler)).second;
   if (added) impl_->schedule_push();
 }
 

@@ -72,7 +72,7 @@ struct HostOptions {
   // An IP that identified peers report as ours (observedAddr) is advertised, with each TCP
   // listen port, once this many distinct observer IPs reported it.
   std::size_t observed_confirmations = 3;
-  std::string agent_version;   // default "bb/<version>"
+  std::string agent_version;  // default "bb/<version>"
 };
 
 struct PeerConnected {

@@ -84,10 +84,9 @@ asio::awaitable<void> Host::Impl::identify_peer(Connection conn) {
 // failure (StreamFailed, from handle_stream), not the connection's.
 asio::awaitable<void> Host::Impl::serve_push(Connection conn, Stream stream) {
   const PeerId peer = conn.remote_peer();
-  auto info = co_await async::with_timeout(clock, identify::read_push(std::move(stream), peer),
-                                           ns(options.protocol_timeout),
-                                           make_error_code(errc::handshake_timeout),
-                                           "identify push from " + peer.to_base58());
+  auto info = co_await async::with_timeout(
+      clock, identify::read_push(std::move(stream), peer), ns(options.protocol_timeout),
+      make_error_code(errc::handshake_timeout), "identify push from " + peer.to_base58());
   if (!conn.is_open() || stopping) co_return;
   if (auto it = connections.find(peer); it == connections.end() || !(it->second == conn)) {
     co_return;  // a connection that was replaced meanwhile

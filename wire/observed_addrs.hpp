@@ -23,7 +23,8 @@ class ObservedAddrs {
   static constexpr std::size_t kMaxObservers = 1024;
   static constexpr std::size_t kMaxConfirmed = 8;
 
-  explicit ObservedAddrs(std::size_t confirmations) : needed_(confirmations > 0 ? confirmations : 1) {}
+  explicit ObservedAddrs(std::size_t confirmations)
+      : needed_(confirmations > 0 ? confirmations : 1) {}
 
   // `observer`: the reporting peer's address as we see it; `observed`: what it says ours is.
   // Reports without an IP, or of an unspecified IP, are ignored. Returns true when this report
@@ -38,7 +39,7 @@ class ObservedAddrs {
  private:
   std::size_t needed_;
   std::map<boost::asio::ip::address, boost::asio::ip::address> votes_;  // observer -> observed
-  std::deque<boost::asio::ip::address> order_;                           // observers, oldest first
+  std::deque<boost::asio::ip::address> order_;                          // observers, oldest first
   std::map<boost::asio::ip::address, std::size_t> tally_;               // observed -> votes
 };
 

@@ -71,7 +71,8 @@ TEST(AddressScope, LoopbackOnlyToLoopbackPrivateOnlyToLocalPublicToAnyone) {
 }
 
 TEST(AddressScope, WithIpKeepsTheRestOfTheAddress) {
-  const auto addr = ma("/ip4/0.0.0.0/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA");
+  const auto addr =
+      ma("/ip4/0.0.0.0/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA");
   const auto out = with_ip(addr, boost::asio::ip::make_address("203.0.113.7"));
   ASSERT_TRUE(out);
   EXPECT_EQ(out->to_string(),

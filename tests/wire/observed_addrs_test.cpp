@@ -54,8 +54,7 @@ TEST(ObservedAddrs, VotesAreBoundedTheOldestObserversGoFirst) {
   ObservedAddrs observed(2);
   for (std::size_t i = 0; i < ObservedAddrs::kMaxObservers + 10; ++i) {
     const auto ip = boost::asio::ip::address_v4(static_cast<std::uint32_t>(0x0A000000u + i));
-    (void)observed.record(ma("/ip4/" + ip.to_string() + "/tcp/1"),
-                          ma("/ip4/203.0.113.7/tcp/1"));
+    (void)observed.record(ma("/ip4/" + ip.to_string() + "/tcp/1"), ma("/ip4/203.0.113.7/tcp/1"));
   }
   EXPECT_EQ(observed.observers(), ObservedAddrs::kMaxObservers);
   EXPECT_EQ(observed.votes_for(kOurs), ObservedAddrs::kMaxObservers);

@@ -66,8 +66,8 @@ asio::awaitable<void> push_scenario(Host& a, Host& b) {
   const Multiaddr bound = a.listen(host_test::loopback());
   const auto advertised = a.advertised_addrs();
   EXPECT_NE(std::find(advertised.begin(), advertised.end(), bound), advertised.end());
-  const auto after_listen = co_await b_events.wait<PeerIdentified>(
-      [](const PeerIdentified& e) { return e.pushed; });
+  const auto after_listen =
+      co_await b_events.wait<PeerIdentified>([](const PeerIdentified& e) { return e.pushed; });
   EXPECT_TRUE(after_listen);
   if (after_listen) {
     for (const auto& addr : after_listen->info.listen_addrs) {
