@@ -1,6 +1,5 @@
 #include "node/arrivals.hpp"
 
-#include "node/address_book.hpp"
 #include "node/inbox.hpp"
 #include "proto/bb_core.pb.h"
 #include "runtime/backpressure.hpp"
@@ -111,9 +110,13 @@ std::optional<std::string> Arrivals::check_origin(const wire::PeerId& origin,
 }
 
 void Arrivals::learn_addresses(const wire::PeerId& peer, const core::WireEnvelope& env) {
-  if (book_.knows(peer) || env.src_peer_addresses_size() == 0) return;
+  // At most the peer store's bound per peer are kept; a link sends them once.
+  int n = 0;
   for (const auto& bytes : env.src_peer_addresses()) {
-    if (auto addr = wire::Multiaddr::from_bytes(as_view(bytes))) book_.remember(peer, *addr);
+    if (++n > 32) break;
+    if (auto addr = wire::Multiaddr::from_bytes(as_view(bytes))) {
+      core_.peers.add_address(peer, *addr, AddressSource::envelope);
+    }
   }
 }
 

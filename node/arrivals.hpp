@@ -16,15 +16,11 @@ namespace bb::core {
 class WireEnvelope;
 }
 
-namespace bb::node {
-class AddressBook;
-}
-
 namespace bb::node::detail {
 
 class Arrivals {
  public:
-  Arrivals(Core& core, AddressBook& book) : core_(core), book_(book) {}
+  explicit Arrivals(Core& core) : core_(core) {}
 
   void set_pipeline(const runtime::Pipeline* rx) { rx_ = rx; }
 
@@ -39,7 +35,6 @@ class Arrivals {
   void learn_addresses(const wire::PeerId& peer, const core::WireEnvelope& env);
 
   Core& core_;
-  AddressBook& book_;
   const runtime::Pipeline* rx_ = nullptr;
 };
 

@@ -1,10 +1,10 @@
 #include "node/node.hpp"
 
-#include "node/address_book.hpp"
 #include "node/arrivals.hpp"
 #include "node/detail/core.hpp"
 #include "node/inbox.hpp"
 #include "node/outbound.hpp"
+#include "node/peer_upkeep.hpp"
 #include "node/requests.hpp"
 #include "node/stages.hpp"
 #include "runtime/node_builder.hpp"
@@ -65,19 +65,19 @@ std::uint64_t NodeMetrics::failed_sends() const {
 struct Node::Impl final : detail::SendPath {
   Impl(const asio::any_io_executor& executor, NodeConfig cfg)
       : core(executor, std::move(cfg)),
-        book(core.config.address_book_capacity),
-        outbound(core, book),
+        outbound(core),
         inbox(core, outbound),
-        arrivals(core, book),
+        arrivals(core),
+        upkeep(core),
         requests(core, *this),
         server(std::make_shared<wire::bb_wire::ServerStats>(executor)),
         stop_done(executor) {}
 
   detail::Core core;
-  AddressBook book;
   detail::Outbound outbound;
   detail::Inbox inbox;
   detail::Arrivals arrivals;
+  detail::PeerUpkeep upkeep;
   detail::Requests requests;
   std::shared_ptr<wire::bb_wire::ServerStats> server;
   std::optional<runtime::Pipeline> tx;
@@ -107,10 +107,10 @@ struct Node::Impl final : detail::SendPath {
     while (auto event = co_await core.host.next_event()) {
       if (core.config.host_observer) core.config.host_observer(*event);
       for (const auto& observe : core.host_observers) observe(*event);
+      upkeep.on_host_event(*event);
       if (auto* e = std::get_if<wire::PeerConnected>(&*event)) {
         ++core.metrics.connections_opened;
         core.tables.on_connected(e->peer);
-        if (e->direction == wire::Direction::outbound) book.remember(e->peer, e->addr);
         if (auto conn = core.host.connection(e->peer)) {
           core.tasks.spawn(ping_loop(*conn), "ping " + e->peer.to_base58());
         }
@@ -121,8 +121,6 @@ struct Node::Impl final : detail::SendPath {
         // requests to that peer end now rather than at their timeouts.
         requests.fail_peer(d->peer, reason::connection_lost,
                            "the connection to " + d->peer.to_base58() + " closed");
-      } else if (auto* id = std::get_if<wire::PeerIdentified>(&*event)) {
-        for (const auto& addr : id->info.listen_addrs) book.remember(id->peer, addr);
       } else if (auto* f = std::get_if<wire::StreamFailed>(&*event)) {
         spdlog::debug("stream {} from {} failed: {}", f->protocol, f->peer.to_base58(), f->detail);
       }
@@ -285,6 +283,7 @@ struct Node::Impl final : detail::SendPath {
 
   asio::awaitable<void> finish_stop() {
     finishing = true;
+    if (started) upkeep.save();
     co_await core.host.stop();
     core.tasks.cancel_all();
     co_await core.tasks.join();
@@ -362,6 +361,7 @@ asio::awaitable<void> Node::start() {
   if (impl.started) co_return;
   impl.core.touched = true;  // listeners bound before a failure have tasks
   impl.build_pipelines();
+  impl.upkeep.load();
   auto* arrivals = &impl.arrivals;
   wire::bb_wire::register_server(
       impl.core.host,
@@ -379,6 +379,7 @@ asio::awaitable<void> Node::start() {
   impl.started = true;
   impl.core.tasks.spawn(impl.pump_host_events(), "host events");
   impl.core.tasks.spawn(impl.tick_loop(), "tables tick");
+  impl.upkeep.start();
 }
 
 asio::awaitable<void> Node::stop() {
@@ -389,12 +390,22 @@ asio::awaitable<wire::PeerId> Node::connect(const wire::Multiaddr& addr) {
   impl_->core.touched = true;
   auto conn = co_await impl_->core.host.connect(addr);
   const auto peer = conn.remote_peer();
-  impl_->book.remember(peer, addr, /*named=*/true);
+  impl_->core.peers.add_address(peer, addr, AddressSource::named);
   co_return peer;
 }
 
 void Node::add_address(const wire::PeerId& peer, const wire::Multiaddr& addr) {
-  impl_->book.remember(peer, addr, /*named=*/true);
+  impl_->core.peers.add_address(peer, addr, AddressSource::named);
+}
+
+PeerStore& Node::peer_store() noexcept {
+  return impl_->core.peers;
+}
+const PeerStore& Node::peer_store() const noexcept {
+  return impl_->core.peers;
+}
+void Node::set_peer_router(PeerRouter router) {
+  impl_->core.router = std::move(router);
 }
 
 asio::awaitable<Verdict> Node::send(const wire::PeerId& peer, std::string_view channel,
@@ -538,7 +549,7 @@ PeerStatus Node::peer_status(const wire::PeerId& peer) const {
     s.queued_bytes = link->queued_bytes;
     s.awaiting_receipt = link->awaiting_receipt;
   }
-  s.addresses = impl_->book.addresses(peer);
+  s.addresses = impl_->core.peers.addresses(peer);
   return s;
 }
 

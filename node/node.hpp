@@ -61,6 +61,7 @@
 #pragma once
 
 #include "async/clock.hpp"
+#include "node/peer_store.hpp"
 #include "proto/onnx.pb.h"
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
@@ -76,6 +77,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -128,10 +130,23 @@ struct NodeConfig {
   std::size_t inbox_bytes_per_peer = std::size_t{32} << 20;
   // Distinct channels a node holds messages for before anyone subscribed to them.
   std::size_t max_unsubscribed_channels = 64;
-  // Peers whose addresses the node keeps after learning them from the network (identify, the
-  // addresses in envelopes, inbound dials); the longest known go first. Addresses the
-  // application gave (connect(), add_address()) are kept whatever this is.
-  std::size_t address_book_capacity = 4096;
+  // The peer store (node/peer_store.hpp, docs/peer-store.md): addresses learned from identify
+  // (while a peer is connected, and identify_ttl after), from envelopes and from the peer
+  // router, bounded by peer_store.capacity peers (the least recently useful go first);
+  // addresses the application gave (connect(), add_address()) are kept whatever it is.
+  PeerStoreOptions peer_store;
+  // Where the peer store lives between runs: loaded by start() before listening (a missing
+  // file is an empty store; a bad one is logged and ignored), saved by stop() and every
+  // peer_store_save_interval (on the Node's clock).
+  std::optional<std::filesystem::path> peer_store_file;
+  std::chrono::milliseconds peer_store_save_interval{60'000};
+  // Low-water mark: every connection_check_interval (on the Node's clock; also once at start)
+  // while fewer than min_connections peers are connected, dial known, unconnected, unblocked
+  // peers of the peer store, most recently useful first, at most the shortfall at once; a peer
+  // whose dial failed waits connection_check_interval, doubling up to 64 times that. 0: off.
+  // The Host's limits stay the ceiling.
+  std::size_t min_connections = 0;
+  std::chrono::milliseconds connection_check_interval{5'000};
   // Table upkeep (failure detector, expiries) and liveness pings to connected peers.
   std::chrono::milliseconds tick_interval{100};
   std::chrono::milliseconds ping_interval{1'000};
@@ -215,6 +230,12 @@ struct RequestResult {
   bool ok() const noexcept { return response.has_value(); }
 };
 
+// Where a peer is, when the peer store knows no address of it: a DHT's lookup, say. Its answer
+// is stored (AddressSource::dht) and dialled. It runs on the Node's executor; the Node stops
+// waiting for it at the message's deadline (the cancellation reaches it as for `||`).
+using PeerRouter =
+    std::function<boost::asio::awaitable<std::vector<wire::Multiaddr>>(const wire::PeerId&)>;
+
 // A service's handler: runs as its own task for each request; its value is the response
 // payload, or nullopt for no answer (the requester then times out).
 using ServiceHandler =
@@ -282,6 +303,14 @@ class Node {
   boost::asio::awaitable<wire::PeerId> connect(const wire::Multiaddr& addr);
   // Remembers an address of `peer` for dialling on demand (a /p2p/ suffix is added).
   void add_address(const wire::PeerId& peer, const wire::Multiaddr& addr);
+
+  // What the node knows of peers (addresses, identify, usefulness): node/peer_store.hpp.
+  PeerStore& peer_store() noexcept;
+  const PeerStore& peer_store() const noexcept;
+  // Asked when send(), request() or a dial on demand needs a peer that is neither connected
+  // nor in the peer store; empty: such a peer is `peer_resolve_failed` at once. Replaces the
+  // router set before.
+  void set_peer_router(PeerRouter router);
 
   // Runs the send pipeline for one destination: gates, then wire.Send (dial on demand, queue,
   // write). nullopt when queued (or, with await_receipt, accepted by the peer); otherwise the

@@ -1,8 +1,8 @@
 #include "node/outbound.hpp"
 
-#include "node/address_book.hpp"
 #include "wire/error.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -13,7 +13,7 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::system_error;
 namespace reason = runtime::reason;
 
-Outbound::Outbound(Core& core, AddressBook& book) : core_(core), book_(book), resolved_(core.ex) {}
+Outbound::Outbound(Core& core) : core_(core), resolved_(core.ex) {}
 
 bool Outbound::idle() const {
   for (const auto& [peer, link] : links_) {
@@ -23,7 +23,8 @@ bool Outbound::idle() const {
 }
 
 bool Outbound::resolvable(const wire::PeerId& peer) const {
-  return links_.contains(peer) || core_.host.connection(peer).has_value() || book_.knows(peer);
+  return links_.contains(peer) || core_.host.connection(peer).has_value() ||
+         core_.peers.knows(peer) || core_.router != nullptr;
 }
 
 std::span<const wire::Bytes> Outbound::local_addresses(const wire::PeerId& peer) const {
@@ -37,7 +38,7 @@ asio::awaitable<runtime::Verdict> Outbound::send(const wire::PeerId& peer, std::
                                                  std::uint64_t deadline_ns,
                                                  std::shared_ptr<Waiter> waiter) {
   if (core_.stopping) co_return deny(reason::stopped, "the node is stopping");
-  auto link = link_for(peer);
+  auto link = link_for(peer, deadline_ns);
   while (link->state == Link::State::connecting) co_await link->sender.changed().wait();
   if (link->state == Link::State::closed) co_return deny(link->failure, link->failure_detail);
 
@@ -60,14 +61,15 @@ asio::awaitable<runtime::Verdict> Outbound::send(const wire::PeerId& peer, std::
 
 asio::awaitable<void> Outbound::send_control(const wire::PeerId& peer,
                                              const wire::SingleFillEnvelope& env) {
-  auto link = link_for(peer);
+  auto link = link_for(peer, async::saturating_add(core_.clock.now_ns(), 1'000'000'000));
   while (link->state == Link::State::connecting) co_await link->sender.changed().wait();
   if (link->state == Link::State::closed) co_return;
   link->sender.push(env, /*counted=*/false);
   link->entries.push_back(Entry{0, nullptr, true});
 }
 
-std::shared_ptr<Outbound::Link> Outbound::link_for(const wire::PeerId& peer) {
+std::shared_ptr<Outbound::Link> Outbound::link_for(const wire::PeerId& peer,
+                                                   std::uint64_t deadline_ns) {
   core_.touched = true;
   auto& slot = links_[peer];
   if (!slot) {
@@ -76,14 +78,34 @@ std::shared_ptr<Outbound::Link> Outbound::link_for(const wire::PeerId& peer) {
     limits.max_queued_bytes = core_.config.max_queued_bytes;
     limits.max_awaiting_receipt = core_.config.max_awaiting_receipt;
     slot = std::make_shared<Link>(core_.ex, peer, limits);
+    slot->route_deadline_ns = deadline_ns;
     core_.tasks.spawn(run_link(slot), "link " + peer.to_base58());
   }
   return slot;
 }
 
-asio::awaitable<wire::Connection> Outbound::dial(const wire::PeerId& peer) {
+asio::awaitable<std::vector<wire::Multiaddr>> Outbound::route(const wire::PeerId& peer,
+                                                              std::uint64_t deadline_ns) {
+  const PeerRouter router = core_.router;  // a copy: it may be replaced while we wait
+  std::vector<wire::Multiaddr> found;
+  try {
+    auto outcome = co_await (router(peer) || core_.clock.sleep_until(deadline_ns));
+    if (outcome.index() == 0) found = std::move(std::get<0>(outcome));
+  } catch (const std::exception& e) {
+    spdlog::debug("peer router for {}: {}", peer.to_base58(), wire::error_text(e));
+  }
+  for (const auto& addr : found) core_.peers.add_address(peer, addr, AddressSource::dht);
+  co_return core_.peers.addresses(peer);
+}
+
+asio::awaitable<wire::Connection> Outbound::dial(const wire::PeerId& peer,
+                                                 std::uint64_t deadline_ns) {
   if (auto conn = core_.host.connection(peer)) co_return *conn;
-  const auto candidates = book_.addresses(peer);  // a copy: the book may change while we dial
+  auto candidates = core_.peers.addresses(peer);  // a copy: the store may change while we dial
+  if (candidates.empty() && core_.router && !core_.stopping) {
+    candidates = co_await route(peer, deadline_ns);
+    if (auto conn = core_.host.connection(peer)) co_return *conn;
+  }
   if (candidates.empty()) {
     throw system_error(make_error_code(wire::errc::peer_unreachable),
                        "no address known for " + peer.to_base58());
@@ -101,7 +123,7 @@ asio::awaitable<wire::Connection> Outbound::dial(const wire::PeerId& peer) {
 
 asio::awaitable<void> Outbound::run_link(std::shared_ptr<Link> link) {
   try {
-    auto conn = co_await dial(link->peer);
+    auto conn = co_await dial(link->peer, link->route_deadline_ns);
     std::vector<std::string> protocols{std::string(wire::bb_wire::kProtocolId)};
     link->stream.emplace(co_await conn.open_stream(std::move(protocols)));
   } catch (const system_error& e) {

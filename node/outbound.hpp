@@ -1,6 +1,7 @@
 // The Node's outbound links: one /bb/wire/1.0.0 Sender per destination peer, dialled on demand
-// (a connection, else the address book's addresses in turn), with the outcome of every message
-// it queued: accepted by the peer's receipt, refused by it, or lost with the connection.
+// (a connection, else the peer store's addresses in turn, else the peer router's), with the outcome
+// of every message it queued: accepted by the peer's receipt, refused by it, or lost with the
+// connection.
 //
 // Each outcome is reported once (node.hpp's rule): to the send() that awaits it, else as one
 // SendFailed event; messages never written when a link fails are one OutboundDropped per peer.
@@ -15,11 +16,7 @@
 #include <memory>
 #include <unordered_map>
 
-namespace bb::node {
-
-class AddressBook;
-
-namespace detail {
+namespace bb::node::detail {
 
 class Outbound {
  public:
@@ -31,11 +28,11 @@ class Outbound {
     bool done = false;
   };
 
-  Outbound(Core& core, AddressBook& book);
+  explicit Outbound(Core& core);
   Outbound(const Outbound&) = delete;
   Outbound& operator=(const Outbound&) = delete;
 
-  // Whether `peer` can be reached at all: a link, a connection or an address.
+  // Whether `peer` can be reached at all: a link, a connection, an address or a peer router.
   bool resolvable(const wire::PeerId& peer) const;
   // Our listen addresses for src_peer_addresses: once per link.
   std::span<const wire::Bytes> local_addresses(const wire::PeerId& peer) const;
@@ -82,11 +79,16 @@ class Outbound {
     std::deque<Entry> entries;  // unresolved, in the order they were queued
     std::string_view failure = runtime::reason::peer_unreachable;
     std::string failure_detail;
-    bool addresses_sent = false;  // our listen addresses went out on this link
+    bool addresses_sent = false;          // our listen addresses went out on this link
+    std::uint64_t route_deadline_ns = 0;  // how long asking the peer router may take
   };
 
-  std::shared_ptr<Link> link_for(const wire::PeerId& peer);
-  boost::asio::awaitable<wire::Connection> dial(const wire::PeerId& peer);
+  std::shared_ptr<Link> link_for(const wire::PeerId& peer, std::uint64_t deadline_ns);
+  boost::asio::awaitable<wire::Connection> dial(const wire::PeerId& peer,
+                                                std::uint64_t deadline_ns);
+  // The peer router's addresses for `peer` (stored as `dht`), within `deadline_ns`.
+  boost::asio::awaitable<std::vector<wire::Multiaddr>> route(const wire::PeerId& peer,
+                                                             std::uint64_t deadline_ns);
   boost::asio::awaitable<void> run_link(std::shared_ptr<Link> link);
   void on_receipt_run(Link& link, std::uint64_t count, std::string_view reason);
   bool fail_entry(const wire::PeerId& peer, Entry& e, std::string_view why, std::string detail,
@@ -95,11 +97,9 @@ class Outbound {
   static void complete(Waiter& w, runtime::Verdict v);
 
   Core& core_;
-  AddressBook& book_;
   std::vector<wire::Bytes> local_addrs_;
   std::unordered_map<wire::PeerId, std::shared_ptr<Link>> links_;
   async::Event resolved_;  // an entry got its outcome, or a link failed
 };
 
-}  // namespace detail
-}  // namespace bb::node
+}  // namespace bb::node::detail

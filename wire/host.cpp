@@ -21,6 +21,7 @@ Multiaddr Host::listen(const Multiaddr& addr) {
   Multiaddr bound = listener.local_addr();
   impl_->listen_addrs.push_back(bound);
   impl_->tasks.spawn(impl_->accept_loop(listener), "listener " + bound.to_string());
+  impl_->schedule_push();
   return bound;
 }
 
@@ -87,12 +88,15 @@ std::optional<Connection> Host::connection(const PeerId& peer) const {
 }
 
 void Host::set_handler(std::string protocol, StreamHandler handler) {
-  impl_->handlers.insert_or_assign(std::move(protocol), std::move(handler));
+  const bool added =
+      impl_->handlers.insert_or_assign(std::move(protocol), std::move(handler)).second;
+  if (added) impl_->schedule_push();
 }
 
 void Host::remove_handler(std::string_view protocol) {
   if (auto it = impl_->handlers.find(protocol); it != impl_->handlers.end()) {
     impl_->handlers.erase(it);
+    impl_->schedule_push();
   }
 }
 
@@ -126,6 +130,7 @@ asio::awaitable<void> Host::stop() {
   auto& impl = *impl_;
   impl.stopping = true;
   impl.accept_room.notify();
+  impl.push_wanted.notify();
   for (auto& l : impl.listeners) l.close();
   // What was written (the last receipts above all) goes out before the close, for at most
   // kStopFlushBound (a peer that does not read).
@@ -180,6 +185,12 @@ const Ed25519KeyPair& Host::identity() const noexcept {
 }
 std::vector<Multiaddr> Host::listen_addrs() const {
   return impl_->listen_addrs;
+}
+std::vector<Multiaddr> Host::advertised_addrs() const {
+  return impl_->advertised();
+}
+std::vector<boost::asio::ip::address> Host::observed_ips() const {
+  return impl_->observed.confirmed();
 }
 std::vector<std::string> Host::protocols() const {
   return impl_->supported();

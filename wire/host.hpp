@@ -31,6 +31,7 @@
 #include "wire/resource_manager.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 
 #include <chrono>
 #include <functional>
@@ -62,7 +63,16 @@ struct HostOptions {
   std::chrono::milliseconds protocol_timeout{10'000};  // ping and identify exchanges
   bool serve_perf = true;                              // /perf/1.0.0 is for tests and benchmarks
   bool identify_peers = true;  // ask every new peer who it is (PeerIdentified)
-  std::string agent_version;   // default "bb/<version>"
+  // Serve /ipfs/id/push/1.0.0 (a push is another PeerIdentified) and push our identify to every
+  // connected peer when what we advertise changes (protocols, addresses), once per
+  // push_debounce (on the Host's clock) however many changes came in it.
+  bool identify_push = true;
+  bool serve_identify_push = true;
+  std::chrono::milliseconds push_debounce{100};
+  // An IP that identified peers report as ours (observedAddr) is advertised, with each TCP
+  // listen port, once this many distinct observer IPs reported it.
+  std::size_t observed_confirmations = 3;
+  std::string agent_version;  // default "bb/<version>"
 };
 
 struct PeerConnected {
@@ -94,9 +104,12 @@ struct StreamFailed {  // a stream closed for bad input; its connection lives on
   boost::system::error_code error;
   std::string detail;
 };
+// The answer to our identify request, and again after each identify push from the peer (`info`
+// is then what we knew, updated by what the push said; `pushed` is set).
 struct PeerIdentified {
   PeerId peer;
   identify::Info info;
+  bool pushed = false;
 };
 // Serves the inbound streams of one protocol: called once the protocol is negotiated on a stream
 // the peer opened, and owns the stream from then on. What it throws (other than a cancellation)
@@ -154,7 +167,8 @@ class Host {
   // (identify advertises them) and handed to their handler. The Host registers /ipfs/ping/1.0.0,
   // /ipfs/id/1.0.0 and (with serve_perf) /perf/1.0.0 itself; the protocols built on it register
   // theirs (bb_wire::register_server, an application's "/my/proto/1.0.0"). set_handler replaces
-  // a handler already registered; streams already handed to the old one keep it.
+  // a handler already registered; streams already handed to the old one keep it. Adding or
+  // removing a protocol once the Host runs pushes our identify to connected peers.
   void set_handler(std::string protocol, StreamHandler handler);
   void remove_handler(std::string_view protocol);
 
@@ -188,7 +202,14 @@ class Host {
 
   const PeerId& peer_id() const noexcept;
   const Ed25519KeyPair& identity() const noexcept;
+  // The addresses bound by listen(), as bound (a wildcard stays a wildcard).
   std::vector<Multiaddr> listen_addrs() const;
+  // What identify tells peers, before the per-peer filter (shareable_with): the listen
+  // addresses with wildcards expanded to the interfaces' addresses, and confirmed observed
+  // addresses (HostOptions::observed_confirmations).
+  std::vector<Multiaddr> advertised_addrs() const;
+  // IPs other peers report as ours, confirmed by enough of them.
+  std::vector<boost::asio::ip::address> observed_ips() const;
   std::vector<std::string> protocols() const;
   std::size_t connection_count() const noexcept;
   std::vector<PeerId> connected_peers() const;

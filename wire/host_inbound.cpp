@@ -59,7 +59,7 @@ void Host::Impl::on_accepted(tcp::socket socket) {
 namespace {
 // The IP the per-IP limits count a stream under: its remote address's, or 0.0.0.0 when it has
 // none (streams without one share that address's limits).
-asio::ip::address ip_of(const Multiaddr& addr) {
+asio::ip::address counted_ip(const Multiaddr& addr) {
   if (auto ep = tcp_endpoint(addr)) return ep->address();
   return asio::ip::address_v4::any();
 }
@@ -67,7 +67,7 @@ asio::ip::address ip_of(const Multiaddr& addr) {
 
 void Host::Impl::on_inbound(std::unique_ptr<ByteStream> stream) {
   const Multiaddr from = stream->remote_addr();
-  const asio::ip::address ip = ip_of(from);
+  const asio::ip::address ip = counted_ip(from);
   // The resource manager first: a refusal there must not cost a handshake its slot.
   auto scope = resources.open_connection(Dir::inbound);
   if (!scope) {

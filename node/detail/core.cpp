@@ -92,6 +92,7 @@ Core::Core(const asio::any_io_executor& executor, NodeConfig cfg)
       host(executor,
            config.identity ? std::move(*config.identity) : wire::Ed25519KeyPair::generate(),
            config.host),
+      peers(config.peer_store, clock),
       tasks(executor) {
   config.identity.reset();
 }

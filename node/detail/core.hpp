@@ -1,6 +1,6 @@
 // What the rooms of a Node share: its executor, configuration, clocks, events, tables, Host,
 // metrics and task group, and whether it is stopping. One Core per Node, owned by Node::Impl;
-// the rooms (outbound links, inbox, address book, arrivals, requests) hold a reference.
+// the rooms (outbound links, inbox, peer store, arrivals, requests) hold a reference.
 // Thread rule: the Node's executor.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include "async/event.hpp"
 #include "async/task_group.hpp"
 #include "node/node.hpp"
+#include "node/peer_store.hpp"
 #include "runtime/events.hpp"
 #include "runtime/message.hpp"
 #include "runtime/peer_tables.hpp"
@@ -64,6 +65,8 @@ struct Core {
   runtime::PeerTables tables;
   wire::Host host;
   wire::PeerId self = host.peer_id();
+  PeerStore peers;    // where to dial whom (NodeConfig::peer_store)
+  PeerRouter router;  // asked for a peer the store has no address of (Node::set_peer_router)
   NodeMetrics metrics;
   // Protocols built on the Node (pubsub) that follow the Host's events (Node::observe_host).
   std::vector<std::function<void(const wire::HostEvent&)>> host_observers;

@@ -52,7 +52,8 @@ using host_test::run_then_stop;
 
 // What a Host serves by itself (its registry, in protocol id order); /bb/wire/1.0.0 is the
 // Node's to register.
-const std::vector<std::string> kAllProtocols{"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/perf/1.0.0"};
+const std::vector<std::string> kAllProtocols{"/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0",
+                                             "/ipfs/ping/1.0.0", "/perf/1.0.0"};
 
 using TwoHosts = asio::awaitable<void> (*)(Host& a, Host& b);
 

@@ -8,8 +8,10 @@
 #include "async/event.hpp"
 #include "async/task_group.hpp"
 #include "async/timeout.hpp"
+#include "wire/address_scope.hpp"
 #include "wire/error.hpp"
 #include "wire/mss/message.hpp"
+#include "wire/observed_addrs.hpp"
 #include "wire/protocols/identify.hpp"
 #include "wire/protocols/perf.hpp"
 #include "wire/protocols/ping.hpp"
@@ -28,6 +30,7 @@
 #include <list>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace bb::wire {
 
@@ -125,6 +128,8 @@ struct Host::Impl {
         resources(options.resources),
         event_signal(executor),
         accept_room(executor),
+        observed(options.observed_confirmations),
+        push_wanted(executor),
         tasks(executor) {
     if (options.agent_version.empty()) options.agent_version = "bb/" + std::string(bb_version());
     // Every connection's deadlines and keep-alive run on the Host's clock unless told otherwise.
@@ -141,6 +146,7 @@ struct Host::Impl {
     if (ticking) return;
     ticking = true;
     tasks.spawn(tick_loop(), "connection manager");
+    tasks.spawn(push_loop(), "identify push");
   }
 
   asio::awaitable<void> tick_loop() {
@@ -179,24 +185,36 @@ struct Host::Impl {
   void register_builtin_protocols() {
     handlers.emplace(ping::kProtocolId,
                      [](Connection, Stream stream) { return ping::serve(std::move(stream)); });
-    handlers.emplace(identify::kProtocolId, [this](Connection, Stream stream) {
-      return identify::serve(std::move(stream), local_info());
+    handlers.emplace(identify::kProtocolId, [this](Connection conn, Stream stream) {
+      return identify::serve(std::move(stream), local_info_for(conn.remote_addr()));
     });
+    if (options.serve_identify_push) {
+      handlers.emplace(identify::kPushProtocolId, [this](Connection conn, Stream stream) {
+        return serve_push(std::move(conn), std::move(stream));
+      });
+    }
     if (options.serve_perf) {
       handlers.emplace(perf::kProtocolId,
                        [](Connection, Stream stream) { return perf::serve(std::move(stream)); });
     }
   }
 
-  identify::Info local_info() const {
-    identify::Info info;
-    info.protocol_version = std::string(identify::kProtocolVersion);
-    info.agent_version = options.agent_version;
-    info.public_key = identity.public_key().to_protobuf();
-    info.listen_addrs = listen_addrs;
-    info.protocols = supported();
-    return info;
-  }
+  // ---- identify (host_identify.cpp) ----
+
+  // What we advertise: the bound listen addresses (wildcards expanded to the interfaces'), then
+  // each confirmed observed IP with every TCP listen port of its family. At most kMaxAdvertised.
+  std::vector<Multiaddr> advertised() const;
+  identify::Info local_info() const;
+  // local_info() with the addresses a peer at `remote` can use (shareable_with).
+  identify::Info local_info_for(const Multiaddr& remote) const;
+  asio::awaitable<void> identify_peer(Connection conn);
+  asio::awaitable<void> serve_push(Connection conn, Stream stream);
+  // What we would tell peers changed: push it to every connected peer, debounced.
+  void schedule_push();
+  asio::awaitable<void> push_loop();
+  asio::awaitable<void> push_to(Connection conn);
+  // An identify or a push from `peer`: merged into what we know of it, then PeerIdentified.
+  void on_identified(const Connection& conn, identify::Info info, bool pushed);
 
   // Registers an established connection, keeping one per peer. When two connections to the
   // same peer exist (simultaneous dials), both ends keep the one dialed by the smaller PeerId,
@@ -246,6 +264,7 @@ struct Host::Impl {
     const PeerId peer = conn.remote_peer();
     if (auto it = connections.find(peer); it != connections.end() && it->second == conn) {
       connections.erase(it);
+      identified.erase(peer);
       cm.closed(peer);
       emit(PeerDisconnected{peer, conn.close_reason()});
     }
@@ -270,18 +289,6 @@ struct Host::Impl {
     } catch (const system_error& e) {
       if (e.code() != asio::error::operation_aborted && conn.is_open()) {
         emit(StreamFailed{conn.remote_peer(), protocol, e.code(), error_text(e)});
-      }
-    }
-  }
-
-  asio::awaitable<void> identify_peer(Connection conn) {
-    try {
-      auto info = co_await identify::request(conn, options.protocol_timeout, clock);
-      emit(PeerIdentified{conn.remote_peer(), std::move(info)});
-    } catch (const system_error& e) {
-      if (e.code() != asio::error::operation_aborted && conn.is_open()) {
-        emit(StreamFailed{conn.remote_peer(), std::string(identify::kProtocolId), e.code(),
-                          error_text(e)});
       }
     }
   }
@@ -368,6 +375,12 @@ struct Host::Impl {
   std::map<std::string, StreamHandler, std::less<>> handlers;  // the protocol registry
   std::unordered_map<HandshakeId, std::unique_ptr<Handshake>> handshakes;
   async::Event accept_room;  // a waiting handshake left: accepting may resume
+  ObservedAddrs observed;    // what identified peers say our address is
+  // The last identify of each connected peer (a push updates it); erased with the connection.
+  std::unordered_map<PeerId, identify::Info> identified;
+  async::Event push_wanted;  // schedule_push() was called
+  bool push_pending = false;
+  std::unordered_set<PeerId> pushing;  // peers with a push in flight
   std::size_t lingering = 0;
   std::uint64_t accept_failures = 0;
   bool ticking = false;

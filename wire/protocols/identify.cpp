@@ -76,10 +76,8 @@ asio::awaitable<void> serve(Stream stream, Info ours) {
 
 namespace {
 
-asio::awaitable<Info> request_once(Connection connection) {
-  std::vector<std::string> protocols{std::string(kProtocolId)};
-  Stream stream = co_await connection.open_stream(std::move(protocols));
-  stream.close_write();
+// Everything the peer writes until it closes, bounded as a reply is.
+asio::awaitable<Bytes> read_all(Stream& stream, std::string_view what) {
   StreamMemory held(stream);  // the reply, reserved before it grows
   Bytes all;
   std::uint8_t buf[4096];
@@ -89,11 +87,19 @@ asio::awaitable<Info> request_once(Connection connection) {
     if (all.size() + n > kMaxMessages * (kMaxMessageBytes + kMaxVarintBytes)) {
       stream.reset();
       throw boost::system::system_error(make_error_code(errc::identify_invalid),
-                                        "identify reply too large");
+                                        std::string(what) + " too large");
     }
-    held.resize_or_reset(all.size() + n, "identify reply");
+    held.resize_or_reset(all.size() + n, what);
     all.insert(all.end(), buf, buf + n);
   }
+  co_return all;
+}
+
+asio::awaitable<Info> request_once(Connection connection) {
+  std::vector<std::string> protocols{std::string(kProtocolId)};
+  Stream stream = co_await connection.open_stream(std::move(protocols));
+  stream.close_write();
+  const Bytes all = co_await read_all(stream, "identify reply");
   auto info = decode(all);
   if (!info) throw boost::system::system_error(info.error(), "identify reply");
   if (PeerId::from_public_key_bytes(info->public_key) != connection.remote_peer()) {
@@ -102,6 +108,21 @@ asio::awaitable<Info> request_once(Connection connection) {
         "identify reply from " + connection.remote_peer().to_base58());
   }
   co_return std::move(*info);
+}
+
+asio::awaitable<void> push_once(Connection connection, Info ours) {
+  std::vector<std::string> protocols{std::string(kPushProtocolId)};
+  Stream stream = co_await connection.open_stream(std::move(protocols));
+  ours.observed_addr = connection.remote_addr();
+  co_await stream.write(encode(ours));
+  stream.close_write();
+  std::uint8_t sink[256];
+  std::size_t drained = 0;
+  while (drained <= kMaxMessageBytes) {
+    const std::size_t n = co_await stream.read_some(sink);
+    if (n == 0) break;
+    drained += n;
+  }
 }
 
 }  // namespace
@@ -113,6 +134,26 @@ asio::awaitable<Info> request(Connection connection, std::chrono::milliseconds t
   co_return co_await async::with_timeout(clock, request_once(connection), timeout_ns,
                                          make_error_code(errc::handshake_timeout),
                                          "identify " + connection.remote_peer().to_base58());
+}
+
+asio::awaitable<void> push(Connection connection, Info ours, std::chrono::milliseconds timeout,
+                           async::Clock& clock) {
+  const auto timeout_ns = async::to_ns(timeout);
+  co_await async::with_timeout(clock, push_once(connection, std::move(ours)), timeout_ns,
+                               make_error_code(errc::handshake_timeout),
+                               "identify push to " + connection.remote_peer().to_base58());
+}
+
+asio::awaitable<Info> read_push(Stream stream, const PeerId& peer) {
+  stream.close_write();
+  const Bytes all = co_await read_all(stream, "identify push");
+  auto info = decode(all);
+  if (!info) throw boost::system::system_error(info.error(), "identify push");
+  if (!info->public_key.empty() && PeerId::from_public_key_bytes(info->public_key) != peer) {
+    throw boost::system::system_error(make_error_code(errc::identify_key_mismatch),
+                                      "identify push from " + peer.to_base58());
+  }
+  co_return std::move(*info);
 }
 
 }  // namespace bb::wire::identify
