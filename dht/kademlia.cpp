@@ -2,6 +2,7 @@
 
 #include "dht/detail/service.hpp"
 #include "dht/error.hpp"
+#include "wire/address_scope.hpp"
 
 #include <boost/asio/this_coro.hpp>
 
@@ -50,18 +51,19 @@ Kademlia::~Kademlia() {
 // --- addresses ------------------------------------------------------------------------------
 
 std::vector<wire::Multiaddr> Kademlia::Impl::known_addrs(const wire::PeerId& peer) const {
-  if (peer == node.peer_id()) return node.listen_addrs();
-  return node.peer_status(peer).addresses;
+  if (peer == node.peer_id()) return node.host().advertised_addrs();
+  return node.peer_store().addresses(peer);
 }
 
 std::vector<wire::Multiaddr> Kademlia::Impl::addrs_for(const wire::PeerId& peer,
                                                        const wire::Multiaddr* asker_addr) const {
-  (void)asker_addr;
   std::vector<wire::Multiaddr> out;
   for (const auto& a : known_addrs(peer)) {
     if (out.size() >= options.max_addrs_per_peer) break;
     auto bare = a.decapsulate_code(kP2pCode);
     if (!bare.tcp_port()) continue;
+    // Loopback only to a loopback asker, private ranges only to private ones.
+    if (asker_addr && !wire::shareable_with(bare, *asker_addr)) continue;
     if (std::find(out.begin(), out.end(), bare) == out.end()) out.push_back(std::move(bare));
   }
   return out;
@@ -74,7 +76,7 @@ void Kademlia::Impl::learn(const PeerEntry& entry) {
     if (n++ >= options.max_addrs_per_peer) break;
     if (!a.tcp_port()) continue;
     if (auto other = a.peer_id(); other && *other != entry.id) continue;
-    node.add_address(entry.id, a);
+    node.peer_store().add_address(entry.id, a, node::AddressSource::dht);
   }
 }
 
@@ -167,7 +169,12 @@ asio::awaitable<Result<std::vector<PeerAddrs>>> Kademlia::closest_peers(wire::By
 
 asio::awaitable<Result<PeerAddrs>> Kademlia::find_peer(const wire::PeerId& peer,
                                                        LookupStats* stats) {
-  auto& s = *impl_;
+  co_return co_await impl_->find_peer(peer, stats);
+}
+
+asio::awaitable<Result<PeerAddrs>> Kademlia::Impl::find_peer(const wire::PeerId& peer,
+                                                             LookupStats* stats) {
+  auto& s = *this;
   if (s.stopped) co_return make_error_code(errc::stopped);
   if (peer == s.node.peer_id()) co_return PeerAddrs{peer, s.node.listen_addrs()};
   const Key target = Key::of(peer);

@@ -36,6 +36,27 @@ void Kademlia::start() {
   s.node.observe_host([weak = std::weak_ptr<Impl>(impl_)](const wire::HostEvent& e) {
     if (auto impl = weak.lock()) impl->on_host_event(e);
   });
+  // Peers the DHT asks when someone wants a peer it knows only by its PeerId.
+  s.node.set_peer_router([weak = std::weak_ptr<Impl>(impl_)](const wire::PeerId& peer)
+                             -> asio::awaitable<std::vector<wire::Multiaddr>> {
+    auto impl = weak.lock();
+    if (!impl || impl->stopped) co_return std::vector<wire::Multiaddr>{};
+    Kademlia::Impl& self = *impl;
+    auto found = co_await self.find_peer(peer, nullptr);
+    if (!found) co_return std::vector<wire::Multiaddr>{};
+    co_return std::move(found->addrs);
+  });
+  // The peers of an earlier run (the peer store's file) that served the DHT: a restarted node
+  // finds the network again through them, without a bootstrap list.
+  for (const auto& peer : s.node.peer_store().peers()) {
+    if (s.core.table().size() >= s.options.k * 4) break;
+    auto info = s.node.peer_store().info(peer);
+    if (!info || info->addresses.empty()) continue;
+    if (std::find(info->protocols.begin(), info->protocols.end(), s.options.protocol) !=
+        info->protocols.end())
+      s.core.table().add(peer, s.now());
+  }
+  if (s.core.table().size() > 0) s.tasks.spawn(s.join({}), "dht join");
   s.tasks.spawn(s.upkeep_loop(), "dht upkeep");
 }
 

@@ -37,7 +37,9 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
   std::uint64_t next_seq = 0;
   // The addresses bootstrap() was given: dialled again when the routing table runs empty.
   std::vector<wire::Multiaddr> bootstrap_addrs;
-  boost::asio::awaitable<void> join(std::vector<wire::Multiaddr> peers);  // for our /bb/ records: one above the highest we have seen
+  boost::asio::awaitable<void> join(
+      std::vector<wire::Multiaddr>
+          peers);  // for our /bb/ records: one above the highest we have seen
 
   // --- streams (dht/streams.cpp)
   static boost::asio::awaitable<void> serve_stream(std::shared_ptr<Impl> impl,
@@ -58,6 +60,7 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
 
   // --- lookups (dht/kademlia.cpp)
   Ask asker();
+  boost::asio::awaitable<Result<PeerAddrs>> find_peer(const wire::PeerId& peer, LookupStats* stats);
   boost::asio::awaitable<bool> run(Lookup& lookup, const Message& request, DriveHooks hooks);
   std::vector<wire::PeerId> seeds(const Key& target) const;
   void on_host_event(const wire::HostEvent& e);

@@ -9,6 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 namespace bb::dht::test {
 namespace {
 
@@ -247,6 +251,74 @@ asio::awaitable<void> stream_flood(Cluster& cluster) {
 
 TEST(Kademlia, TooManyStreamsFromOnePeerAreRefusedAndOthersStillServed) {
   node::node_test::run_scenario(&stream_flood, std::chrono::seconds(60));
+}
+
+// A Node sends to a peer it knows only by its PeerId: the DHT is its peer router.
+asio::awaitable<void> peer_routing(Cluster& cluster) {
+  auto members = co_await chain(cluster, 5);
+  node::NodeConfig config = node::node_test::loopback_config();
+  Node* x = co_await cluster.start(config);
+  KademliaOptions client;
+  client.mode = Mode::client;  // nobody adds X to a table, so T's join cannot tell X about T
+  Kademlia xd(*x, client);
+  xd.start();
+  (void)co_await xd.bootstrap(members[0].node->listen_addrs());
+  // T joins after X did, through the last member: X has never heard of it.
+  Node* t = co_await cluster.start(config);
+  Kademlia td(*t);
+  td.start();
+  (void)co_await td.bootstrap(members[4].node->listen_addrs());
+  EXPECT_FALSE(x->peer_store().knows(t->peer_id()));
+  node::SendOptions send;
+  send.await_receipt = true;
+  const wire::Bytes hello(5, 'h');
+  auto verdict = co_await x->send(t->peer_id(), "chan", hello, send);
+  EXPECT_FALSE(verdict.has_value()) << "the send was denied";
+  auto got = co_await t->receive("chan");
+  EXPECT_TRUE(got && got->from == x->peer_id());
+  EXPECT_TRUE(x->peer_store().knows(t->peer_id()));
+  co_await td.stop();
+  co_await xd.stop();
+  co_await stop_all(members);
+}
+
+TEST(Kademlia, ANodeReachesAPeerItKnowsOnlyByPeerIdThroughTheDht) {
+  node::node_test::run_scenario(&peer_routing, std::chrono::seconds(60));
+}
+
+// A restarted node finds the network again from its peer store's file, with no bootstrap list.
+asio::awaitable<void> restart(Cluster& cluster) {
+  auto members = co_await chain(cluster, 5);
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("bb-dht-restart-" + std::to_string(::getpid()) + ".peers");
+  std::filesystem::remove(file);
+  node::NodeConfig config = node::node_test::loopback_config();
+  config.peer_store_file = file;
+  Node* first = co_await cluster.start(config);
+  {
+    Kademlia d(*first);
+    d.start();
+    (void)co_await d.bootstrap(members[0].node->listen_addrs());
+    co_await d.stop();
+  }
+  co_await first->stop();  // saves the peer store
+  EXPECT_TRUE(std::filesystem::exists(file));
+  Node* again = co_await cluster.start(config);
+  Kademlia d(*again);
+  d.start();  // no bootstrap(): the table comes from the file
+  EXPECT_GE(d.routing_table().size(), 1u);
+  auto found = co_await d.find_peer(members[4].node->peer_id());
+  EXPECT_TRUE(found.has_value());
+  auto closest = co_await d.closest_peers(wire::Bytes(members[2].node->peer_id().bytes().begin(),
+                                                      members[2].node->peer_id().bytes().end()));
+  EXPECT_TRUE(closest && closest->size() == 5u);
+  co_await d.stop();
+  co_await stop_all(members);
+  std::filesystem::remove(file);
+}
+
+TEST(Kademlia, ARestartedNodeFindsTheNetworkFromItsPeerStoreFile) {
+  node::node_test::run_scenario(&restart, std::chrono::seconds(60));
 }
 
 }  // namespace
