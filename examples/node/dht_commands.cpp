@@ -23,6 +23,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -82,10 +83,15 @@ nlohmann::json addrs_json(const std::vector<wire::Multiaddr>& addrs) {
   return out;
 }
 
+// A record's data as it prints: as is when it is UTF-8 without control characters (tab
+// allowed), else "0x" + hex, so that what a peer stored cannot break or forge an output line.
 std::string text_of(wire::ByteView data) {
   const std::string_view s(reinterpret_cast<const char*>(data.data()), data.size());
-  if (wire::is_valid_utf8(s)) return std::string(s);
-  return "0x" + wire::to_hex(data);
+  const bool plain = wire::is_valid_utf8(s) && std::none_of(s.begin(), s.end(), [](char c) {
+                       const auto u = static_cast<unsigned char>(c);
+                       return (u < 0x20 && c != '\t') || u == 0x7f;
+                     });
+  return plain ? std::string(s) : "0x" + wire::to_hex(data);
 }
 
 // Sleeps kRetryPause unless the deadline comes first; false when there is no time for another
@@ -365,7 +371,8 @@ void add_dht_commands(CLI::App& app, int& exit_code) {
             "{\"peer\",\"addrs\"}); exit 1 if none is found in time",
             "CID", "The content identifier (CIDv0 Qm..., CIDv1 b... or z...)");
   add_query(*dht_cmd, exit_code, Query::get,
-            "Print the data of a /bb/ record: as is when UTF-8, else 0x-hex (--json: "
+            "Print the data of a /bb/ record: as is when UTF-8 without control characters, else "
+            "0x-hex (--json: "
             "{\"key\",\"author\",\"seq\",\"data\"})",
             "KEY", "The full key, /bb/<peer id>/<name>");
   add_query(*dht_cmd, exit_code, Query::put,

@@ -450,7 +450,6 @@ asio::awaitable<void> dial_all(RunContext& ctx, std::vector<wire::Multiaddr> add
 
 asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> connect) {
   try {
-    for (const auto& addr : ctx.node->listen_addrs()) ctx.printer.listening(addr);
     co_await dial_all(ctx, std::move(connect));
     if (!ctx.stop_requested) {
       (void)co_await ctx.signals.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -490,6 +489,8 @@ asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr
     co_return;
   }
   ctx.started = true;
+  // First, before any task can print: where to dial us.
+  for (const auto& addr : ctx.node->listen_addrs()) ctx.printer.listening(addr);
   co_await (print_messages(ctx) && print_node_events(ctx) && tick_failures(ctx) &&
             run_dht(ctx, std::move(plan)) && run_node(ctx, std::move(connect)));
 }
