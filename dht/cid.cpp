@@ -36,7 +36,9 @@ wire::result<Cid> Cid::parse(std::string_view text) {
   return Cid{1, content->value, *mh};
 }
 
-Cid Cid::of(wire::ByteView data) { return Cid{1, codec::raw, wire::Multihash::sha2_256(data)}; }
+Cid Cid::of(wire::ByteView data) {
+  return Cid{1, codec::raw, wire::Multihash::sha2_256(data)};
+}
 
 std::string Cid::to_string() const {
   if (version == 0) return wire::base58_encode(hash.bytes());

@@ -27,8 +27,7 @@ Core::Handled Core::handle(const wire::PeerId& from, const Message& request, std
   reply.type = request.type;
   reply.key = request.key;
   switch (request.type) {
-    case MessageType::ping:
-      break;
+    case MessageType::ping: break;
     case MessageType::find_node: {
       if (request.key.empty()) {
         out.error = make_error_code(errc::bad_key);
@@ -39,7 +38,8 @@ Core::Handled Core::handle(const wire::PeerId& from, const Message& request, std
         if (*peer == self()) {
           // Asked for ourselves: the asker is talking to us; the closest peers help it still.
         } else if (auto addrs = addrs_of(*peer); !addrs.empty()) {
-          reply.closer_peers.push_back(PeerEntry{*peer, std::move(addrs), Connectedness::not_connected});
+          reply.closer_peers.push_back(
+              PeerEntry{*peer, std::move(addrs), Connectedness::not_connected});
           break;
         }
       }
@@ -94,7 +94,8 @@ Core::Handled Core::handle(const wire::PeerId& from, const Message& request, std
       }
       for (const auto& p : providers_.get(request.key, now_ns, table_.k())) {
         auto addrs = addrs_of(p);
-        reply.provider_peers.push_back(PeerEntry{p, std::move(addrs), Connectedness::not_connected});
+        reply.provider_peers.push_back(
+            PeerEntry{p, std::move(addrs), Connectedness::not_connected});
       }
       reply.closer_peers = closer_peers(request.key, from, addrs_of);
       break;

@@ -25,9 +25,9 @@ class Core {
   Core(wire::PeerId self, std::size_t k, ProviderLimits providers, RecordLimits records);
 
   struct Handled {
-    std::optional<Message> reply;      // nullopt: nothing to answer (ADD_PROVIDER)
-    boost::system::error_code error;   // set: the request is refused; the stream should go
-    std::vector<PeerEntry> learned;    // peers and addresses the request told us (providers)
+    std::optional<Message> reply;     // nullopt: nothing to answer (ADD_PROVIDER)
+    boost::system::error_code error;  // set: the request is refused; the stream should go
+    std::vector<PeerEntry> learned;   // peers and addresses the request told us (providers)
   };
   Handled handle(const wire::PeerId& from, const Message& request, std::uint64_t now_ns,
                  const AddrsOf& addrs_of);

@@ -84,8 +84,7 @@ void Kademlia::Impl::on_host_event(const wire::HostEvent& e) {
   if (stopped) return;
   if (const auto* id = std::get_if<wire::PeerIdentified>(&e)) {
     const auto& protos = id->info.protocols;
-    const bool serves =
-        std::find(protos.begin(), protos.end(), options.protocol) != protos.end();
+    const bool serves = std::find(protos.begin(), protos.end(), options.protocol) != protos.end();
     if (serves) {
       core.table().add(id->peer, now());
     } else {
@@ -263,8 +262,8 @@ asio::awaitable<std::size_t> Kademlia::Impl::announce(const Cid& cid) {
   Message add;
   add.type = MessageType::add_provider;
   add.key.assign(key.begin(), key.end());
-  add.provider_peers.push_back(PeerEntry{node.peer_id(), addrs_for(node.peer_id(), nullptr),
-                                         Connectedness::connected});
+  add.provider_peers.push_back(
+      PeerEntry{node.peer_id(), addrs_for(node.peer_id(), nullptr), Connectedness::connected});
   std::size_t took = 0;
   for (const auto& p : lookup.closest()) {
     auto r = co_await ask(p, add);

@@ -77,10 +77,10 @@ struct PeerAddrs {
 };
 
 struct LookupStats {
-  std::size_t hops = 0;       // depth of the deepest peer that answered
-  std::size_t queried = 0;    // requests sent
+  std::size_t hops = 0;     // depth of the deepest peer that answered
+  std::size_t queried = 0;  // requests sent
   std::size_t answered = 0;
-  std::size_t failed = 0;     // errors, timeouts, bad answers
+  std::size_t failed = 0;  // errors, timeouts, bad answers
   bool timed_out = false;
 };
 
@@ -119,8 +119,8 @@ class Kademlia {
   boost::asio::awaitable<std::size_t> bootstrap(std::vector<wire::Multiaddr> peers);
 
   // The k peers closest to `key` (the raw key; it is hashed), with addresses, closest first.
-  boost::asio::awaitable<Result<std::vector<PeerAddrs>>> closest_peers(wire::Bytes key,
-                                                                       LookupStats* stats = nullptr);
+  boost::asio::awaitable<Result<std::vector<PeerAddrs>>> closest_peers(
+      wire::Bytes key, LookupStats* stats = nullptr);
   // The peer's addresses: from a connection or the peer store if it is known, else a lookup.
   // errc::not_found, errc::timeout, errc::no_peers, errc::stopped.
   boost::asio::awaitable<Result<PeerAddrs>> find_peer(const wire::PeerId& peer,

@@ -27,7 +27,12 @@ enum class MessageType : std::uint8_t {
 };
 std::string_view to_string(MessageType type) noexcept;
 
-enum class Connectedness : std::uint8_t { not_connected = 0, connected, can_connect, cannot_connect };
+enum class Connectedness : std::uint8_t {
+  not_connected = 0,
+  connected,
+  can_connect,
+  cannot_connect
+};
 
 struct PeerEntry {
   wire::PeerId id;
@@ -53,8 +58,8 @@ struct MessageLimits {
   std::size_t max_message_bytes = 128 * 1024;  // one length-prefixed frame's body
   std::size_t max_key_bytes = 512;
   std::size_t max_value_bytes = 16 * 1024;
-  std::size_t max_peers = 64;            // closerPeers and providerPeers, each
-  std::size_t max_addrs_per_peer = 16;   // more are dropped, not fatal
+  std::size_t max_peers = 64;           // closerPeers and providerPeers, each
+  std::size_t max_addrs_per_peer = 16;  // more are dropped, not fatal
 };
 
 // Errors: errc::message_too_large (over max_message_bytes), errc::bad_message (not a kad

@@ -71,13 +71,24 @@ std::optional<BbRecordView> open_bb_record(wire::ByteView key, wire::ByteView va
   auto author = bb_author(key);
   if (!author) return std::nullopt;
   kad::BbRecord r;
-  if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
+  if (!r.ParseFromArray(value.data(), static_cast<int>(value.size())) || r.public_key().empty())
+    return std::nullopt;
   auto pub = wire::Ed25519PublicKey::from_protobuf(wire::as_bytes(r.public_key()));
   if (!pub || pub->peer_id() != *author) return std::nullopt;
   if (!pub->verify(bb_signed_bytes(key, r.seq(), wire::as_bytes(r.data())),
                    wire::as_bytes(r.signature())))
     return std::nullopt;
   return BbRecordView{*author, wire::Bytes(r.data().begin(), r.data().end()), r.seq()};
+}
+
+boost::system::error_code validate_key(wire::ByteView key) {
+  if (starts_with(key, kPk)) {
+    if (!wire::PeerId::from_bytes(key.subspan(kPk.size()))) return make_error_code(errc::bad_key);
+    return {};
+  }
+  if (starts_with(key, kBb))
+    return bb_author(key) ? boost::system::error_code{} : make_error_code(errc::bad_key);
+  return make_error_code(errc::unknown_namespace);
 }
 
 boost::system::error_code validate_record(wire::ByteView key, wire::ByteView value) {
@@ -116,13 +127,15 @@ boost::system::error_code RecordStore::put(wire::ByteView key, wire::ByteView va
     if (it->second.expires_ns > now_ns && !better_record(key, value, it->second.value)) return {};
     erase(it);
   }
-  if (records_.size() >= limits_.max_records || bytes_ + key.size() + value.size() > limits_.max_bytes)
+  if (records_.size() >= limits_.max_records ||
+      bytes_ + key.size() + value.size() > limits_.max_bytes)
     return make_error_code(errc::store_full);
   auto& count = per_peer_[from];
   if (count >= limits_.max_records_per_peer) return make_error_code(errc::store_full);
   ++count;
   bytes_ += key.size() + value.size();
-  records_.emplace(k, StoredRecord{wire::Bytes(value.begin(), value.end()), from, now_ns, now_ns + ttl});
+  records_.emplace(
+      k, StoredRecord{wire::Bytes(value.begin(), value.end()), from, now_ns, now_ns + ttl});
   return {};
 }
 

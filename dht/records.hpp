@@ -29,6 +29,9 @@
 
 namespace bb::dht {
 
+// Whether `key` is a key of a namespace we validate, well formed: errc::unknown_namespace,
+// errc::bad_key.
+boost::system::error_code validate_key(wire::ByteView key);
 // errc::unknown_namespace, errc::bad_record, errc::bad_key.
 boost::system::error_code validate_record(wire::ByteView key, wire::ByteView value);
 // Of two valid records for `key`, is `candidate` better than `current`? (/bb/: higher seq, then

@@ -68,10 +68,9 @@ std::vector<wire::PeerId> RoutingTable::closest(const Key& target, std::size_t c
   for (const auto& b : buckets_)
     for (const auto& e : b.entries) all.push_back(&e);
   const std::size_t n = std::min(count, all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
-                    [&](const TableEntry* a, const TableEntry* b) {
-                      return closer(target, a->key, b->key);
-                    });
+  std::partial_sort(
+      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+      [&](const TableEntry* a, const TableEntry* b) { return closer(target, a->key, b->key); });
   std::vector<wire::PeerId> out;
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i) out.push_back(all[i]->peer);

@@ -58,8 +58,8 @@ class RoutingTable {
 
  private:
   struct Bucket {
-    std::vector<TableEntry> entries;       // at most k
-    std::deque<TableEntry> replacements;   // at most k, newest at the back
+    std::vector<TableEntry> entries;      // at most k
+    std::deque<TableEntry> replacements;  // at most k, newest at the back
     std::uint64_t refreshed_ns = 0;
   };
 

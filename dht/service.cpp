@@ -27,11 +27,10 @@ void Kademlia::start() {
     s.mode = s.node.listen_addrs().empty() ? Mode::client : Mode::server;
   }
   if (s.mode == Mode::server) {
-    s.node.host().set_handler(
-        s.options.protocol,
-        [weak = std::weak_ptr<Impl>(impl_)](wire::Connection conn, wire::Stream stream) {
-          return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
-        });
+    s.node.host().set_handler(s.options.protocol, [weak = std::weak_ptr<Impl>(impl_)](
+                                                      wire::Connection conn, wire::Stream stream) {
+      return Impl::serve_stream(weak.lock(), std::move(conn), std::move(stream));
+    });
   }
   // The Node keeps its observers: this one outlives us, and then does nothing.
   s.node.observe_host([weak = std::weak_ptr<Impl>(impl_)](const wire::HostEvent& e) {
@@ -54,26 +53,34 @@ asio::awaitable<void> Kademlia::stop() {
 asio::awaitable<std::size_t> Kademlia::bootstrap(std::vector<wire::Multiaddr> peers) {
   auto& s = *impl_;
   if (s.stopped) co_return 0;
+  for (const auto& a : peers) {
+    if (std::find(s.bootstrap_addrs.begin(), s.bootstrap_addrs.end(), a) == s.bootstrap_addrs.end())
+      s.bootstrap_addrs.push_back(a);
+  }
+  co_await s.join(std::move(peers));
+  co_return s.core.table().size();
+}
+
+asio::awaitable<void> Kademlia::Impl::join(std::vector<wire::Multiaddr> peers) {
   for (const auto& addr : peers) {
+    if (stopped) co_return;
     try {
-      const wire::PeerId peer = co_await s.node.connect(addr);
+      const wire::PeerId peer = co_await node.connect(addr);
       // Identify tells whether it serves the DHT; a bootstrap peer is asked in any case (it
       // leaves the table at its first failure if it does not).
-      s.core.table().add(peer, s.now());
+      core.table().add(peer, now());
     } catch (const boost::system::system_error& e) {
       spdlog::info("dht: bootstrap peer {} unreachable: {}", addr.to_string(), e.what());
     }
   }
-  if (s.core.table().size() > 0) {
-    Lookup lookup(s.core.table().self_key(), s.node.peer_id(),
-                  s.seeds(s.core.table().self_key()),
-                  Lookup::Options{s.options.k, s.options.alpha, s.options.max_hops});
-    Message request;
-    request.type = MessageType::find_node;
-    request.key.assign(s.node.peer_id().bytes().begin(), s.node.peer_id().bytes().end());
-    (void)co_await s.run(lookup, request, {});
-  }
-  co_return s.core.table().size();
+  if (core.table().size() == 0 || stopped) co_return;
+  const Key self_key = core.table().self_key();
+  Lookup lookup(self_key, node.peer_id(), seeds(self_key),
+                Lookup::Options{options.k, options.alpha, options.max_hops});
+  Message request;
+  request.type = MessageType::find_node;
+  request.key.assign(node.peer_id().bytes().begin(), node.peer_id().bytes().end());
+  (void)co_await run(lookup, request, {});
 }
 
 asio::awaitable<void> Kademlia::Impl::upkeep_loop() {
@@ -83,6 +90,8 @@ asio::awaitable<void> Kademlia::Impl::upkeep_loop() {
     const bool slept = co_await node.clock().sleep_for(std::max<std::uint64_t>(tick, 1'000'000));
     if (!slept || stopped) co_return;
     const std::uint64_t t = now();
+    // Alone again (every peer failed or left): join again through the bootstrap peers.
+    if (core.table().size() == 0 && !bootstrap_addrs.empty()) co_await join(bootstrap_addrs);
     core.providers().sweep(t);
     core.records().sweep(t);
     // Buckets nobody looked up for refresh_interval: a lookup of a random key in each.
@@ -205,9 +214,7 @@ asio::awaitable<Result<std::string>> Kademlia::put(std::string_view name, wire::
 
 asio::awaitable<Result<BbRecordView>> Kademlia::get(std::string_view key) {
   const wire::Bytes key_bytes(key.begin(), key.end());
-  if (validate_record(key_bytes, {}) == make_error_code(errc::unknown_namespace) ||
-      validate_record(key_bytes, {}) == make_error_code(errc::bad_key))
-    co_return make_error_code(errc::bad_key);
+  if (validate_key(key_bytes)) co_return make_error_code(errc::bad_key);
   auto value = co_await get_value(key_bytes);
   if (!value) co_return value.error();
   auto r = open_bb_record(key_bytes, *value);
@@ -215,8 +222,12 @@ asio::awaitable<Result<BbRecordView>> Kademlia::get(std::string_view key) {
   co_return std::move(*r);
 }
 
-Mode Kademlia::mode() const noexcept { return impl_->mode; }
-const RoutingTable& Kademlia::routing_table() const noexcept { return impl_->core.table(); }
+Mode Kademlia::mode() const noexcept {
+  return impl_->mode;
+}
+const RoutingTable& Kademlia::routing_table() const noexcept {
+  return impl_->core.table();
+}
 
 KademliaStats Kademlia::stats() const {
   KademliaStats out = impl_->counters;

@@ -105,15 +105,14 @@ asio::awaitable<void> Kademlia::Impl::serve(wire::Connection conn, wire::Stream 
       auto request = decode_message(*body, options.messages);
       if (!request) fail(static_cast<errc>(request.error().value()), "kad request");
       ++counters.requests_in;
-      auto handled = core.handle(peer, *request, now(), [&](const wire::PeerId& p) {
-        return addrs_for(p, &asker);
-      });
+      auto handled = core.handle(peer, *request, now(),
+                                 [&](const wire::PeerId& p) { return addrs_for(p, &asker); });
       for (const auto& e : handled.learned) learn(e);
       if (handled.error) {
         if (request->type == MessageType::add_provider) ++counters.providers_refused;
         if (request->type == MessageType::put_value) ++counters.records_refused;
-        throw boost::system::system_error(handled.error, std::string("kad ") +
-                                                             std::string(to_string(request->type)));
+        throw boost::system::system_error(
+            handled.error, std::string("kad ") + std::string(to_string(request->type)));
       }
       // A peer that asks is one we can reach; a server of the protocol is worth a table slot.
       if (handled.reply) co_await write_message(stream, *handled.reply);
@@ -168,16 +167,15 @@ asio::awaitable<Result<Message>> Kademlia::Impl::ask(const wire::PeerId& peer,
                                                      const Message& request) {
   ++counters.requests_out;
   try {
-    const auto timeout_ns = static_cast<std::uint64_t>(
-        std::chrono::nanoseconds(options.request_timeout).count());
-    auto answer = co_await async::with_timeout(
-        node.clock(), ask_once(peer, request), timeout_ns, make_error_code(errc::timeout),
-        "kad request to " + peer.to_base58());
+    const auto timeout_ns =
+        static_cast<std::uint64_t>(std::chrono::nanoseconds(options.request_timeout).count());
+    auto answer = co_await async::with_timeout(node.clock(), ask_once(peer, request), timeout_ns,
+                                               make_error_code(errc::timeout),
+                                               "kad request to " + peer.to_base58());
     co_return answer;
   } catch (const boost::system::system_error& e) {
     ++counters.requests_failed;
-    spdlog::debug("dht: {} to {} failed: {}", to_string(request.type), peer.to_base58(),
-                  e.what());
+    spdlog::debug("dht: {} to {} failed: {}", to_string(request.type), peer.to_base58(), e.what());
     co_return e.code();
   }
 }

@@ -34,7 +34,10 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
     std::uint64_t announced_ns = 0;
   };
   std::map<wire::Bytes, Provided> providing;
-  std::uint64_t next_seq = 0;  // for our /bb/ records: one above the highest we have seen
+  std::uint64_t next_seq = 0;
+  // The addresses bootstrap() was given: dialled again when the routing table runs empty.
+  std::vector<wire::Multiaddr> bootstrap_addrs;
+  boost::asio::awaitable<void> join(std::vector<wire::Multiaddr> peers);  // for our /bb/ records: one above the highest we have seen
 
   // --- streams (dht/streams.cpp)
   static boost::asio::awaitable<void> serve_stream(std::shared_ptr<Impl> impl,

@@ -67,15 +67,15 @@ class SimNet {
                         const Message& request) -> asio::awaitable<boost::system::result<Message>> {
       ++requests;
       auto it = index_.find(peer);
-      if (it == index_.end() || !nodes_[it->second].alive)
-        co_return make_error_code(errc::timeout);
+      if (it == index_.end() || !nodes_[it->second].alive) co_return make_error_code(errc::timeout);
       SimNode& target = nodes_[it->second];
       if (target.junk) {
         ++junk_requests;
         Message out;
         out.type = request.type;
         for (std::uint64_t i = 0; i < 64; ++i)
-          out.closer_peers.push_back(PeerEntry{wire::PeerId::from_u64(900'000 + junk_seq_++), {}, {}});
+          out.closer_peers.push_back(
+              PeerEntry{wire::PeerId::from_u64(900'000 + junk_seq_++), {}, {}});
         co_return out;
       }
       target.core->table().add(nodes_[from].id, 0);
@@ -137,7 +137,9 @@ class SimNet {
   std::uint64_t junk_seq_ = 0;
 };
 
-wire::Bytes bytes_of(const wire::PeerId& p) { return wire::Bytes(p.bytes().begin(), p.bytes().end()); }
+wire::Bytes bytes_of(const wire::PeerId& p) {
+  return wire::Bytes(p.bytes().begin(), p.bytes().end());
+}
 
 TEST(DhtNetwork, EveryNodeOfAHundredFindsEveryOtherWithinTheExpectedHops) {
   SimNet net(100);

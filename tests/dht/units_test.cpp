@@ -61,9 +61,9 @@ TEST(DhtMessage, RoundTripsAndKeepsTheSpecFieldNumbers) {
   Message m;
   m.type = MessageType::get_providers;
   m.key = {1, 2, 3};
-  m.closer_peers.push_back(
-      PeerEntry{wire::PeerId::from_u64(7), {*wire::Multiaddr::parse("/ip4/1.2.3.4/tcp/5")},
-                Connectedness::connected});
+  m.closer_peers.push_back(PeerEntry{wire::PeerId::from_u64(7),
+                                     {*wire::Multiaddr::parse("/ip4/1.2.3.4/tcp/5")},
+                                     Connectedness::connected});
   m.record = Record{{9}, {8, 7}, "t"};
   const auto bytes = encode_message(m);
   kad::Message raw;
@@ -180,9 +180,8 @@ TEST(DhtLookup, AsksAlphaAtOnceAndEndsWhenTheKClosestAnswered) {
   }
   ASSERT_TRUE(lookup.done());
   std::vector<wire::PeerId> sorted = all;
-  std::sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
-    return closer(target, Key::of(a), Key::of(b));
-  });
+  std::sort(sorted.begin(), sorted.end(),
+            [&](const auto& a, const auto& b) { return closer(target, Key::of(a), Key::of(b)); });
   sorted.erase(sorted.begin() + 5, sorted.end());
   EXPECT_EQ(lookup.closest(), sorted);
   EXPECT_LE(lookup.hops(), 2u);
@@ -230,7 +229,8 @@ TEST(DhtProviders, BoundedPerPeerPerKeyAndInKeysAndTheyExpire) {
   EXPECT_FALSE(store.add(mine.key(), honest, 0));
   EXPECT_EQ(store.get(mine.key(), 1), std::vector<wire::PeerId>{honest});
   // Per key.
-  for (std::uint64_t i = 2; i <= 3; ++i) EXPECT_FALSE(store.add(mine.key(), wire::PeerId::from_u64(i), 0));
+  for (std::uint64_t i = 2; i <= 3; ++i)
+    EXPECT_FALSE(store.add(mine.key(), wire::PeerId::from_u64(i), 0));
   EXPECT_EQ(store.add(mine.key(), wire::PeerId::from_u64(4), 0), make_error_code(errc::store_full));
   // Expiry.
   const std::uint64_t later = 11'000'000'000ULL;
@@ -250,7 +250,8 @@ TEST(DhtRecords, PkRecordsAreTheKeyOfTheirPeer) {
   EXPECT_FALSE(validate_record(wire::as_bytes(k), key.public_key().to_protobuf()));
   EXPECT_EQ(validate_record(wire::as_bytes(k), other.public_key().to_protobuf()),
             make_error_code(errc::bad_record));
-  EXPECT_EQ(validate_record(wire::as_bytes(std::string("/pk/zz")), {}), make_error_code(errc::bad_key));
+  EXPECT_EQ(validate_record(wire::as_bytes(std::string("/pk/zz")), {}),
+            make_error_code(errc::bad_key));
   EXPECT_EQ(validate_record(wire::as_bytes(std::string("/other/x")), {}),
             make_error_code(errc::unknown_namespace));
 }
@@ -301,7 +302,8 @@ TEST(DhtRecords, TheStoreIsBoundedPerPutter) {
   EXPECT_EQ(refused, 17u);
   EXPECT_EQ(store.records_of(flooder), 3u);
   const std::string k = bb_key(author.peer_id(), "honest");
-  EXPECT_FALSE(store.put(wire::as_bytes(k), make_bb_record(author, k, wire::as_bytes(std::string("v")), 1),
+  EXPECT_FALSE(store.put(wire::as_bytes(k),
+                         make_bb_record(author, k, wire::as_bytes(std::string("v")), 1),
                          wire::PeerId::from_u64(1), 0));
 }
 

@@ -23,4 +23,5 @@ check examples/custom_op/main.cpp op docs/pipelines.md
 check examples/custom_op/main.cpp pipeline docs/pipelines.md
 check examples/hello/main.cpp hello docs/node.md
 check examples/pubsub/main.cpp pubsub docs/pubsub.md
+check examples/dht/main.cpp dht docs/dht.md
 exit $((fails > 0))
