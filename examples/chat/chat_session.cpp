@@ -37,6 +37,11 @@ std::uint64_t to_ns(std::chrono::nanoseconds d) {
 
 }  // namespace
 
+dht::Cid room_cid(std::string_view room) {
+  const std::string text = "bb-chat/room/" + std::string(room);
+  return dht::Cid::of(wire::as_bytes(text));
+}
+
 ChatSession::ChatSession(node::Node& node, LineReader& input, ChatOptions options)
     : node_(node),
       input_(input),
@@ -68,6 +73,11 @@ asio::awaitable<void> ChatSession::run() {
   pubsub_->set_validators(options_.room,
                           {runtime::make_node(kAuthorGateRx.domain, kAuthorGateRx.op_type)});
   pubsub_->subscribe(options_.room);
+  // The DHT too before any dial, for the same reason.
+  if (!options_.bootstrap.empty()) {
+    dht_ = std::make_unique<dht::Kademlia>(node_);
+    dht_->start();
+  }
   for (const auto& addr : node_.listen_addrs()) say("listening " + addr.to_string());
   for (const auto& notice : options_.notices) say(notice);
   for (const auto& addr : options_.connect) add_dial(addr, true);
@@ -75,12 +85,13 @@ asio::awaitable<void> ChatSession::run() {
   std::exception_ptr failure;
   try {
     co_await (input_loop() && message_loop() && event_loop() && upkeep_loop() && signal_loop() &&
-              stop_when_asked());
+              discovery_loop() && stop_when_asked());
   } catch (...) {
     failure = std::current_exception();
   }
   if (failure) {
     shutdown();
+    if (dht_) co_await dht_->stop();
     co_await pubsub_->stop();
     co_await node_.stop();
   }
@@ -99,7 +110,7 @@ asio::awaitable<void> ChatSession::input_loop() {
   // Lines piped in (`echo hi | bb-chat --connect …`) are there at once: hold them until the
   // --connect dials have ended and a neighbour is in our mesh, so they go to someone.
   while (initial_dials_ > 0 && !stopping_) co_await initial_dials_done_.wait();
-  if (!stopping_ && !node_.connected_peers().empty()) co_await wait_for_mesh();
+  if (!stopping_ && (!node_.connected_peers().empty() || dht_)) co_await wait_for_mesh();
   while (auto line = co_await input_.next_line()) {
     if (line->length > kMaxTextBytes) {
       say("! line of " + std::to_string(line->length) + " bytes exceeds the " +
@@ -188,9 +199,69 @@ asio::awaitable<void> ChatSession::stop_when_asked() {
     (void)pubsub_->publish(options_.room, encode_presence(options_.name, Kind::left));
   }
   (void)co_await pubsub_->flush(options_.drain_limit);
-  // Ends the loops (nullopt); the Node then closes the connections after what was written.
+  // Ends the DHT's lookups (discovery_loop), then the loops (nullopt); the Node then closes the
+  // connections after what was written.
+  if (dht_) co_await dht_->stop();
   co_await pubsub_->stop();
   co_await node_.stop();
+}
+
+asio::awaitable<void> ChatSession::discovery_loop() {
+  if (!dht_) co_return;
+  const dht::Cid cid = room_cid(options_.room);
+  bool provided = false;
+  bool told_unreachable = false;
+  while (!stopping_) {
+    if (dht_->routing_table().size() == 0) {
+      const std::size_t table = co_await dht_->bootstrap(options_.bootstrap);
+      if (stopping_) break;
+      if (table == 0 && !told_unreachable) {
+        say("! no DHT node reached through --bootstrap yet; trying again");
+        told_unreachable = true;
+      }
+    }
+    // Announced until a peer took it; then the DHT republishes it by itself.
+    if (!provided) {
+      auto peers = co_await dht_->provide(cid);
+      provided = peers && *peers > 0;
+      if (stopping_) break;
+    }
+    auto found = co_await dht_->find_providers(cid);
+    if (stopping_) break;
+    if (found) {
+      for (auto& provider : *found) {
+        const wire::PeerId peer = provider.peer;
+        const auto connected = node_.connected_peers();
+        if (peer == node_.peer_id() || blocked_.contains(peer) || provider.addrs.empty() ||
+            provider_dials_.contains(peer) ||
+            std::find(connected.begin(), connected.end(), peer) != connected.end()) {
+          continue;
+        }
+        provider_dials_.insert(peer);
+        tasks_.spawn(dial_provider(std::move(provider)), "dial provider " + peer.to_base58());
+      }
+    }
+    const bool meshed = !pubsub_->router().mesh_peers(options_.room).empty();
+    const auto interval = meshed ? options_.discovery_interval_meshed : options_.discovery_interval;
+    // shutdown() sets stop_requested_, which ends the sleep early.
+    (void)co_await (node_.clock().sleep_for(to_ns(interval)) || stop_requested_.wait());
+  }
+}
+
+asio::awaitable<void> ChatSession::dial_provider(dht::PeerAddrs provider) {
+  // The first of its addresses that answers; failures are quiet (the next lookup tries again).
+  for (const auto& addr : provider.addrs) {
+    if (stopping_) break;
+    bool connected = false;
+    try {
+      const auto target = addr.peer_id() ? addr : addr.with_peer_id(provider.peer);
+      (void)co_await node_.connect(target);
+      connected = true;
+    } catch (const std::exception&) {
+    }
+    if (connected) break;
+  }
+  provider_dials_.erase(provider.peer);
 }
 
 asio::awaitable<void> ChatSession::wait_for_mesh() {

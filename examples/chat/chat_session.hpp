@@ -14,6 +14,11 @@
 //   (PeerUnsubscribed), for everyone once we have no neighbour in the room at all, and for an
 //   author whose "* NAME left" arrives (we publish ours when we quit).
 // Authors are told apart by their PeerId (the message's signed `from`), never by name.
+// Finding the room without --connect: with --bootstrap the session joins the Kademlia DHT through
+// those nodes, provides the room's CID (room_cid()), and looks up its providers every
+// discovery_interval until a neighbour is in our mesh of the room, then every
+// discovery_interval_meshed, dialling the providers it is not connected to. Two chats that each
+// know only one bootstrap node thus find each other through the provider records stored there.
 //
 // What the session prints on stdout, one line each:
 //   listening <multiaddr>/p2p/<peer id>     first, once per listen address
@@ -31,6 +36,8 @@
 
 #include "async/event.hpp"
 #include "async/task_group.hpp"
+#include "dht/cid.hpp"
+#include "dht/kademlia.hpp"
 #include "examples/chat/chat_line.hpp"
 #include "examples/chat/line_reader.hpp"
 #include "node/node.hpp"
@@ -52,10 +59,19 @@
 
 namespace bb::chat {
 
+// The CID a room's members provide in the DHT: of the bytes "bb-chat/room/" + room.
+dht::Cid room_cid(std::string_view room);
+
 struct ChatOptions {
   std::string name;                              // must pass check_name()
   std::string room = std::string(kDefaultRoom);  // the gossipsub topic
   std::vector<wire::Multiaddr> connect;
+  // DHT nodes to join through; empty: no DHT (the room is found through --connect only).
+  std::vector<wire::Multiaddr> bootstrap;
+  // With bootstrap: how often the room's providers are looked up while no neighbour is in our
+  // mesh of the room, and once one is.
+  std::chrono::milliseconds discovery_interval{3'000};
+  std::chrono::milliseconds discovery_interval_meshed{30'000};
   // Problems found while parsing the command line that should not stop the chat (e.g. an
   // unparsable --connect address); printed right after the `listening` line.
   std::vector<std::string> notices;
@@ -114,6 +130,9 @@ class ChatSession {
   boost::asio::awaitable<void> upkeep_loop();
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> stop_when_asked();
+  // With --bootstrap: joins the DHT, provides the room, dials the providers found.
+  boost::asio::awaitable<void> discovery_loop();
+  boost::asio::awaitable<void> dial_provider(dht::PeerAddrs provider);
   // Until a neighbour is in our mesh of the room, for at most join_wait.
   boost::asio::awaitable<void> wait_for_mesh();
 
@@ -132,7 +151,9 @@ class ChatSession {
   node::Node& node_;
   LineReader& input_;
   ChatOptions options_;
-  std::unique_ptr<pubsub::Gossipsub> pubsub_;  // made once the node has started
+  std::unique_ptr<pubsub::Gossipsub> pubsub_;        // made once the node has started
+  std::unique_ptr<dht::Kademlia> dht_;               // with --bootstrap, made with pubsub_
+  std::unordered_set<wire::PeerId> provider_dials_;  // providers being dialled
   bool stopping_ = false;
   std::exception_ptr failure_;
   boost::asio::signal_set signals_;

@@ -31,6 +31,7 @@ struct Args {
   std::string room = std::string(bb::chat::kDefaultRoom);
   std::string listen = "/ip4/127.0.0.1/tcp/0";
   std::vector<std::string> connect;
+  std::vector<std::string> bootstrap;
   std::string key_file;
   std::vector<std::string> block;
   int verbose = 0;
@@ -68,7 +69,15 @@ Logs (connection problems, internal failures) go to stderr at level info; -v (de
 Try it in three terminals:
   bb-chat --name alice
   bb-chat --name bob   --connect <alice's listening address>
-  bb-chat --name carol --connect <bob's listening address>)";
+  bb-chat --name carol --connect <bob's listening address>
+
+Or find the room through the Kademlia DHT: with --bootstrap the chat joins the DHT through that
+node, announces itself as a provider of the room (the CID of "bb-chat/room/ROOM") and connects to
+the other providers it finds, looking again every 3 s until it has a neighbour in the room, then
+every 30 s:
+  bb-node run --dht server              (prints its listening address)
+  bb-chat --name alice --bootstrap <that address>
+  bb-chat --name bob   --bootstrap <that address>)";
 
 // Prints why the session failed; returns the exit status for it.
 int report_failure(const std::exception_ptr& error) {
@@ -118,6 +127,16 @@ int run(const Args& args) {
     }
   }
 
+  for (const auto& text : args.bootstrap) {
+    auto addr = bb::wire::Multiaddr::parse(text);
+    if (!addr) {
+      std::cerr << "bb-chat: --bootstrap '" << text
+                << "' is not a multiaddr: " << addr.error().message() << "\n";
+      return kExitBadInput;
+    }
+    options.bootstrap.push_back(*addr);
+  }
+
   bb::node::NodeConfig config;
   if (!args.key_file.empty()) {
     auto key = bb::wire::read_key_file(args.key_file);
@@ -155,6 +174,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--listen", args.listen, "Listen multiaddr")->capture_default_str();
   app.add_option("--connect", args.connect, "Multiaddr of a node to join (repeatable)");
+  app.add_option("--bootstrap", args.bootstrap,
+                 "Multiaddr of a DHT node (e.g. bb-node run --dht server) through which to find "
+                 "the room's other members (repeatable); an alternative to --connect");
   app.add_option("--key", args.key_file,
                  "Key file (bb-node keygen) for a stable peer id; default: a fresh identity");
   app.add_option("--block", args.block,

@@ -22,14 +22,16 @@ void add_send_command(CLI::App& app, int& exit_code);       // send
 void add_request_command(CLI::App& app, int& exit_code);    // request
 void add_probe_commands(CLI::App& app, int& exit_code);     // ping, perf
 void add_publish_command(CLI::App& app, int& exit_code);    // publish (gossipsub)
+void add_dht_commands(CLI::App& app, int& exit_code);       // dht find-peer, find-providers, …
 
-// run, send, ping, perf: the commands that go on the network.
+// run, send, request, ping, perf, publish, dht: the commands that go on the network.
 inline void add_network_commands(CLI::App& app, int& exit_code) {
   add_run_command(app, exit_code);
   add_send_command(app, exit_code);
   add_request_command(app, exit_code);
   add_probe_commands(app, exit_code);
   add_publish_command(app, exit_code);
+  add_dht_commands(app, exit_code);
 }
 
 // Parses a multiaddr or prints why not (naming `command`); the result is empty on failure.

@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   for (const char* name : {"run", "send", "request", "ping", "perf", "publish"}) {
     add_log_flags(*app.get_subcommand(name), log_flags);
   }
+  for (auto* query : app.get_subcommand("dht")->get_subcommands({})) {
+    add_log_flags(*query, log_flags);
+  }
   // Runs after parsing and before the subcommand's callback.
   app.parse_complete_callback([&log_flags] {
     const auto choice = bb::wire::choose_log_level(log_flags.verbose, log_flags.quiet,

@@ -2,6 +2,9 @@
 // messages until SIGINT or SIGTERM.
 #include "examples/node/commands.hpp"
 
+#include "dht/cid.hpp"
+#include "dht/kademlia.hpp"
+#include "examples/node/dht_options.hpp"
 #include "examples/node/line_writer.hpp"
 #include "examples/node/output_format.hpp"
 #include "examples/node/pubsub_format.hpp"
@@ -42,6 +45,10 @@ struct RunOptions {
   std::vector<std::string> connect;
   std::vector<std::string> channels{"default"};
   std::vector<std::string> topics;  // gossipsub topics to join
+  // The DHT: on when any of these is given.
+  std::vector<std::string> bootstrap;
+  std::string dht_mode;  // server, client, auto (default auto)
+  std::vector<std::string> provide;
   bool json = false;
   bool serve_perf = false;
   bool serve_echo = false;
@@ -307,6 +314,7 @@ struct RunContext {
   asio::io_context& io;
   node::Node* node = nullptr;
   std::unique_ptr<pubsub::Gossipsub> pubsub;  // with --topic
+  std::unique_ptr<dht::Kademlia> dht;         // with --bootstrap, --dht or --provide
   asio::signal_set signals;
   asio::steady_timer ticker;
   asio::steady_timer watchdog;
@@ -368,6 +376,51 @@ void start_pubsub(RunContext& ctx, const std::vector<std::string>& topics) {
   asio::co_spawn(ctx.io, print_pubsub_events(ctx), asio::detached);
 }
 
+// The DHT's start: after gossipsub and before any dial, so that identify tells the first peers
+// that we serve it.
+void start_dht(RunContext& ctx, std::optional<dht::Mode> mode) {
+  if (!mode) return;
+  dht::KademliaOptions options;
+  options.mode = *mode;
+  ctx.dht = std::make_unique<dht::Kademlia>(*ctx.node, options);
+  ctx.dht->start();
+}
+
+// What the DHT's work is given: the bootstrap addresses and the CIDs to provide.
+struct DhtPlan {
+  std::optional<dht::Mode> mode;  // nullopt: no DHT
+  std::vector<wire::Multiaddr> bootstrap;
+  std::vector<dht::Cid> provide;
+};
+
+// Joins the DHT (a `dht` line once it has), then announces each --provide CID (a `provide`
+// line each; the Kademlia service republishes them while the node runs).
+asio::awaitable<void> run_dht(RunContext& ctx, DhtPlan plan) {
+  if (!ctx.dht) co_return;
+  try {
+    std::size_t table = ctx.dht->routing_table().size();
+    if (!plan.bootstrap.empty()) table = co_await ctx.dht->bootstrap(plan.bootstrap);
+    if (ctx.stop_requested) co_return;
+    ctx.printer.print({{"event", "dht"},
+                       {"mode", std::string(dht::to_string(ctx.dht->mode()))},
+                       {"routing_table", table}});
+    for (const auto& cid : plan.provide) {
+      auto peers = co_await ctx.dht->provide(cid);
+      if (ctx.stop_requested) co_return;
+      if (peers) {
+        ctx.printer.print({{"event", "provide"}, {"cid", cid.to_string()}, {"peers", *peers}});
+      } else {
+        ctx.printer.print({{"event", "error"},
+                           {"kind", "provide"},
+                           {"cid", cid.to_string()},
+                           {"error", peers.error().message()}});
+      }
+    }
+  } catch (...) {
+    ctx.fail(std::current_exception());
+  }
+}
+
 asio::awaitable<void> tick_failures(RunContext& ctx) {
   try {
     while (!ctx.stop_requested) {
@@ -397,7 +450,6 @@ asio::awaitable<void> dial_all(RunContext& ctx, std::vector<wire::Multiaddr> add
 
 asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> connect) {
   try {
-    for (const auto& addr : ctx.node->listen_addrs()) ctx.printer.listening(addr);
     co_await dial_all(ctx, std::move(connect));
     if (!ctx.stop_requested) {
       (void)co_await ctx.signals.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -408,6 +460,7 @@ asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> con
   ctx.stop_requested = true;
   ctx.ticker.cancel();
   try {
+    if (ctx.dht) co_await ctx.dht->stop();
     if (ctx.pubsub) co_await ctx.pubsub->stop();
     co_await ctx.node->stop();
     ctx.stopped = true;
@@ -419,11 +472,12 @@ asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> con
 }
 
 asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr> connect,
-                                    std::vector<std::string> topics) {
+                                    std::vector<std::string> topics, DhtPlan plan) {
   std::string problem;
   try {
     co_await ctx.node->start();
     start_pubsub(ctx, topics);
+    start_dht(ctx, plan.mode);
   } catch (const system_error& e) {
     problem = wire::error_text(e);
   }
@@ -435,13 +489,16 @@ asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr
     co_return;
   }
   ctx.started = true;
+  // First, before any task can print: where to dial us.
+  for (const auto& addr : ctx.node->listen_addrs()) ctx.printer.listening(addr);
   co_await (print_messages(ctx) && print_node_events(ctx) && tick_failures(ctx) &&
-            run_node(ctx, std::move(connect)));
+            run_dht(ctx, std::move(plan)) && run_node(ctx, std::move(connect)));
 }
 
 // After a failure that escaped start_and_run itself.
 asio::awaitable<void> stop_after_failure(RunContext& ctx) {
   ctx.ticker.cancel();
+  if (ctx.dht) co_await ctx.dht->stop();
   if (ctx.pubsub) co_await ctx.pubsub->stop();
   co_await ctx.node->stop();
   ctx.stopped = true;
@@ -463,6 +520,28 @@ int run(const RunOptions& opts) {
     if (!addr) return kExitBadInput;
     connect.push_back(*addr);
   }
+  DhtPlan plan;
+  for (const auto& text : opts.bootstrap) {
+    auto addr = parse_addr(text, "run");
+    if (!addr) return kExitBadInput;
+    plan.bootstrap.push_back(*addr);
+  }
+  for (const auto& text : opts.provide) {
+    auto cid = dht::Cid::parse(text);
+    if (!cid) {
+      std::cerr << "bb-node run: --provide '" << text << "' is not a CID: " << cid.error().message()
+                << "\n";
+      return kExitBadInput;
+    }
+    plan.provide.push_back(*cid);
+  }
+  if (!opts.dht_mode.empty() || !plan.bootstrap.empty() || !plan.provide.empty()) {
+    plan.mode = parse_dht_mode(opts.dht_mode.empty() ? "auto" : opts.dht_mode);
+    if (!plan.mode) {
+      std::cerr << "bb-node run: --dht must be server, client or auto\n";
+      return kExitBadInput;
+    }
+  }
   config.identity = std::move(*identity);
   config.host.serve_perf = opts.serve_perf;
   config.host.max_connections = opts.max_connections;
@@ -477,14 +556,15 @@ int run(const RunOptions& opts) {
   ctx.node = &node;
   for (const auto& name : opts.channels) node.subscribe(name);
   if (opts.serve_echo) node.serve("echo", echo);
-  asio::co_spawn(
-      io, start_and_run(ctx, std::move(connect), opts.topics), [&ctx](std::exception_ptr e) {
-        if (!e) return;
-        ctx.fail(e);
-        asio::co_spawn(ctx.io, stop_after_failure(ctx), [&ctx](std::exception_ptr again) {
-          if (again) ctx.fail(again);
-        });
-      });
+  asio::co_spawn(io, start_and_run(ctx, std::move(connect), opts.topics, std::move(plan)),
+                 [&ctx](std::exception_ptr e) {
+                   if (!e) return;
+                   ctx.fail(e);
+                   asio::co_spawn(ctx.io, stop_after_failure(ctx),
+                                  [&ctx](std::exception_ptr again) {
+                                    if (again) ctx.fail(again);
+                                  });
+                 });
   io.run();
   if (!ctx.stopped) {
     // The watchdog ended the loop: the node did not stop in time. Nothing more can be done
@@ -510,7 +590,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run_cmd->footer(
       "Output (stdout): one line per event: listening, peer_up, identified, message, health, "
       "send_failed, outbound_dropped, peer_down, and error for a --connect address that could "
-      "not be dialled. A payload prints as text when it is UTF-8, as 0x<hex> when it has control "
+      "not be dialled; with the DHT on (--bootstrap, --dht, --provide), dht (mode, routing_table) "
+      "once "
+      "it has joined and provide (cid, peers) per --provide CID. A payload prints as text when it "
+      "is UTF-8, as 0x<hex> when it has control "
       "characters, else in base64 with encoding=base64. Lines that a slow reader leaves no room "
       "for are dropped and counted (output_dropped count=N).\n"
       "Log (stderr): refused or failed connections, failed dials and failed streams are counted "
@@ -526,6 +609,15 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run_cmd->add_option("--topic", run_opts->topics,
                       "Gossipsub topic(s) to join (/meshsub/1.2.0, 1.1.0, 1.0.0, /floodsub/1.0.0); "
                       "each message prints as a pubsub line");
+  run_cmd->add_option("--bootstrap", run_opts->bootstrap,
+                      "Multiaddr(s) of DHT nodes: dial them and join the Kademlia DHT "
+                      "(/ipfs/kad/1.0.0); prints a dht line once joined");
+  run_cmd->add_option("--dht", run_opts->dht_mode,
+                      "Run the DHT in this mode: server (answer queries), client (only ask) or "
+                      "auto (server when listening); default auto once the DHT is on");
+  run_cmd->add_option("--provide", run_opts->provide,
+                      "CID(s) to announce as a provider of (and republish while running); a "
+                      "provide line each");
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
   run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
                     "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "

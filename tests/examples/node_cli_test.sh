@@ -50,6 +50,22 @@ back=$("$node" multiaddr "0x$hex")
 [ "$back" = "$addr" ] && echo "ok   multiaddr-round-trip" ||
   { echo "FAIL round trip: '$addr' -> '$hex' -> '$back'"; fails=$((fails + 1)); }
 
+# bb-node dht: bad input is refused before any node starts; a bootstrap nobody answers is exit 1.
+boot="/ip4/127.0.0.1/tcp/1/p2p/$id"
+expect dht-needs-bootstrap 2 "bootstrap" -- "$node" dht find-peer "$id"
+expect dht-bad-peer-id 2 "is not a peer id" -- "$node" dht find-peer nobody --bootstrap "$boot"
+expect dht-bad-cid 2 "is not a CID" -- "$node" dht find-providers xyz --bootstrap "$boot"
+expect dht-get-needs-bb-key 2 "is not a /bb/<peer id>/<name> key" -- \
+  "$node" dht get /pk/x --bootstrap "$boot"
+expect dht-bad-mode 2 "dht must be server, client or auto" -- \
+  "$node" dht find-peer "$id" --bootstrap "$boot" --dht both
+expect run-bad-provide 2 "is not a CID" -- "$node" run --provide xyz
+expect dht-unreachable-bootstrap 1 "no DHT peer reached" -- \
+  "$node" dht find-peer "$id" --bootstrap "$boot" --timeout-ms 3000
+for sub in find-peer find-providers get put; do
+  expect "help-dht-$sub" 0 "" -- "$node" dht "$sub" --help
+done
+
 # bb-node send: exits 0 once a running node has the message, and the node prints it.
 expect send-needs-p2p 2 "has no /p2p/" -- "$node" send /ip4/127.0.0.1/tcp/1 --data x
 expect send-unreachable 1 "cannot reach" -- \

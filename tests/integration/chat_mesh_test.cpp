@@ -1,8 +1,8 @@
 // bb-chat processes on loopback, talking through real bb Nodes (TCP + Noise + Yamux) in a
 // gossipsub room: lines and joins across a node that relays, a line of nodes, a node killed and
-// restarted, a blocklist, a burst of 10,000 lines, bad input, and bb-node reading and writing
-// the room's topic as any libp2p node would. Every address comes from a node's `listening` line
-// (port 0); every wait is bounded and wakes on output.
+// restarted, a blocklist, a burst of 10,000 lines, bad input, bb-node reading and writing
+// the room's topic as any libp2p node would, and chats finding each other through the DHT. Every
+// address comes from a node's `listening` line (port 0); every wait is bounded and wakes on output.
 #include "tests/integration/process.hpp"
 #include "tests/support/sanitizer.hpp"
 
@@ -203,6 +203,41 @@ TEST(ChatMesh, LinesAndJoinsCrossARelayAndABlockedAuthorStaysHidden) {
   EXPECT_EQ(b->count("c: hi from c"), 1u);
   // Nothing was refused or left unsent on the way.
   for (const auto* chat : {&a, &b, &c, &d}) {
+    for (const auto& line : (*chat)->lines()) EXPECT_FALSE(line.starts_with("!")) << line;
+  }
+}
+
+// Two chats that know only a bootstrap node (bb-node run --dht server), not each other, find
+// each other through the DHT: each provides the room's CID at the bootstrap node and dials the
+// other provider it looks up there; then they chat like any two neighbours.
+TEST(ChatMesh, ChatsThatKnowOnlyABootstrapNodeFindEachOtherThroughTheDht) {
+  ChildProcess boot(kNode, {"run", "--json", "--dht", "server"});
+  const auto listening = boot.wait_for_prefix(R"({"addr":")", kWait);
+  ASSERT_TRUE(listening) << boot.transcript();
+  const auto start = listening->find(":\"/") + 2;
+  const std::string boot_addr = listening->substr(start, listening->find('"', start) - start);
+  ASSERT_TRUE(boot_addr.starts_with("/ip4/127.0.0.1/tcp/")) << *listening;
+  EXPECT_TRUE(boot.wait_for_line(R"({"event":"dht","mode":"server","routing_table":0})", kWait))
+      << boot.transcript();
+
+  const std::vector<std::string> args{"--room", "found", "--bootstrap", boot_addr};
+  auto a = start_chat("a", {}, args);
+  auto b = start_chat("b", {}, args);
+  // A lookup every 3 s until a neighbour is in the mesh: a few rounds at most.
+  constexpr milliseconds kFind{30'000};
+  EXPECT_TRUE(a->wait_for_line("* b joined", kFind)) << a->transcript();
+  EXPECT_TRUE(b->wait_for_line("* a joined", kFind)) << b->transcript();
+  say(a, "found you");
+  expect_line(b, "a: found you");
+  say(b, "through the dht");
+  expect_line(a, "b: through the dht");
+  say(b, "/peers");
+  expect_line(b, "*   a " + a.peer_id);
+
+  quit_all({&a, &b});
+  boot.send_signal(SIGTERM);
+  EXPECT_EQ(boot.wait_exit(kWait), 0) << boot.transcript();
+  for (const auto* chat : {&a, &b}) {
     for (const auto& line : (*chat)->lines()) EXPECT_FALSE(line.starts_with("!")) << line;
   }
 }

@@ -302,9 +302,120 @@ function bbClient (args, ms) {
   return runClient(`bb-node ${args[0]}`, BB_NODE, args, ms)
 }
 
+// --- dht ---------------------------------------------------------------------------------------
+
+// The CIDv1 (raw, SHA-256) of "hello world": what the DHT cases provide and look up.
+const DHT_CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+const DHT_MS = 30_000 // a DHT node joining, a provide, a lookup
+
+// `peer.mjs dht ARGS` (kad-dht in server mode, /ipfs/kad/1.0.0), stopped by closing its stdin.
+// With `--bootstrap`, it is ready once it prints "done" (bootstrapped, provided, looked up).
+async function startJsDht (name, args = []) {
+  const p = new Proc(name, process.execPath, [PEER_MJS, 'dht', ...args],
+    { json: true, stdin: 'pipe' })
+  const l = await p.waitFor((e) => e.event === 'listening', '"listening"', START_MS)
+  p.addr = l.addr
+  p.peer = l.peer
+  check(peerOf(l.addr) === l.peer && l.peer.startsWith('12D3KooW'), `${name} is up`,
+    JSON.stringify(l))
+  const done = await p.waitFor((e) => e.event === 'done', '"done"', DHT_MS)
+  check(done.routing_table >= (args.includes('--bootstrap') ? 1 : 0),
+    `${name} is ready (routing table ${done.routing_table})`)
+  return p
+}
+
+// Does `addrs` (multiaddrs, with or without /p2p/) hold the listening address `addr`?
+function hasAddr (addrs, addr) {
+  const bare = addr.slice(0, addr.lastIndexOf('/p2p/'))
+  return (addrs ?? []).some((a) => a === addr || a === bare)
+}
+
+function jsDhtClient (name, args, ms = DHT_MS + EVENT_MS) {
+  return runClient(name, process.execPath,
+    [PEER_MJS, 'dht', '--exit', '--timeout-ms', String(DHT_MS), ...args], ms, { json: true })
+}
+
 // --- cases -------------------------------------------------------------------------------------
 
 const cases = {
+  // js J1 — J2 — J3 in a chain (J2 joined through J1, J3 through J2); bb-node, which knows only
+  // J1, finds J3's address through the DHT.
+  async dht_bb_finds_js_through_chain () {
+    const j1 = await startJsDht('js J1')
+    const j2 = await startJsDht('js J2', ['--bootstrap', j1.addr])
+    const j3 = await startJsDht('js J3', ['--bootstrap', j2.addr])
+    const r = await bbClient(['dht', 'find-peer', j3.peer, '--bootstrap', j1.addr, '--json',
+      '--timeout-ms', String(DHT_MS)], DHT_MS + EVENT_MS)
+    check(r.code === 0, 'bb-node dht find-peer exits 0', `${fmtExit(r)} ${r.stderr.trim()}`)
+    let found = null
+    try {
+      found = JSON.parse(r.lines[0] ?? '')
+    } catch {}
+    check(r.lines.length === 1 && found?.peer === j3.peer && hasAddr(found.addrs, j3.addr),
+      'bb-node prints J3 with its listening address', JSON.stringify(r.lines))
+    const miss = await bbClient(['dht', 'find-peer', OTHER_PEER, '--bootstrap', j1.addr,
+      '--timeout-ms', '3000'], 3000 + 10_000)
+    check(miss.code === 1 && miss.lines.length === 0 && miss.stderr.includes(OTHER_PEER),
+      'a peer nobody knows: exit 1, the reason on stderr', `${fmtExit(miss)} ${miss.stderr.trim()}`)
+    for (const js of [j3, j2, j1]) await stopJsListener(js)
+  },
+
+  // bb-node runs as a DHT server joined through js J1 and provides a CID; another js node that
+  // knows only J1 finds bb as the CID's provider, and finds bb's addresses by its peer id.
+  async dht_js_finds_bb_provider () {
+    const j1 = await startJsDht('js J1')
+    const bb = await startBbNode(['--dht', 'server', '--bootstrap', j1.addr, '--provide', DHT_CID])
+    const ready = await bb.waitFor((e) => e.event === 'dht', '"dht"', DHT_MS)
+    check(ready.mode === 'server' && ready.routing_table >= 1, 'bb joined the DHT through J1',
+      JSON.stringify(ready))
+    const provided = await bb.waitFor((e) => e.event === 'provide' ||
+      (e.event === 'error' && e.kind === 'provide'), '"provide"', DHT_MS)
+    check(provided.event === 'provide' && provided.cid === DHT_CID && provided.peers >= 1,
+      'bb provided the CID to J1', JSON.stringify(provided))
+    const r = await jsDhtClient('js finder', ['--bootstrap', j1.addr, '--find-providers', DHT_CID,
+      '--find-peer', bb.peer])
+    check(r.code === 0, 'the js finder exits 0', `${fmtExit(r)} ${r.stderr.trim()}`)
+    const providers = r.lines.find((e) => e.event === 'providers')
+    const asProvider = providers?.providers.find((p) => p.peer === bb.peer)
+    check(asProvider !== undefined && hasAddr(asProvider.addrs, bb.addr),
+      'js finds bb, with its address, as the provider', JSON.stringify(providers))
+    const found = r.lines.find((e) => e.event === 'found_peer')
+    check(found?.peer === bb.peer && hasAddr(found.addrs, bb.addr),
+      'js finds bb\'s address by its peer id (findPeer)', JSON.stringify(found))
+    noErrors(bb, 'bb reports no errors')
+    await stopBbNode(bb)
+    await stopJsListener(j1)
+  },
+
+  // bb-node is the only DHT server js knows: js A joins through it and provides a CID, js B
+  // joins through it and asks GET_PROVIDERS and FIND_NODE. bb's answers name A.
+  async dht_bb_answers_js () {
+    const bb = await startBbNode(['--dht', 'server'])
+    const ready = await bb.waitFor((e) => e.event === 'dht', '"dht"', DHT_MS)
+    check(ready.mode === 'server', 'bb runs the DHT in server mode', JSON.stringify(ready))
+    const a = await startJsDht('js A', ['--bootstrap', bb.addr, '--provide', DHT_CID])
+    check(a.lines.some((e) => e.event === 'response' && e.from === bb.peer &&
+      e.type === 'ADD_PROVIDER'), 'js A announced itself to bb (ADD_PROVIDER)')
+    const r = await jsDhtClient('js B', ['--bootstrap', bb.addr, '--find-providers', DHT_CID,
+      '--find-peer', a.peer])
+    check(r.code === 0, 'js B exits 0', `${fmtExit(r)} ${r.stderr.trim()}`)
+    const fromBb = (type) => r.lines.filter((e) => e.event === 'response' && e.from === bb.peer &&
+      e.type === type)
+    const providersAnswer = fromBb('GET_PROVIDERS').find((e) =>
+      e.providers.some((p) => p.peer === a.peer && hasAddr(p.addrs, a.addr)))
+    check(providersAnswer !== undefined, 'bb answers GET_PROVIDERS with A and its address',
+      JSON.stringify(fromBb('GET_PROVIDERS')))
+    const nodeAnswer = fromBb('FIND_NODE').find((e) =>
+      e.closer.some((p) => p.peer === a.peer && hasAddr(p.addrs, a.addr)))
+    check(nodeAnswer !== undefined, 'bb answers FIND_NODE with A and its address',
+      JSON.stringify(fromBb('FIND_NODE')))
+    const found = r.lines.find((e) => e.event === 'found_peer')
+    check(found?.peer === a.peer, 'js B finds A through bb', JSON.stringify(found))
+    noErrors(bb, 'bb reports no errors')
+    await stopBbNode(bb)
+    await stopJsListener(a)
+  },
+
   // bb dials js and pings it; js identifies bb on the same connection.
   async bb_pings_js () {
     const js = await startJsListener()

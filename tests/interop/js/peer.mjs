@@ -5,7 +5,8 @@
 // The node speaks exactly TCP + /noise + /yamux/1.0.0 and serves /ipfs/ping/1.0.0,
 // /ipfs/id/1.0.0 and /perf/1.0.0; `listen` and `pubsub` also serve gossipsub (/meshsub/1.2.0,
 // 1.1.0, 1.0.0 and /floodsub/1.0.0). It has no peer discovery, no DHT, no relay, no connection
-// monitor: the only dials it makes are the ones a command asks for (see stack.mjs).
+// monitor: the only dials it makes are the ones a command asks for (see stack.mjs), and in `dht`
+// the ones its Kademlia queries make (/ipfs/kad/1.0.0).
 
 // Must stay the first import: js-libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
 import './polyfill.mjs'
@@ -13,11 +14,12 @@ import './polyfill.mjs'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
 import { randomUUID } from 'node:crypto'
 import { isIPv4 } from 'node:net'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createNode, gossipsubOptions } from './stack.mjs'
+import { createNode, dhtOptions, gossipsubOptions } from './stack.mjs'
 
 const PERF_PROTOCOL = '/perf/1.0.0'
 // Zero-filled and never written, so one buffer can be queued many times without copying.
@@ -39,6 +41,9 @@ const USAGE = `usage:
                   [--allow-publish-to-zero-peers] [--ignore-stdin] [--timeout-ms MS]
   peer.mjs ping ADDR [--count N] [--key-hex HEX] [--timeout-ms MS]
   peer.mjs perf ADDR --upload BYTES --download BYTES [--key-hex HEX] [--timeout-ms MS]
+  peer.mjs dht [--port N] [--host IP] [--key-hex HEX] [--client] [--bootstrap ADDR ...]
+              [--provide CID ...] [--find-providers CID ...] [--find-peer PEERID ...]
+              [--closest-peers PEERID ...] [--timeout-ms MS] [--exit] [--ignore-stdin]
   peer.mjs keygen [--key-hex HEX]
 ADDR is a full multiaddr ending in /p2p/<peer id>.`
 
@@ -76,12 +81,14 @@ function fail (code, message) {
 }
 
 // Options that may be given more than once; their value is always an array.
-const REPEATABLE = new Set(['topic', 'connect', 'publish'])
+const REPEATABLE = new Set(['topic', 'connect', 'publish', 'bootstrap', 'provide',
+  'find-providers', 'find-peer', 'closest-peers'])
 
 function parseArgs (argv) {
   const positional = []
   const flags = {}
-  const booleans = new Set(['ignore-stdin', 'no-perf', 'allow-publish-to-zero-peers'])
+  const booleans = new Set(['ignore-stdin', 'no-perf', 'allow-publish-to-zero-peers', 'client',
+    'exit'])
   const set = (name, value) => {
     if (REPEATABLE.has(name)) (flags[name] ??= []).push(value)
     else flags[name] = value
@@ -608,6 +615,172 @@ async function cmdPerf (target, flags) {
   }
 }
 
+// --- dht ------------------------------------------------------------------------------------
+
+function parseCid (raw) {
+  try {
+    return CID.parse(raw)
+  } catch (err) {
+    throw new CliError(EXIT_USAGE, `bad CID ${JSON.stringify(raw)}: ${err.message}`)
+  }
+}
+
+function parsePeer (raw) {
+  try {
+    return peerIdFromString(raw)
+  } catch (err) {
+    throw new CliError(EXIT_USAGE, `bad peer id ${JSON.stringify(raw)}: ${err.message}`)
+  }
+}
+
+function peerInfoJson (info) {
+  return { peer: info.id.toString(), addrs: info.multiaddrs.map((ma) => ma.toString()) }
+}
+
+// Runs one DHT query (an async generator of query events) to its end, printing every answer a
+// peer gave (`response`: who answered, the message type, the closer peers and providers it
+// named), so a test can tell which node answered what. Returns the events.
+async function runQuery (op, query) {
+  const events = []
+  for await (const evt of query) {
+    events.push(evt)
+    if (evt.name === 'PEER_RESPONSE') {
+      emit({
+        event: 'response',
+        op,
+        from: evt.from.toString(),
+        type: evt.messageType,
+        closer: evt.closer.map(peerInfoJson),
+        providers: evt.providers.map(peerInfoJson)
+      })
+    } else if (evt.name === 'QUERY_ERROR') {
+      emit({ event: 'query_error', op, from: evt.from.toString(), error: evt.error?.message ?? null })
+    }
+  }
+  return events
+}
+
+// Repeats `attempt` (one query, returning a result or null) until it returns a result or the
+// deadline passes; a query that ends without the answer is retried at once, and one that throws
+// after 200 ms (js's query waits for its routing table, so an empty table does not spin).
+async function untilFound (deadline, what, attempt) {
+  let last = null
+  while (Date.now() < deadline) {
+    const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()))
+    try {
+      const result = await attempt(signal)
+      if (result != null) return result
+    } catch (err) {
+      last = err
+      if (Date.now() < deadline) await sleep(Math.min(200, Math.max(0, deadline - Date.now())))
+    }
+  }
+  emit({ event: 'not_found', what, error: last?.message ?? null })
+  throw new CliError(EXIT_TIMEOUT, `${what}: not found by the deadline` +
+    (last != null ? ` (last error: ${last.message})` : ''))
+}
+
+// Waits until the routing table holds `peer` (it is added once identify has said the peer
+// serves the DHT and a ping to it succeeded).
+function waitInTable (dht, peer, deadline) {
+  const table = dht.routingTable
+  return new Promise((resolve, reject) => {
+    let done = false
+    const finish = (err) => {
+      if (done) return
+      done = true
+      clearInterval(poll)
+      clearTimeout(timer)
+      table.removeEventListener('peer:add', check)
+      if (err != null) reject(err)
+      else resolve()
+    }
+    const check = () => {
+      table.find(peer).then((found) => { if (found != null) finish() }, () => {})
+    }
+    const poll = setInterval(check, 100)
+    const timer = setTimeout(() => finish(new CliError(EXIT_TIMEOUT,
+      `bootstrap: ${peer} did not enter the routing table`)), Math.max(1, deadline - Date.now()))
+    table.addEventListener('peer:add', check)
+    check()
+  })
+}
+
+// A DHT node: listens, bootstraps (dials each --bootstrap address and waits until that peer is
+// in its routing table), provides, then runs each lookup asked for, printing one result line
+// per lookup; then serves until stdin closes (or exits with --exit).
+async function cmdDht (flags) {
+  checkFlags(flags, ['port', 'host', 'key-hex', 'client', 'bootstrap', 'provide',
+    'find-providers', 'find-peer', 'closest-peers', 'timeout-ms', 'exit', 'ignore-stdin'])
+  const bootstrap = (flags.bootstrap ?? []).map(parseTarget)
+  const provide = (flags.provide ?? []).map(parseCid)
+  const findProviders = (flags['find-providers'] ?? []).map(parseCid)
+  const findPeer = (flags['find-peer'] ?? []).map(parsePeer)
+  const closest = (flags['closest-peers'] ?? []).map(parsePeer)
+  const timeoutMs = intFlag(flags, 'timeout-ms', 30_000, 1)
+  const deadline = Date.now() + timeoutMs
+  const node = await createNode(await loadKey(flags), [listenAddr(flags)],
+    { dht: dhtOptions({ client: flags.client === true }), identifyOnOpen: true })
+  const dht = node.services.dht
+  node.addEventListener('connection:open', (evt) => {
+    const conn = evt.detail
+    emit({
+      event: 'peer_connected',
+      peer: conn.remotePeer.toString(),
+      remote_addr: conn.remoteAddr.toString(),
+      direction: conn.direction
+    })
+  })
+  announce(node)
+  const stop = stopper(node)
+  if (flags['ignore-stdin'] !== true && flags.exit !== true) {
+    process.stdin.on('end', () => stop('stdin closed'))
+    process.stdin.on('error', () => stop('stdin error'))
+    process.stdin.resume()
+  }
+
+  for (const target of bootstrap) {
+    await dialTarget(node, target, Math.max(1, deadline - Date.now()))
+    await waitInTable(dht, target.peer, deadline)
+    emit({ event: 'bootstrapped', peer: target.peer.toString(), routing_table: dht.routingTable.size })
+  }
+  for (const cid of provide) {
+    await step('provide', () => runQuery('provide', dht.provide(cid,
+      { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) })))
+    emit({ event: 'provided', cid: cid.toString() })
+  }
+  for (const cid of findProviders) {
+    const providers = await untilFound(deadline, `providers of ${cid}`, async (signal) => {
+      const found = new Map()
+      for (const evt of await runQuery('find_providers', dht.findProviders(cid, { signal }))) {
+        if (evt.name !== 'PROVIDER') continue
+        for (const info of evt.providers) found.set(info.id.toString(), peerInfoJson(info))
+      }
+      return found.size > 0 ? [...found.values()] : null
+    })
+    emit({ event: 'providers', cid: cid.toString(), providers })
+  }
+  for (const peer of findPeer) {
+    // useCache false: always a lookup on the network, never the answer from our own peer store.
+    const found = await untilFound(deadline, `peer ${peer}`, async (signal) => {
+      const events = await runQuery('find_peer', dht.findPeer(peer, { signal, useCache: false }))
+      return events.find((evt) => evt.name === 'FINAL_PEER') ?? null
+    })
+    emit({ event: 'found_peer', ...peerInfoJson(found.peer), from: found.from.toString() })
+  }
+  for (const peer of closest) {
+    const key = peer.toMultihash().bytes
+    const peers = await untilFound(deadline, `peers closest to ${peer}`, async (signal) => {
+      const events = await runQuery('closest_peers', dht.getClosestPeers(key, { signal }))
+      const final = events.filter((evt) => evt.name === 'FINAL_PEER').map((evt) => peerInfoJson(evt.peer))
+      return final.length > 0 ? final : null
+    })
+    emit({ event: 'closest_peers', key: peer.toString(), peers })
+  }
+  emit({ event: 'done', routing_table: dht.routingTable.size })
+  if (flags.exit === true) stop('done')
+}
+
 async function cmdKeygen (flags) {
   checkFlags(flags, ['key-hex'])
   const key = await loadKey(flags)
@@ -644,7 +817,7 @@ async function main () {
     return EXIT_OK
   }
   const [command, ...rest] = positional
-  const wantArgs = { listen: 0, pubsub: 0, ping: 1, perf: 1, keygen: 0 }
+  const wantArgs = { listen: 0, pubsub: 0, dht: 0, ping: 1, perf: 1, keygen: 0 }
   if (!(command in wantArgs)) throw new CliError(EXIT_USAGE, `unknown command ${command ?? '(none)'}`)
   if (rest.length !== wantArgs[command]) {
     throw new CliError(EXIT_USAGE, `${command} takes ${wantArgs[command]} positional argument(s)`)
@@ -652,6 +825,7 @@ async function main () {
   switch (command) {
     case 'listen': await cmdListen(flags); return null // runs until told to stop
     case 'pubsub': await cmdPubsub(flags); return null // runs until told to stop or done
+    case 'dht': await cmdDht(flags); return null // serves until told to stop, or --exit
     case 'ping': await cmdPing(parseTarget(rest[0]), flags); return EXIT_OK
     case 'perf': await cmdPerf(parseTarget(rest[0]), flags); return EXIT_OK
     case 'keygen': await cmdKeygen(flags); return EXIT_OK
