@@ -138,9 +138,16 @@ class Kademlia {
   boost::asio::awaitable<Result<std::size_t>> put_value(wire::Bytes key, wire::Bytes value);
   // The best valid record for `key` from up to `quorum` answers (ours counts); errc::not_found.
   boost::asio::awaitable<Result<wire::Bytes>> get_value(wire::Bytes key, std::size_t quorum = 3);
-  // The /bb/ namespace: put() signs `data` as /bb/<our PeerId>/<name> (seq one above the last
-  // we know) and returns the full key; get() takes a full key and returns the verified data.
-  boost::asio::awaitable<Result<std::string>> put(std::string_view name, wire::ByteView data);
+  // The /bb/ namespace: put() signs `data` as /bb/<our PeerId>/<name> and stores it (as
+  // put_value); its seq is above any we know for the key (here or in the network) and at least
+  // the wall clock in milliseconds, so a restarted author's records still win. get() takes a
+  // full key and returns the verified data.
+  struct Stored {
+    std::string key;
+    std::uint64_t seq = 0;
+    std::size_t peers = 0;  // peers that stored it
+  };
+  boost::asio::awaitable<Result<Stored>> put(std::string_view name, wire::ByteView data);
   boost::asio::awaitable<Result<BbRecordView>> get(std::string_view key);
 
   Mode mode() const noexcept;  // the mode in force (automatic resolved)

@@ -210,12 +210,15 @@ asio::awaitable<Result<wire::Bytes>> Kademlia::get_value(wire::Bytes key, std::s
   co_return *best;
 }
 
-asio::awaitable<Result<std::string>> Kademlia::put(std::string_view name, wire::ByteView data) {
+asio::awaitable<Result<Kademlia::Stored>> Kademlia::put(std::string_view name,
+                                                        wire::ByteView data) {
   auto& s = *impl_;
   const std::string key = bb_key(s.node.peer_id(), name);
   const wire::Bytes key_bytes(key.begin(), key.end());
   // One above the highest sequence number we know for the key, here or in the network.
-  std::uint64_t seq = s.next_seq;
+  const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  std::uint64_t seq = std::max(s.next_seq, static_cast<std::uint64_t>(wall.count()));
   if (auto mine = s.core.records().get(key_bytes, s.now())) {
     if (auto r = open_bb_record(key_bytes, mine->value)) seq = std::max(seq, r->seq + 1);
   } else if (s.core.table().size() > 0) {
@@ -229,8 +232,7 @@ asio::awaitable<Result<std::string>> Kademlia::put(std::string_view name, wire::
   if (validate_record(key_bytes, value)) co_return make_error_code(errc::bad_key);
   auto stored = co_await put_value(key_bytes, value);
   if (!stored) co_return stored.error();
-  if (*stored == 0) co_return make_error_code(errc::no_peers);
-  co_return key;
+  co_return Stored{key, seq, *stored};
 }
 
 asio::awaitable<Result<BbRecordView>> Kademlia::get(std::string_view key) {

@@ -164,27 +164,18 @@ asio::awaitable<int> get_value(dht::Kademlia& dht, const DhtCommandOptions& opts
   co_return kExitOk;
 }
 
-// The record is signed here rather than through Kademlia::put(), which does not say how many
-// peers stored it. Its seq is the wall clock in ms: later puts from this key win without a
-// lookup of the last seq first.
-asio::awaitable<int> put_value(dht::Kademlia& dht, const DhtCommandOptions& opts,
-                               const wire::Ed25519KeyPair& identity) {
-  const std::string key = dht::bb_key(identity.peer_id(), opts.target);
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto seq = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
-  wire::Bytes record = dht::make_bb_record(identity, key, wire::as_bytes(opts.value), seq);
-  const wire::ByteView key_view = wire::as_bytes(key);
-  wire::Bytes key_bytes(key_view.begin(), key_view.end());
-  auto stored = co_await dht.put_value(std::move(key_bytes), std::move(record));
+// Signed as our /bb/ record (Kademlia::put: its seq is above any known for the key and at
+// least the wall clock in ms), stored at the closest peers; exit 0 once one peer stored it.
+asio::awaitable<int> put_value(dht::Kademlia& dht, const DhtCommandOptions& opts) {
+  auto stored = co_await dht.put(opts.target, wire::as_bytes(opts.value));
   if (!stored) {
-    std::cerr << "bb-node dht put: " << key << ": " << stored.error().message() << "\n";
+    std::cerr << "bb-node dht put: " << opts.target << ": " << stored.error().message() << "\n";
     co_return kExitFailure;
   }
-  print_line(opts.json, {{"key", key}, {"peers", *stored}},
-             key + " peers=" + std::to_string(*stored));
-  if (*stored == 0) {
-    std::cerr << "bb-node dht put: no peer stored " << key << "\n";
+  print_line(opts.json, {{"key", stored->key}, {"seq", stored->seq}, {"peers", stored->peers}},
+             stored->key + " peers=" + std::to_string(stored->peers));
+  if (stored->peers == 0) {
+    std::cerr << "bb-node dht put: no peer stored " << stored->key << "\n";
     co_return kExitFailure;
   }
   co_return kExitOk;
@@ -202,7 +193,7 @@ asio::awaitable<int> run_query(dht::Kademlia& dht, const DhtCommandOptions& opts
     case Query::find_peer: co_return co_await find_peer(dht, opts, *parsed.peer, deadline);
     case Query::find_providers: co_return co_await find_providers(dht, opts, *parsed.cid, deadline);
     case Query::get: co_return co_await get_value(dht, opts);
-    case Query::put: co_return co_await put_value(dht, opts, *parsed.identity);
+    case Query::put: co_return co_await put_value(dht, opts);
   }
   co_return kExitFailure;
 }
