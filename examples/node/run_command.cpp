@@ -49,6 +49,8 @@ struct RunOptions {
   std::vector<std::string> bootstrap;
   std::string dht_mode;  // server, client, auto (default auto)
   std::vector<std::string> provide;
+  std::string peerstore;            // the peer store's file: loaded at start, saved while running
+  std::size_t min_connections = 0;  // low-water mark: dial known peers while below it
   bool json = false;
   bool serve_perf = false;
   bool serve_echo = false;
@@ -543,6 +545,8 @@ int run(const RunOptions& opts) {
     }
   }
   config.identity = std::move(*identity);
+  if (!opts.peerstore.empty()) config.peer_store_file = opts.peerstore;
+  config.min_connections = opts.min_connections;
   config.host.serve_perf = opts.serve_perf;
   config.host.max_connections = opts.max_connections;
   config.host.max_pending_inbound = opts.max_pending;
@@ -618,6 +622,15 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run_cmd->add_option("--provide", run_opts->provide,
                       "CID(s) to announce as a provider of (and republish while running); a "
                       "provide line each");
+  run_cmd->add_option("--peerstore", run_opts->peerstore,
+                      "The peer store's file: the peers learned (addresses with their TTLs and "
+                      "sources, protocols, agent) are loaded at start and saved every minute and "
+                      "at exit, so a restarted node (with --dht) finds the network again without "
+                      "--bootstrap");
+  run_cmd
+      ->add_option("--min-connections", run_opts->min_connections,
+                   "Keep at least this many peers connected by dialling known ones (0: off)")
+      ->capture_default_str();
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
   run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
                     "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "

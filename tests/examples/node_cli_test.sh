@@ -299,4 +299,39 @@ expect bad-bb-log 0 "BB_LOG='loud' is not a log level" -- \
 expect quiet-before-subcommand 0 "" -- env BB_LOG=debug "$node" -q id --key "$dir/node.key"
 expect verbose-after-subcommand 2 "has no /p2p/" -- "$node" send -v /ip4/127.0.0.1/tcp/1 --data x
 
+# --peerstore: a node that joined the DHT through a bootstrap node saves what it learned; started
+# again with only its file (no --bootstrap), it finds the DHT again.
+# wait_file FILE REGEX: until FILE has a matching line (10 s at most).
+wait_file() {
+  local i
+  for i in $(seq 100); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+start_node dht-server --dht server --json
+if [ -z "$listen" ]; then
+  fail "dht-server did not start: $(cat "$dir/dht-server.err")"
+else
+  "$node" run --bootstrap "$listen" --peerstore "$dir/b.peers" --json >"$dir/b1.out" 2>&1 &
+  b_pid=$!
+  wait_file "$dir/b1.out" '"event":"dht".*"routing_table":[1-9]' && ok "peerstore-first-run-joins" ||
+    fail "peerstore: the first run did not join: $(cat "$dir/b1.out")"
+  stop_pid "$b_pid" TERM
+  [ -s "$dir/b.peers" ] && ok "peerstore-saved-at-exit" || fail "peerstore: no file after exit"
+  "$node" run --peerstore "$dir/b.peers" --dht auto --json >"$dir/b2.out" 2>&1 &
+  b_pid=$!
+  wait_file "$dir/b2.out" '"event":"dht".*"routing_table":[1-9]' &&
+    ok "peerstore-restart-joins-without-bootstrap" ||
+    fail "peerstore: the restarted node did not find the DHT: $(cat "$dir/b2.out")"
+  stop_pid "$b_pid" TERM
+  stop_node TERM
+fi
+printf 'not a peer store' >"$dir/bad.peers"
+start_node bad-peerstore --peerstore "$dir/bad.peers"
+[ -n "$listen" ] && ok "run-starts-with-a-corrupt-peerstore" ||
+  fail "a corrupt peer store file stopped bb-node run: $(cat "$dir/bad-peerstore.err")"
+stop_node TERM
+
 exit $((fails > 0))
