@@ -266,13 +266,17 @@ asio::awaitable<std::size_t> Kademlia::Impl::announce(const Cid& cid) {
   find.type = MessageType::find_node;
   find.key.assign(key.begin(), key.end());
   (void)co_await run(lookup, find, {});
-  Message add;
-  add.type = MessageType::add_provider;
-  add.key.assign(key.begin(), key.end());
-  add.provider_peers.push_back(
-      PeerEntry{node.peer_id(), addrs_for(node.peer_id(), nullptr), Connectedness::connected});
   std::size_t took = 0;
   for (const auto& p : lookup.closest()) {
+    // Our addresses as this peer may use them (no loopback to a peer outside it, and so on).
+    const auto conn = node.host().connection(p);
+    const wire::Multiaddr remote = conn ? conn->remote_addr() : wire::Multiaddr();
+    Message add;
+    add.type = MessageType::add_provider;
+    add.key.assign(key.begin(), key.end());
+    add.provider_peers.push_back(PeerEntry{node.peer_id(),
+                                           addrs_for(node.peer_id(), conn ? &remote : nullptr),
+                                           Connectedness::connected});
     auto r = co_await ask(p, add);
     if (r) ++took;
   }
