@@ -60,11 +60,14 @@ result<Info> decode(ByteView bytes) {
   return info;
 }
 
-asio::awaitable<void> serve(Stream stream, Info ours) {
-  ours.observed_addr = stream.remote_addr();
+namespace {
+
+// Writes `ours` (observed_addr: where `observed` comes from), ends our side, and waits for the
+// peer to finish (bounded by what it may send) so the stream ends cleanly.
+asio::awaitable<void> write_info(Stream& stream, Info ours, const Multiaddr& observed) {
+  ours.observed_addr = observed;
   co_await stream.write(encode(ours));
   stream.close_write();
-  // Wait for the peer to finish (bounded by what it may send) so the stream ends cleanly.
   std::uint8_t sink[256];
   std::size_t drained = 0;
   while (drained <= kMaxMessageBytes) {
@@ -72,6 +75,13 @@ asio::awaitable<void> serve(Stream stream, Info ours) {
     if (n == 0) break;
     drained += n;
   }
+}
+
+}  // namespace
+
+asio::awaitable<void> serve(Stream stream, Info ours) {
+  const Multiaddr observed = stream.remote_addr();
+  co_await write_info(stream, std::move(ours), observed);
 }
 
 namespace {
@@ -113,16 +123,8 @@ asio::awaitable<Info> request_once(Connection connection) {
 asio::awaitable<void> push_once(Connection connection, Info ours) {
   std::vector<std::string> protocols{std::string(kPushProtocolId)};
   Stream stream = co_await connection.open_stream(std::move(protocols));
-  ours.observed_addr = connection.remote_addr();
-  co_await stream.write(encode(ours));
-  stream.close_write();
-  std::uint8_t sink[256];
-  std::size_t drained = 0;
-  while (drained <= kMaxMessageBytes) {
-    const std::size_t n = co_await stream.read_some(sink);
-    if (n == 0) break;
-    drained += n;
-  }
+  const Multiaddr observed = connection.remote_addr();
+  co_await write_info(stream, std::move(ours), observed);
 }
 
 }  // namespace
