@@ -1198,3 +1198,54 @@ TEST(Host, APeerThatStopsIsReportedDisconnected) {
 
 }  // namespace
 }  // namespace bb::wire
+
+namespace bb::wire {
+namespace {
+
+// An address that identified peers on three other IPs report as ours is confirmed and
+// advertised with our listen port (the loopback range has room for four IPs: 127.0.0.2-5).
+asio::awaitable<void> observed_confirmed(Host& me, Host& o1, Host& o2, Host& o3) {
+  (void)me.listen(*Multiaddr::parse("/ip4/127.0.0.5/tcp/0"));
+  const std::vector<Host*> observers{&o1, &o2, &o3};
+  EventLog events(me);
+  int ip = 2;
+  for (Host* o : observers) {
+    const Multiaddr at =
+        o->listen(*Multiaddr::parse("/ip4/127.0.0." + std::to_string(ip++) + "/tcp/0"));
+    (void)co_await me.connect(at.with_peer_id(o->peer_id()));
+    const PeerId who = o->peer_id();
+    auto identified = co_await events.wait<PeerIdentified>(
+        [&](const PeerIdentified& e) { return e.peer == who; });
+    EXPECT_TRUE(identified.has_value());
+  }
+  // The kernel dials from 127.0.0.1: that is what the three saw, and it is not ours yet.
+  const auto port = me.listen_addrs().at(0).tcp_port();
+  const Multiaddr expected = *Multiaddr::parse("/ip4/127.0.0.1/tcp/" + std::to_string(*port));
+  const auto advertised = me.advertised_addrs();
+  EXPECT_NE(std::find(advertised.begin(), advertised.end(), expected), advertised.end());
+  EXPECT_EQ(me.observed_ips().size(), 1u);
+  // What we tell a peer includes it: identify from an observer says so.
+  auto conn = o1.connection(me.peer_id());
+  EXPECT_TRUE(conn.has_value());
+  if (conn) {
+    auto info = co_await identify::request(*conn, std::chrono::seconds(5));
+    EXPECT_NE(std::find(info.listen_addrs.begin(), info.listen_addrs.end(), expected),
+              info.listen_addrs.end());
+  }
+}
+
+TEST(Host, AnAddressThreePeersObserveIsConfirmedAndAdvertised) {
+  test::run_async(
+      [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        Host me(ex, Ed25519KeyPair::generate());
+        Host o1(ex, Ed25519KeyPair::generate());
+        Host o2(ex, Ed25519KeyPair::generate());
+        Host o3(ex, Ed25519KeyPair::generate());
+        co_await run_then_stop(observed_confirmed(me, o1, o2, o3), me, o1, o2, o3);
+      }(),
+      kTestLimit);
+}
+
+}  // namespace
+}  // namespace bb::wire
