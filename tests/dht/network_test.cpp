@@ -35,7 +35,7 @@ struct SimNode {
 
 class SimNet {
  public:
-  explicit SimNet(std::size_t n, std::size_t k = 20) {
+  explicit SimNet(std::size_t n, std::size_t k = 20) : k_(k) {
     for (std::size_t i = 0; i < n; ++i) {
       SimNode s;
       s.id = wire::PeerId::from_u64(1000 + i);
@@ -52,11 +52,14 @@ class SimNet {
   std::uint64_t requests = 0;
   std::uint64_t junk_requests = 0;
 
-  Core::AddrsOf addrs_of() {
-    return [this](const wire::PeerId& p) {
+  // What `knower` can tell of a peer: its address, if the peer is in knower's table (a node
+  // knows only the addresses of the peers it has met).
+  Core::AddrsOf addrs_of(const SimNode& knower) {
+    return [this, &knower](const wire::PeerId& p) {
       auto it = index_.find(p);
-      return it == index_.end() ? std::vector<wire::Multiaddr>{}
-                                : std::vector<wire::Multiaddr>{nodes_[it->second].addr};
+      if (it == index_.end() || (p != knower.id && !knower.core->table().contains(p)))
+        return std::vector<wire::Multiaddr>{};
+      return std::vector<wire::Multiaddr>{nodes_[it->second].addr};
     };
   }
 
@@ -79,7 +82,7 @@ class SimNet {
         co_return out;
       }
       target.core->table().add(nodes_[from].id, 0);
-      auto handled = target.core->handle(nodes_[from].id, request, 0, addrs_of());
+      auto handled = target.core->handle(nodes_[from].id, request, 0, addrs_of(target));
       if (handled.error) co_return handled.error;
       if (!handled.reply) co_return Message{};
       co_return std::move(*handled.reply);
@@ -98,7 +101,7 @@ class SimNet {
                                   MessageType type = MessageType::find_node) {
     auto& me = nodes_[from];
     const Key target = Key::of(key);
-    Lookup lookup(target, me.id, me.core->table().closest(target, 20), Lookup::Options{20, 3, 32});
+    Lookup lookup(target, me.id, me.core->table().closest(target, k_), Lookup::Options{k_, 3, 32});
     Message request;
     request.type = type;
     request.key = key;
@@ -131,6 +134,7 @@ class SimNet {
   }
 
  private:
+  std::size_t k_;
   async::ManualClock clock_;
   std::vector<SimNode> nodes_;
   std::map<wire::PeerId, std::size_t> index_;
@@ -141,31 +145,61 @@ wire::Bytes bytes_of(const wire::PeerId& p) {
   return wire::Bytes(p.bytes().begin(), p.bytes().end());
 }
 
-TEST(DhtNetwork, EveryNodeOfAHundredFindsEveryOtherWithinTheExpectedHops) {
-  SimNet net(100);
-  std::size_t found = 0, lookups = 0, max_hops = 0, total_hops = 0;
+struct Reach {
+  std::size_t lookups = 0, found = 0, max_hops = 0, total_hops = 0;
+  double mean_hops() const { return lookups ? static_cast<double>(total_hops) / lookups : 0.0; }
+};
+
+// Every node of `net` looks up every other (stride 1), or every stride-th pair.
+Reach all_pairs(SimNet& net, std::size_t stride = 1) {
+  Reach r;
   test::run_async(
       [&]() -> asio::awaitable<void> {
         co_await net.join_all();
+        std::size_t pair = 0;
         for (std::size_t a = 0; a < net.size(); ++a) {
           for (std::size_t b = 0; b < net.size(); ++b) {
-            if (a == b) continue;
+            if (a == b || pair++ % stride != 0) continue;
             auto out = co_await net.lookup(a, bytes_of(net.node(b).id), net.node(b).id);
-            ++lookups;
-            if (out.found) ++found;
-            max_hops = std::max(max_hops, out.hops);
-            total_hops += out.hops;
+            ++r.lookups;
+            if (out.found) ++r.found;
+            r.max_hops = std::max(r.max_hops, out.hops);
+            r.total_hops += out.hops;
           }
         }
       }(),
       std::chrono::seconds(120));
-  EXPECT_EQ(found, lookups);
-  // Kademlia finds a node in O(log n) hops: with k = 20 and 100 nodes, log2(100) is the ceiling.
-  EXPECT_LE(max_hops, static_cast<std::size_t>(std::ceil(std::log2(100.0))));
-  RecordProperty("mean_hops", std::to_string(static_cast<double>(total_hops) / lookups));
-  RecordProperty("max_hops", std::to_string(max_hops));
-  // The tables hold at most k per bucket and every node knows a good part of the network.
-  for (std::size_t i = 0; i < net.size(); ++i) EXPECT_GE(net.node(i).core->table().size(), 20u);
+  return r;
+}
+
+TEST(DhtNetwork, EveryNodeOfAHundredFindsEveryOtherWithinTheExpectedHops) {
+  // k = 20: with 100 nodes a table holds most of the network, so one or two hops do.
+  SimNet wide(100);
+  const Reach r = all_pairs(wide);
+  EXPECT_EQ(r.lookups, 9900u);
+  EXPECT_EQ(r.found, r.lookups);
+  EXPECT_LE(r.max_hops, 2u);
+  for (std::size_t i = 0; i < wide.size(); ++i) EXPECT_GE(wide.node(i).core->table().size(), 20u);
+  RecordProperty("k20_mean_hops", std::to_string(r.mean_hops()));
+  RecordProperty("k20_max_hops", std::to_string(r.max_hops));
+}
+
+TEST(DhtNetwork, InAThousandNodesWithSmallBucketsLookupsWalkAtMostLog2NHops) {
+  // k = 4 and 1000 nodes: a table holds a few peers per distance, so a lookup has to walk
+  // towards its target; Kademlia's O(log n) bounds the walk by log2(1000). 2,000 pairs.
+  SimNet narrow(1000, 4);
+  const Reach n = all_pairs(narrow, 499);
+  EXPECT_GE(n.lookups, 1900u);
+  // With buckets this small a newcomer may not get into its neighbours' full buckets, and a
+  // lookup that ends at the k closest it reached then misses it: at most a few percent (here
+  // 22 of 2,003; the network is deterministic, so this does not vary between runs).
+  EXPECT_GE(n.found * 100, n.lookups * 97);
+  EXPECT_LE(n.max_hops, static_cast<std::size_t>(std::ceil(std::log2(1000.0))));
+  EXPECT_GT(n.mean_hops(), 1.0);
+  for (std::size_t i = 0; i < narrow.size(); ++i)
+    EXPECT_LT(narrow.node(i).core->table().size(), 120u);
+  RecordProperty("k4_mean_hops", std::to_string(n.mean_hops()));
+  RecordProperty("k4_max_hops", std::to_string(n.max_hops));
 }
 
 TEST(DhtNetwork, WhenAThirdLeavesLookupsStillSucceed) {
