@@ -266,7 +266,7 @@ asio::awaitable<std::size_t> Kademlia::Impl::announce(const Cid& cid) {
   find.type = MessageType::find_node;
   find.key.assign(key.begin(), key.end());
   (void)co_await run(lookup, find, {});
-  std::size_t took = 0;
+  std::vector<std::pair<wire::PeerId, Message>> adds;
   for (const auto& p : lookup.closest()) {
     // Our addresses as this peer may use them (no loopback to a peer outside it, and so on).
     const auto conn = node.host().connection(p);
@@ -277,9 +277,10 @@ asio::awaitable<std::size_t> Kademlia::Impl::announce(const Cid& cid) {
     add.provider_peers.push_back(PeerEntry{node.peer_id(),
                                            addrs_for(node.peer_id(), conn ? &remote : nullptr),
                                            Connectedness::connected});
-    auto r = co_await ask(p, add);
-    if (r) ++took;
+    adds.emplace_back(p, std::move(add));
   }
+  const Accept sent = [](const Result<Message>& r) { return r.has_value(); };
+  const std::size_t took = co_await ask_all(std::move(adds), sent);
   co_return took;
 }
 

@@ -166,12 +166,14 @@ asio::awaitable<Result<std::size_t>> Kademlia::put_value(wire::Bytes key, wire::
   put.type = MessageType::put_value;
   put.key = key;
   put.record = Record{key, value, {}};
-  std::size_t stored = 0;
-  for (const auto& p : lookup.closest()) {
-    auto r = co_await s.ask(p, put);
-    if (r && r->record && r->record->value == value) ++stored;
-  }
-  co_return stored;
+  std::vector<std::pair<wire::PeerId, Message>> puts;
+  for (const auto& p : lookup.closest()) puts.emplace_back(p, put);
+  // (A named Accept: g++ 12 destroys a capturing temporary in a co_await expression twice.)
+  const Impl::Accept stored = [value](const Result<Message>& r) {
+    return r && r->record && r->record->value == value;  // the echo says it was stored
+  };
+  const std::size_t count = co_await s.ask_all(std::move(puts), stored);
+  co_return count;
 }
 
 asio::awaitable<Result<wire::Bytes>> Kademlia::get_value(wire::Bytes key, std::size_t quorum) {

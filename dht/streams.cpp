@@ -180,4 +180,32 @@ asio::awaitable<Result<Message>> Kademlia::Impl::ask(const wire::PeerId& peer,
   }
 }
 
+asio::awaitable<std::size_t> Kademlia::Impl::ask_all(
+    std::vector<std::pair<wire::PeerId, Message>> requests, Accept ok) {
+  struct Tally {
+    explicit Tally(const asio::any_io_executor& ex, std::size_t n) : left(n), done(ex) {}
+    std::size_t left;
+    std::size_t good = 0;
+    async::Event done;
+  };
+  auto tally = std::make_shared<Tally>(node.executor(), requests.size());
+  for (auto& [peer, request] : requests) {
+    auto one = [](std::shared_ptr<Impl> self, std::shared_ptr<Tally> t, wire::PeerId p, Message m,
+                  Accept accept) -> asio::awaitable<void> {
+      // Counted down however the request ends: answered, failed, or cancelled by stop().
+      struct Ended {
+        Tally& t;
+        ~Ended() {
+          if (--t.left == 0) t.done.set();
+        }
+      } ended{*t};
+      auto answer = co_await self->ask(p, m);
+      if (accept(answer)) ++t->good;
+    };
+    tasks.spawn(one(shared_from_this(), tally, peer, std::move(request), ok), "dht request");
+  }
+  if (tally->left > 0) co_await tally->done.wait();
+  co_return tally->good;
+}
+
 }  // namespace bb::dht

@@ -49,6 +49,11 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
   // (none for ADD_PROVIDER), within request_timeout.
   boost::asio::awaitable<Result<Message>> ask(const wire::PeerId& peer, const Message& request);
   boost::asio::awaitable<Message> ask_once(wire::PeerId peer, Message request);
+  // One request to each of `requests` at once (each bounded by request_timeout); how many
+  // answers `ok` accepted. Returns once every request has ended (or stop() cancelled it).
+  using Accept = std::function<bool(const Result<Message>&)>;
+  boost::asio::awaitable<std::size_t> ask_all(
+      std::vector<std::pair<wire::PeerId, Message>> requests, Accept ok);
 
   // --- addresses
   // What we tell `asker_addr` about `peer`: its known addresses (ours for ourselves) that the
