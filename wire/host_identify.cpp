@@ -110,6 +110,13 @@ asio::awaitable<void> Host::Impl::push_loop() {
     push_pending = false;
     for (const auto& [peer, conn] : connections) {
       if (!conn.is_open() || pushing.contains(peer)) continue;
+      // Only to peers that said (in their identify) that they take pushes: nothing is opened
+      // towards a peer that never identified, or does not speak the protocol.
+      const auto known = identified.find(peer);
+      if (known == identified.end()) continue;
+      const auto& protos = known->second.protocols;
+      if (std::find(protos.begin(), protos.end(), identify::kPushProtocolId) == protos.end())
+        continue;
       pushing.insert(peer);
       tasks.spawn(push_to(conn), "identify push " + peer.to_base58());
     }
