@@ -213,7 +213,12 @@ async function stopJsListener (p) {
 // `peer.mjs pubsub --topic ... ARGS`, with a stdin pipe kept open: lines written to it are
 // published on the first topic; closing it stops the process.
 async function startJsPubsub (name, args) {
-  const p = new Proc(name, process.execPath, [PEER_MJS, 'pubsub', ...args],
+  return startJsMode(name, 'pubsub', args)
+}
+
+// `peer.mjs MODE ARGS` with a stdin pipe, once it said where it listens.
+async function startJsMode (name, mode, args) {
+  const p = new Proc(name, process.execPath, [PEER_MJS, mode, ...args],
     { json: true, stdin: 'pipe' })
   const l = await p.waitFor((e) => e.event === 'listening', '"listening"', START_MS)
   p.addr = l.addr
@@ -311,13 +316,7 @@ const DHT_MS = 30_000 // a DHT node joining, a provide, a lookup
 // `peer.mjs dht ARGS` (kad-dht in server mode, /ipfs/kad/1.0.0), stopped by closing its stdin.
 // With `--bootstrap`, it is ready once it prints "done" (bootstrapped, provided, looked up).
 async function startJsDht (name, args = []) {
-  const p = new Proc(name, process.execPath, [PEER_MJS, 'dht', ...args],
-    { json: true, stdin: 'pipe' })
-  const l = await p.waitFor((e) => e.event === 'listening', '"listening"', START_MS)
-  p.addr = l.addr
-  p.peer = l.peer
-  check(peerOf(l.addr) === l.peer && l.peer.startsWith('12D3KooW'), `${name} is up`,
-    JSON.stringify(l))
+  const p = await startJsMode(name, 'dht', args)
   const done = await p.waitFor((e) => e.event === 'done', '"done"', DHT_MS)
   check(done.routing_table >= (args.includes('--bootstrap') ? 1 : 0),
     `${name} is ready (routing table ${done.routing_table})`)
