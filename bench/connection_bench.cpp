@@ -2,8 +2,8 @@
 // the work of both ends): Noise+Yamux handshakes per second, perf throughput with 1 MiB writes,
 // and the reference it is held against: libsodium's ChaCha20-Poly1305 on one core.
 // Run: build/default/bench/bb_bench_connection
-#include "wire/connection.hpp"
-#include "wire/protocols/perf.hpp"
+#include "bb/wire/connection.hpp"
+#include "bb/wire/protocols/perf.hpp"
 
 #include <benchmark/benchmark.h>
 #include <sodium.h>

@@ -18,11 +18,11 @@
 //   BM_IdleSecureConnections  RSS per idle Connection and handshakes/s for 1000 pairs.
 // Run: build/default/bench/bb_bench_messaging [--benchmark_out=FILE --benchmark_out_format=json];
 // scripts/bench-messaging runs it and prints the ratios.
-#include "node/node.hpp"
-#include "wire/connection.hpp"
-#include "wire/frame.hpp"
-#include "wire/keys.hpp"
-#include "wire/tcp.hpp"
+#include "bb/node/node.hpp"
+#include "bb/wire/connection.hpp"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/tcp.hpp"
 
 #include <benchmark/benchmark.h>
 #include <malloc.h>

@@ -4,13 +4,13 @@
 // Allocations are counted by replacing global operator new for this program; coroutine frames
 // of asio::awaitable come from Asio's per-thread recycling allocator, so a steady-state chain
 // that allocates nothing else shows 0.
-#include "async/clock.hpp"
-#include "runtime/attributes.hpp"
-#include "runtime/events.hpp"
-#include "runtime/node_builder.hpp"
-#include "runtime/peer_tables.hpp"
-#include "runtime/pipeline.hpp"
-#include "syscalls/ops.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/runtime/attributes.hpp"
+#include "bb/runtime/events.hpp"
+#include "bb/runtime/node_builder.hpp"
+#include "bb/runtime/peer_tables.hpp"
+#include "bb/runtime/pipeline.hpp"
+#include "bb/syscalls/ops.hpp"
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/co_spawn.hpp>
@@ -51,7 +51,7 @@ class NullSend final : public runtime::Stage {
     co_return std::nullopt;
   }
 };
-std::unique_ptr<runtime::Stage> make_null_send(const onnx::NodeProto& node,
+std::unique_ptr<runtime::Stage> make_null_send(const bb::onnx::NodeProto& node,
                                                const runtime::StageContext&) {
   return std::make_unique<NullSend>(runtime::stage_name(node));
 }
@@ -79,7 +79,7 @@ asio::awaitable<void> run_messages(benchmark::State& state, const runtime::Pipel
   state.counters["denied"] = static_cast<double>(denied);
 }
 
-void run_chain(benchmark::State& state, std::vector<onnx::NodeProto> nodes) {
+void run_chain(benchmark::State& state, std::vector<bb::onnx::NodeProto> nodes) {
   async::ManualClock clock(1'000'000'000);
   runtime::EventQueue events;
   runtime::PeerTables tables(clock, events);

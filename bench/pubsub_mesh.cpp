@@ -11,8 +11,8 @@
 // on stdout with the same fields as the js script's ("impl":"bb"). Exits 0 when every message
 // reached every other node exactly once. A benchmark: never run by CTest, nothing asserted on its
 // timings.
-#include "node/node.hpp"
-#include "pubsub/gossipsub.hpp"
+#include "bb/node/node.hpp"
+#include "bb/pubsub/gossipsub.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>

@@ -1,11 +1,11 @@
 // Hot operations of the peer-state tables (runtime/), each over ~1000 distinct peers. Timings
 // are reported, never asserted. Run: build/bench/bb_bench_tables --benchmark_min_time=0.2
-#include "runtime/backoff_table.hpp"
-#include "runtime/inbound_dedup.hpp"
-#include "runtime/peer_governor.hpp"
-#include "runtime/phi_accrual.hpp"
-#include "runtime/request_tracker.hpp"
-#include "runtime/rtt_tracker.hpp"
+#include "bb/runtime/backoff_table.hpp"
+#include "bb/runtime/inbound_dedup.hpp"
+#include "bb/runtime/peer_governor.hpp"
+#include "bb/runtime/phi_accrual.hpp"
+#include "bb/runtime/request_tracker.hpp"
+#include "bb/runtime/rtt_tracker.hpp"
 
 #include <benchmark/benchmark.h>
 

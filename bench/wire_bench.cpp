@@ -1,10 +1,10 @@
 // Micro-benchmarks of the wire codecs: varint, framing, envelope encode/decode.
 // Run: build/default/bench/bb_bench_wire [--benchmark_format=json]
-#include "proto/bb_core.pb.h"
-#include "wire/envelope.hpp"
-#include "wire/frame.hpp"
-#include "wire/peer_id.hpp"
-#include "wire/varint.hpp"
+#include "bb/proto/bb_core.pb.h"
+#include "bb/wire/envelope.hpp"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/peer_id.hpp"
+#include "bb/wire/varint.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -1,9 +1,9 @@
 #include "examples/chat/author_gate.hpp"
 
-#include "runtime/attributes.hpp"
-#include "runtime/op_registry.hpp"
-#include "runtime/peer_tables.hpp"
-#include "runtime/stage.hpp"
+#include "bb/runtime/attributes.hpp"
+#include "bb/runtime/op_registry.hpp"
+#include "bb/runtime/peer_tables.hpp"
+#include "bb/runtime/stage.hpp"
 
 #include <memory>
 #include <string>
@@ -16,7 +16,7 @@ namespace {
 
 class AuthorGateRx final : public runtime::Stage {
  public:
-  AuthorGateRx(const onnx::NodeProto& node, runtime::PeerTables& peers)
+  AuthorGateRx(const bb::onnx::NodeProto& node, runtime::PeerTables& peers)
       : Stage(runtime::stage_name(node)), peers_(peers) {}
 
   boost::asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override {
@@ -34,7 +34,7 @@ class AuthorGateRx final : public runtime::Stage {
   runtime::PeerTables& peers_;
 };
 
-std::unique_ptr<runtime::Stage> make(const onnx::NodeProto& node,
+std::unique_ptr<runtime::Stage> make(const bb::onnx::NodeProto& node,
                                      const runtime::StageContext& ctx) {
   return std::make_unique<AuthorGateRx>(node, ctx.peers);
 }

@@ -9,7 +9,7 @@
 // The op registers itself when this file's object is linked: referring to kAuthorGateRx does so.
 #pragma once
 
-#include "syscalls/ops.hpp"
+#include "bb/syscalls/ops.hpp"
 
 namespace bb::chat {
 

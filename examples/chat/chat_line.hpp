@@ -9,7 +9,7 @@
 // decode: bad payloads are reported with a specific code, never trusted.
 #pragma once
 
-#include "wire/bytes.hpp"
+#include "bb/wire/bytes.hpp"
 
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>

@@ -34,15 +34,15 @@
 // outlive run().
 #pragma once
 
-#include "async/event.hpp"
-#include "async/task_group.hpp"
-#include "dht/cid.hpp"
-#include "dht/kademlia.hpp"
+#include "bb/async/event.hpp"
+#include "bb/async/task_group.hpp"
+#include "bb/dht/cid.hpp"
+#include "bb/dht/kademlia.hpp"
 #include "examples/chat/chat_line.hpp"
 #include "examples/chat/line_reader.hpp"
-#include "node/node.hpp"
-#include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
-#include "pubsub/gossipsub.hpp"
+#include "bb/node/node.hpp"
+#include "bb/proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
+#include "bb/pubsub/gossipsub.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>

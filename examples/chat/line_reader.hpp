@@ -11,7 +11,7 @@
 // executor's io_context has finished running; the reader must outlive every next_line() wait.
 #pragma once
 
-#include "async/event.hpp"
+#include "bb/async/event.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

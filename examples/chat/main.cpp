@@ -5,10 +5,10 @@
 #include "examples/chat/chat_line.hpp"
 #include "examples/chat/chat_session.hpp"
 #include "examples/chat/line_reader.hpp"
-#include "node/node.hpp"
-#include "wire/error.hpp"
-#include "wire/keys.hpp"
-#include "wire/log.hpp"
+#include "bb/node/node.hpp"
+#include "bb/wire/error.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/log.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>

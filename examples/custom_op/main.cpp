@@ -5,13 +5,13 @@
 // example.Print (a stand-in for wire.Send that prints what would go out).
 //
 // Usage: custom_op [--max-bytes N]   (default 8)
-#include "async/clock.hpp"
-#include "runtime/attributes.hpp"
-#include "runtime/events.hpp"
-#include "runtime/node_builder.hpp"
-#include "runtime/peer_tables.hpp"
-#include "runtime/pipeline.hpp"
-#include "syscalls/ops.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/runtime/attributes.hpp"
+#include "bb/runtime/events.hpp"
+#include "bb/runtime/node_builder.hpp"
+#include "bb/runtime/peer_tables.hpp"
+#include "bb/runtime/pipeline.hpp"
+#include "bb/syscalls/ops.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -32,7 +32,7 @@ constexpr std::string_view kMaxPayload = "MaxPayload";
 
 class MaxPayload final : public runtime::Stage {
  public:
-  explicit MaxPayload(const onnx::NodeProto& node)
+  explicit MaxPayload(const bb::onnx::NodeProto& node)
       : Stage(runtime::stage_name(node)),
         max_bytes_(runtime::uint_attribute(node, "max_bytes").value_or(1024)) {}
 
@@ -51,7 +51,7 @@ class MaxPayload final : public runtime::Stage {
   std::uint64_t max_bytes_;  // parsed once, when the pipeline is built
 };
 
-std::unique_ptr<runtime::Stage> make_max_payload(const onnx::NodeProto& node,
+std::unique_ptr<runtime::Stage> make_max_payload(const bb::onnx::NodeProto& node,
                                                  const runtime::StageContext&) {
   return std::make_unique<MaxPayload>(node);
 }
@@ -72,7 +72,7 @@ class Print final : public runtime::Stage {
   }
 };
 
-std::unique_ptr<runtime::Stage> make_print(const onnx::NodeProto& node,
+std::unique_ptr<runtime::Stage> make_print(const bb::onnx::NodeProto& node,
                                            const runtime::StageContext&) {
   return std::make_unique<Print>(runtime::stage_name(node));
 }

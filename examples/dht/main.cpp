@@ -1,7 +1,7 @@
 // The DHT in a few lines: four Nodes on loopback joined as a chain (each knows only the one
 // before it); the last finds the first by PeerId, and finds who provides a piece of content.
-#include "dht/kademlia.hpp"
-#include "node/node.hpp"
+#include "bb/dht/kademlia.hpp"
+#include "bb/node/node.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

@@ -1,5 +1,5 @@
 // The smallest complete bb program: two Nodes on loopback, one message, a clean stop.
-#include "node/node.hpp"
+#include "bb/node/node.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

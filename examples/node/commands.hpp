@@ -2,7 +2,7 @@
 // runs the command and returns the process exit status through `exit_code`.
 #pragma once
 
-#include "wire/multiaddr.hpp"
+#include "bb/wire/multiaddr.hpp"
 
 #include <CLI/App.hpp>
 

@@ -3,17 +3,17 @@
 // unless --dht says otherwise), does its one thing, and stops.
 #include "examples/node/commands.hpp"
 
-#include "dht/cid.hpp"
-#include "dht/error.hpp"
-#include "dht/kademlia.hpp"
-#include "dht/records.hpp"
+#include "bb/dht/cid.hpp"
+#include "bb/dht/error.hpp"
+#include "bb/dht/kademlia.hpp"
+#include "bb/dht/records.hpp"
 #include "examples/node/dht_options.hpp"
 #include "examples/node/output_format.hpp"
-#include "node/node.hpp"
-#include "proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
-#include "wire/error.hpp"
-#include "wire/keys.hpp"
-#include "wire/utf8.hpp"
+#include "bb/node/node.hpp"
+#include "bb/proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
+#include "bb/wire/error.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/utf8.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>

@@ -1,7 +1,7 @@
 // The --dht option of bb-node's commands: server, client or auto.
 #pragma once
 
-#include "dht/kademlia.hpp"
+#include "bb/dht/kademlia.hpp"
 
 #include <optional>
 #include <string_view>

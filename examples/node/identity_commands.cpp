@@ -1,8 +1,8 @@
 // bb-node keygen / id / multiaddr: identities and addresses, no networking.
 #include "examples/node/commands.hpp"
 
-#include "wire/keys.hpp"
-#include "wire/multiaddr.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/multiaddr.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,6 +1,6 @@
 // bb-node: a bb peer-to-peer node and its tools. Run `bb-node --help` for the subcommands.
 #include "examples/node/commands.hpp"
-#include "wire/log.hpp"
+#include "bb/wire/log.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>

@@ -1,7 +1,7 @@
 #include "examples/node/output_format.hpp"
 
-#include "wire/bytes.hpp"
-#include "wire/utf8.hpp"
+#include "bb/wire/bytes.hpp"
+#include "bb/wire/utf8.hpp"
 
 #include <sodium.h>
 

@@ -2,10 +2,10 @@
 // libp2p protocol against it.
 #include "examples/node/commands.hpp"
 
-#include "wire/host.hpp"
-#include "wire/keys.hpp"
-#include "wire/protocols/perf.hpp"
-#include "wire/protocols/ping.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/protocols/perf.hpp"
+#include "bb/wire/protocols/ping.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>

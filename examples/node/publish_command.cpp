@@ -3,9 +3,9 @@
 #include "examples/node/commands.hpp"
 
 #include "examples/node/output_format.hpp"
-#include "node/node.hpp"
-#include "pubsub/gossipsub.hpp"
-#include "wire/error.hpp"
+#include "bb/node/node.hpp"
+#include "bb/pubsub/gossipsub.hpp"
+#include "bb/wire/error.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>

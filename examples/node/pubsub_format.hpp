@@ -1,7 +1,7 @@
 // How bb-node prints gossipsub: a message on a topic, and a peer joining or leaving one.
 #pragma once
 
-#include "pubsub/gossipsub.hpp"
+#include "bb/pubsub/gossipsub.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
 // bb-node request: one request to a peer's named service, its response on stdout.
 #include "examples/node/commands.hpp"
 
-#include "node/node.hpp"
-#include "wire/error.hpp"
+#include "bb/node/node.hpp"
+#include "bb/wire/error.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -2,17 +2,17 @@
 // messages until SIGINT or SIGTERM.
 #include "examples/node/commands.hpp"
 
-#include "dht/cid.hpp"
-#include "dht/kademlia.hpp"
+#include "bb/dht/cid.hpp"
+#include "bb/dht/kademlia.hpp"
 #include "examples/node/dht_options.hpp"
 #include "examples/node/line_writer.hpp"
 #include "examples/node/output_format.hpp"
 #include "examples/node/pubsub_format.hpp"
-#include "node/node.hpp"
-#include "proto/bb_core.pb.h"
-#include "wire/host.hpp"
-#include "wire/keys.hpp"
-#include "wire/log.hpp"
+#include "bb/node/node.hpp"
+#include "bb/proto/bb_core.pb.h"
+#include "bb/wire/host.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/log.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>

@@ -1,8 +1,8 @@
 // bb-node send: one message through a Node's send pipeline.
 #include "examples/node/commands.hpp"
 
-#include "node/node.hpp"
-#include "wire/error.hpp"
+#include "bb/node/node.hpp"
+#include "bb/wire/error.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>

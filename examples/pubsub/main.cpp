@@ -1,7 +1,7 @@
 // Gossipsub in a few lines: three Nodes on loopback in a line (alice - bob - carol), one topic,
 // one message that carol gets through bob, signed by alice.
-#include "node/node.hpp"
-#include "pubsub/gossipsub.hpp"
+#include "bb/node/node.hpp"
+#include "bb/pubsub/gossipsub.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

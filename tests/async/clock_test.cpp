@@ -1,4 +1,4 @@
-#include "async/clock.hpp"
+#include "bb/async/clock.hpp"
 #include "tests/support/async_test.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>

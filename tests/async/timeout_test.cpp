@@ -1,9 +1,9 @@
 // with_timeout on a Clock: the timeout runs on virtual time, the first to finish wins, and the
 // loser is cancelled.
-#include "async/timeout.hpp"
+#include "bb/async/timeout.hpp"
 
-#include "async/clock.hpp"
-#include "async/event.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/async/event.hpp"
 #include "tests/support/async_test.hpp"
 
 #include <boost/asio/co_spawn.hpp>

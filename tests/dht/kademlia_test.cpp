@@ -2,10 +2,10 @@
 // finding peers, providers and /bb/ records, and hostile peers (junk answers, ADD_PROVIDER
 // floods, too many streams at once) whose cost stays within their budget while an honest peer
 // still gets through.
-#include "dht/kademlia.hpp"
-#include "dht/error.hpp"
+#include "bb/dht/kademlia.hpp"
+#include "bb/dht/error.hpp"
 #include "tests/node/node_fixture.hpp"
-#include "wire/frame.hpp"
+#include "bb/wire/frame.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,12 +3,12 @@
 // driver as the streams. Every node finds every other within the expected hops; a third of the
 // nodes leave and lookups still succeed; providers and records are found; peers that answer with
 // junk cost a bounded number of requests.
-#include "async/clock.hpp"
-#include "async/task_group.hpp"
-#include "dht/cid.hpp"
-#include "dht/core.hpp"
-#include "dht/error.hpp"
-#include "dht/query.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/async/task_group.hpp"
+#include "bb/dht/cid.hpp"
+#include "bb/dht/core.hpp"
+#include "bb/dht/error.hpp"
+#include "bb/dht/query.hpp"
 #include "tests/support/async_test.hpp"
 
 #include <gtest/gtest.h>

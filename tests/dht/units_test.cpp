@@ -1,15 +1,15 @@
 // The DHT's sans-IO parts: keys and distance, CIDs, the kad message codec and its limits, the
 // routing table, the lookup state machine, and the provider and record stores with their bounds.
-#include "dht/cid.hpp"
-#include "dht/core.hpp"
-#include "dht/error.hpp"
-#include "dht/lookup.hpp"
-#include "dht/message.hpp"
-#include "dht/providers.hpp"
-#include "dht/records.hpp"
-#include "dht/routing_table.hpp"
-#include "proto/kad.pb.h"
-#include "wire/keys.hpp"
+#include "bb/dht/cid.hpp"
+#include "bb/dht/core.hpp"
+#include "bb/dht/error.hpp"
+#include "bb/dht/lookup.hpp"
+#include "bb/dht/message.hpp"
+#include "bb/dht/providers.hpp"
+#include "bb/dht/records.hpp"
+#include "bb/dht/routing_table.hpp"
+#include "bb/proto/kad.pb.h"
+#include "bb/wire/keys.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
 // The DHT's decoder of remote input: a kad Message off a stream (decode_message with its
 // limits), then what a server does with it (Core::handle: the routing table, the provider and
 // record stores and their validators, /pk/ and /bb/ records, CIDs in keys).
-#include "dht/cid.hpp"
-#include "dht/core.hpp"
-#include "dht/message.hpp"
-#include "dht/records.hpp"
+#include "bb/dht/cid.hpp"
+#include "bb/dht/core.hpp"
+#include "bb/dht/message.hpp"
+#include "bb/dht/records.hpp"
 
 #include <cstddef>
 #include <cstdint>

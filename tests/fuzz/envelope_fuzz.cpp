@@ -2,8 +2,8 @@
 // (libFuzzer's -rss_limit_mb and -malloc_limit_mb catch that), every accepted envelope
 // re-encodes to something that decodes to the same message, and verifying its fills' origin
 // signatures against its claimed origin is safe.
-#include "proto/bb_core.pb.h"
-#include "wire/envelope.hpp"
+#include "bb/proto/bb_core.pb.h"
+#include "bb/wire/envelope.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace bb::wire;

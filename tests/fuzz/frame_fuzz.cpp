@@ -1,7 +1,7 @@
 // Frame decoding over arbitrary streams: the first byte picks a maximum frame size and a chunk
 // size; the rest is fed to a FrameReader in chunks and must yield exactly the frames that
 // one-shot decode_frame finds, never a body above the maximum.
-#include "wire/frame.hpp"
+#include "bb/wire/frame.hpp"
 
 #include <vector>
 

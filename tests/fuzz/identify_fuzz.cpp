@@ -1,6 +1,6 @@
 // Identify replies from remote peers: no crash, bounded, and whatever decodes re-encodes to a
 // message that decodes to the same information.
-#include "wire/protocols/identify.hpp"
+#include "bb/wire/protocols/identify.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace bb::wire;

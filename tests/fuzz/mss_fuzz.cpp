@@ -2,7 +2,7 @@
 // what the peer sends, fed to a Listener and (after start()) to a Dialer. Feeding it in chunks
 // must give the same outcome as feeding it at once, and leftover bytes are always exactly the
 // bytes after the final message.
-#include "wire/mss/negotiator.hpp"
+#include "bb/wire/mss/negotiator.hpp"
 
 #include <algorithm>
 #include <optional>

@@ -1,6 +1,6 @@
 // Binary multiaddr decoder: anything from_bytes accepts must print to text that parses back to
 // the same bytes, and the accessors must not fail on it.
-#include "wire/multiaddr.hpp"
+#include "bb/wire/multiaddr.hpp"
 
 #include <algorithm>
 #include <cstddef>

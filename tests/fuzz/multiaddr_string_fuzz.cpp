@@ -1,6 +1,6 @@
 // Text multiaddr parser: anything parse accepts must encode to bytes that from_bytes accepts,
 // and the canonical text of those bytes must parse back to the same bytes.
-#include "wire/multiaddr.hpp"
+#include "bb/wire/multiaddr.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // can never complete here; the initiator may accept message 2 only when it proves the expected
 // responder (as the seed does) and must then finish with message 3; a failed side stays failed
 // and exposes no early data.
-#include "wire/noise/session.hpp"
+#include "bb/wire/noise/session.hpp"
 
 #include <array>
 

@@ -3,7 +3,7 @@
 // opened by the peer, which must give the same bytes back in the expected number of frames, and
 // (3) sealed, bit-flipped inside the first message and opened, which must fail. An input that
 // starts with 0xff is repeated past one frame's capacity so the multi-frame path runs.
-#include "wire/noise/session.hpp"
+#include "bb/wire/noise/session.hpp"
 
 #include <algorithm>
 

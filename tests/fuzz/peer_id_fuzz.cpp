@@ -1,6 +1,6 @@
 // PeerId parsing from text (base58 / CID) and from bytes: no crash, and every accepted value
 // round-trips through each of its forms.
-#include "wire/peer_id.hpp"
+#include "bb/wire/peer_id.hpp"
 
 #include <string_view>
 

@@ -1,8 +1,8 @@
 // Gossipsub RPCs from a peer: a frame either fails decoding with bad_rpc or rpc_limit, or is
 // handed to a router (subscribed to the topics the seed corpus uses) that must take it without
 // crashing and with its per-peer state within bounds; validation outcomes and a heartbeat follow.
-#include "async/clock.hpp"
-#include "pubsub/router.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/pubsub/router.hpp"
 
 #include <memory>
 

@@ -1,7 +1,7 @@
 // Receipts from a peer: every body either decodes to a count ≥ 1 and a valid label (which
 // re-encodes to the same bytes) or is receipt_malformed; nothing else happens.
-#include "wire/frame.hpp"
-#include "wire/receipt.hpp"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/receipt.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace bb::wire;

@@ -1,6 +1,6 @@
 // Varint decoding must never read past its input, and whatever decodes must re-encode to the
 // same bytes (only minimal encodings are accepted).
-#include "wire/varint.hpp"
+#include "bb/wire/varint.hpp"
 
 #include <cstring>
 

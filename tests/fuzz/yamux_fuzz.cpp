@@ -2,7 +2,7 @@
 // byte picks a chunk size and a small or default configuration; the application side reads
 // whatever becomes readable, answers some streams, closes or resets others, and drains the
 // output. Checks: bounded streams and buffers, sticky specific errors, no crash.
-#include "wire/yamux/session.hpp"
+#include "bb/wire/yamux/session.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,10 +1,10 @@
 #include "tests/hostile/attack.hpp"
 
-#include "async/task_group.hpp"
-#include "wire/error.hpp"
-#include "wire/keys.hpp"
-#include "wire/peer_id.hpp"
-#include "wire/protocols/ping.hpp"
+#include "bb/async/task_group.hpp"
+#include "bb/wire/error.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/peer_id.hpp"
+#include "bb/wire/protocols/ping.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

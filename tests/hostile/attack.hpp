@@ -11,7 +11,7 @@
 // closes every socket and connection the workers hold, cancels their pauses, and joins.
 #pragma once
 
-#include "wire/connection.hpp"
+#include "bb/wire/connection.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>

@@ -6,8 +6,8 @@
 #include "tests/support/async_test.hpp"
 #include "tests/support/hostile_peer.hpp"
 
-#include "async/task_group.hpp"
-#include "wire/error.hpp"
+#include "bb/async/task_group.hpp"
+#include "bb/wire/error.hpp"
 
 #include <boost/asio/this_coro.hpp>
 

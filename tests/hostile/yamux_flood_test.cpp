@@ -7,7 +7,7 @@
 #include "tests/hostile/daemon.hpp"
 #include "tests/support/hostile_peer.hpp"
 
-#include "wire/error.hpp"
+#include "bb/wire/error.hpp"
 
 #include <gtest/gtest.h>
 

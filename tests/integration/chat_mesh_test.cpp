@@ -6,7 +6,7 @@
 #include "tests/integration/process.hpp"
 #include "tests/support/sanitizer.hpp"
 
-#include "wire/keys.hpp"
+#include "bb/wire/keys.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The house rules of bb's source tree, checked on every test run:
-#   1. arrows point down only: a floor includes only floors below it
+#   1. arrows point down only: a floor (a folder of bb/) includes only floors below it
 #        proto < async < wire < runtime < syscalls < node < dht < pubsub
 #      (examples/ and tests/ may include any floor; nothing includes them);
-#   2. no library source file (those floors' .cpp and .hpp) is over 600 lines.
+#   2. every bb header is included by its installed name, "bb/<floor>/...";
+#   3. no library source file (those floors' .cpp and .hpp) is over 600 lines.
 set -u
 root=$1
 floors=(proto async wire runtime syscalls node dht pubsub)
@@ -19,9 +20,16 @@ for floor in "${floors[@]}"; do
   own=$(rank "$floor")
   while IFS= read -r file; do
     while IFS= read -r inc; do
-      target=${inc%%/*}
+      if [ "${inc%%/*}" != bb ]; then
+        echo "FAIL ${file#"$root"/} includes \"$inc\": bb's headers are included as \"bb/<floor>/...\""
+        fails=$((fails + 1))
+        continue
+      fi
+      rest=${inc#bb/}
+      target=${rest%%/*}
+      [ "$target" = version.hpp ] && continue
       r=$(rank "$target")
-      if [ "$target" = examples ] || [ "$target" = tests ] || [ "$r" -gt "$own" ]; then
+      if [ "$r" -lt 0 ] || [ "$r" -gt "$own" ]; then
         echo "FAIL ${file#"$root"/} includes \"$inc\": $floor may not include $target"
         fails=$((fails + 1))
       fi
@@ -31,7 +39,7 @@ for floor in "${floors[@]}"; do
       echo "FAIL ${file#"$root"/} has $lines lines (at most 600)"
       fails=$((fails + 1))
     fi
-  done < <(find "$root/$floor" -name '*.cpp' -o -name '*.hpp')
+  done < <(find "$root/bb/$floor" -name '*.cpp' -o -name '*.hpp')
 done
-if [ "$fails" -eq 0 ]; then echo "ok   every include points down; no library file over 600 lines"; fi
+if [ "$fails" -eq 0 ]; then echo "ok   every include is bb/... and points down; no library file over 600 lines"; fi
 exit $((fails > 0))

@@ -3,14 +3,14 @@
 // honoured (virtual time drives the tables, real sockets the I/O); repeated failures take a peer
 // down; a slow receiver bounds the sender's queue; stop() fails what is pending instead of
 // hanging. Every test closes its books: sent = delivered + reported-failed.
-#include "node/node.hpp"
-#include "wire/protocols/bb_wire.hpp"
+#include "bb/node/node.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
 
-#include "syscalls/ops.hpp"
+#include "bb/syscalls/ops.hpp"
 
 #include "tests/node/node_fixture.hpp"
-#include "wire/connection.hpp"
-#include "wire/tcp.hpp"
+#include "bb/wire/connection.hpp"
+#include "bb/wire/tcp.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

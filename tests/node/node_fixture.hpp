@@ -7,14 +7,14 @@
 // and stops every node when the scenario ends, however it ends.
 #pragma once
 
-#include "async/clock.hpp"
-#include "async/timeout.hpp"
-#include "node/node.hpp"
-#include "runtime/events.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/async/timeout.hpp"
+#include "bb/node/node.hpp"
+#include "bb/runtime/events.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/event_log.hpp"
-#include "wire/multiaddr.hpp"
+#include "bb/wire/multiaddr.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/error.hpp>

@@ -5,7 +5,7 @@
 // until every task ended. These tests destroy Nodes that are in the middle of things while the
 // io_context keeps running and another Node keeps talking to them; under ASan, any touch of freed
 // memory fails them.
-#include "node/node.hpp"
+#include "bb/node/node.hpp"
 
 #include "tests/node/node_fixture.hpp"
 

@@ -4,11 +4,11 @@
 // over its sender's limit, with nothing of that sender waiting, is refused with
 // `resource_limit`.
 // The address book keeps a bounded number of learned peers.
-#include "node/node.hpp"
+#include "bb/node/node.hpp"
 
 #include "tests/node/node_fixture.hpp"
-#include "wire/host.hpp"
-#include "wire/resource_manager.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/resource_manager.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/steady_timer.hpp>

@@ -4,15 +4,15 @@
 // wire::Host writing raw envelopes on a /bb/wire/1.0.0 stream), so the attacker can claim any
 // origin, id, payload and signature; and they check that honest relaying (send relayable, then
 // forward()) still works, and that forward() refuses to carry what would be refused.
-#include "node/node.hpp"
-#include "wire/protocols/bb_wire.hpp"
+#include "bb/node/node.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
 
-#include "proto/bb_core.pb.h"
+#include "bb/proto/bb_core.pb.h"
 #include "tests/node/node_fixture.hpp"
-#include "wire/envelope.hpp"
-#include "wire/frame.hpp"
-#include "wire/host.hpp"
-#include "wire/receipt.hpp"
+#include "bb/wire/envelope.hpp"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/receipt.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,13 @@
 // Request/response on the envelope's correlation (node/requests.hpp): Node::request() and
 // Node::serve() between Nodes on loopback, the manual clock wherever time matters, and a peer
 // built by hand that floods responses with made-up tokens.
-#include "node/node.hpp"
+#include "bb/node/node.hpp"
 
-#include "async/task_group.hpp"
+#include "bb/async/task_group.hpp"
 #include "tests/node/node_fixture.hpp"
-#include "wire/envelope.hpp"
-#include "wire/host.hpp"
-#include "wire/protocols/bb_wire.hpp"
+#include "bb/wire/envelope.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
 
 #include <gtest/gtest.h>
 

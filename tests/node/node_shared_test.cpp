@@ -2,7 +2,7 @@
 // out of it; a smaller one has one buffer of its own; copies of the Received keep either alive.
 #include "tests/node/node_fixture.hpp"
 
-#include "proto/bb_core.pb.h"
+#include "bb/proto/bb_core.pb.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Graceful stop (NodeConfig::drain_timeout): what was queued goes out before the node closes,
 // and what the node took is answered, so neither end reports a delivered message as lost.
-#include "node/node.hpp"
+#include "bb/node/node.hpp"
 #include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>

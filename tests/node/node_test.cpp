@@ -2,7 +2,7 @@
 // its events and counters, exactly-once in-order delivery per sender, a peer that cannot be
 // resolved, a blocked peer (denied both ways with `blocklisted`), a flood of relayed duplicates.
 // Every test closes its books: sent = delivered + reported-failed.
-#include "node/node.hpp"
+#include "bb/node/node.hpp"
 
 #include "tests/node/node_fixture.hpp"
 

@@ -1,9 +1,9 @@
 // node/peer_store.hpp on a ManualClock: addresses with their sources and expiries, the bounds
 // (peers, addresses per peer, identify), the order of usefulness, and the file.
-#include "node/peer_store.hpp"
+#include "bb/node/peer_store.hpp"
 
-#include "async/clock.hpp"
-#include "proto/peerstore.pb.h"
+#include "bb/async/clock.hpp"
+#include "bb/proto/peerstore.pb.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

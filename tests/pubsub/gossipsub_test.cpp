@@ -1,11 +1,11 @@
 // Gossipsub on real Nodes over loopback: relaying with author and forwarder, validators as ops,
 // the Node's blocklist, and a peer whose RPCs break the limits losing only its stream.
-#include "pubsub/gossipsub.hpp"
-#include "async/event.hpp"
-#include "runtime/op_registry.hpp"
-#include "runtime/stage.hpp"
+#include "bb/pubsub/gossipsub.hpp"
+#include "bb/async/event.hpp"
+#include "bb/runtime/op_registry.hpp"
+#include "bb/runtime/stage.hpp"
 #include "tests/node/node_fixture.hpp"
-#include "wire/varint.hpp"
+#include "bb/wire/varint.hpp"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +37,7 @@ class PrefixValidator final : public runtime::Stage {
     co_return std::nullopt;
   }
 };
-std::unique_ptr<runtime::Stage> make_prefix_validator(const onnx::NodeProto&,
+std::unique_ptr<runtime::Stage> make_prefix_validator(const bb::onnx::NodeProto&,
                                                       const runtime::StageContext&) {
   return std::make_unique<PrefixValidator>();
 }
@@ -118,7 +118,7 @@ TEST(GossipsubNode, ALineOfThreeRelaysWithTheAuthorAndTheForwarder) {
 asio::awaitable<void> validators(Cluster& cluster) {
   Line l;
   co_await line(cluster, l);
-  onnx::NodeProto validator;
+  bb::onnx::NodeProto validator;
   validator.set_domain(std::string(kTestDomain));
   validator.set_op_type("PrefixValidator");
   l.pb->set_validators(kTopic, {validator});

@@ -3,9 +3,9 @@
 // Tests choose the graph, drop what they want on a link, and beat the heartbeats.
 #pragma once
 
-#include "async/clock.hpp"
-#include "pubsub/router.hpp"
-#include "wire/varint.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/pubsub/router.hpp"
+#include "bb/wire/varint.hpp"
 
 #include <gtest/gtest.h>
 

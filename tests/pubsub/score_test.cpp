@@ -1,7 +1,7 @@
-#include "pubsub/score.hpp"
+#include "bb/pubsub/score.hpp"
 
-#include "async/clock.hpp"
-#include "wire/peer_id.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/wire/peer_id.hpp"
 
 #include <gtest/gtest.h>
 

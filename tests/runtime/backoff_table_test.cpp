@@ -1,4 +1,4 @@
-#include "runtime/backoff_table.hpp"
+#include "bb/runtime/backoff_table.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "runtime/backpressure.hpp"
+#include "bb/runtime/backpressure.hpp"
 
 #include <gtest/gtest.h>
 

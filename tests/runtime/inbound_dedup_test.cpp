@@ -1,4 +1,4 @@
-#include "runtime/inbound_dedup.hpp"
+#include "bb/runtime/inbound_dedup.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
-#include "runtime/op_registry.hpp"
+#include "bb/runtime/op_registry.hpp"
 
-#include "async/clock.hpp"
-#include "runtime/attributes.hpp"
-#include "runtime/error.hpp"
-#include "runtime/events.hpp"
-#include "runtime/node_builder.hpp"
-#include "runtime/peer_tables.hpp"
-#include "runtime/pipeline.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/runtime/attributes.hpp"
+#include "bb/runtime/error.hpp"
+#include "bb/runtime/events.hpp"
+#include "bb/runtime/node_builder.hpp"
+#include "bb/runtime/peer_tables.hpp"
+#include "bb/runtime/pipeline.hpp"
 #include "tests/support/async_test.hpp"
 
 #include <gtest/gtest.h>
@@ -18,7 +18,7 @@ namespace {
 // A user's custom op: denies messages whose payload is longer than its `max_bytes` attribute.
 class SizeLimit final : public Stage {
  public:
-  SizeLimit(const onnx::NodeProto& node)
+  SizeLimit(const bb::onnx::NodeProto& node)
       : Stage(stage_name(node)), max_(uint_attribute(node, "max_bytes").value_or(0)) {
     if (max_ == 0) throw_attribute_error(node, "max_bytes", "is required", true);
   }
@@ -33,7 +33,7 @@ class SizeLimit final : public Stage {
   std::uint64_t max_;
 };
 
-std::unique_ptr<Stage> make_size_limit(const onnx::NodeProto& node, const StageContext&) {
+std::unique_ptr<Stage> make_size_limit(const bb::onnx::NodeProto& node, const StageContext&) {
   return std::make_unique<SizeLimit>(node);
 }
 
@@ -47,7 +47,7 @@ class Count final : public Stage {
     co_return std::nullopt;
   }
 };
-std::unique_ptr<Stage> make_count(const onnx::NodeProto& node, const StageContext&) {
+std::unique_ptr<Stage> make_count(const bb::onnx::NodeProto& node, const StageContext&) {
   return std::make_unique<Count>(stage_name(node));
 }
 
@@ -80,7 +80,7 @@ TEST(OpRegistry, DuplicateRegistrationIsAnError) {
 
 TEST(Pipeline, UnknownOpFailsAtBuildTimeNamingTheNode) {
   Fixture f;
-  std::vector<onnx::NodeProto> nodes{make_node("example.user", "Count"),
+  std::vector<bb::onnx::NodeProto> nodes{make_node("example.user", "Count"),
                                      make_node("example.user", "SizeLimmit", "limit")};
   try {
     (void)Pipeline::build(nodes, f.ctx, f.registry);
@@ -115,7 +115,7 @@ TEST(Pipeline, AttributeErrorsFailAtBuildTime) {
 
 TEST(Pipeline, EmptyPipelineIsAnError) {
   Fixture f;
-  EXPECT_THROW((void)Pipeline::build(std::vector<onnx::NodeProto>{}, f.ctx, f.registry),
+  EXPECT_THROW((void)Pipeline::build(std::vector<bb::onnx::NodeProto>{}, f.ctx, f.registry),
                boost::system::system_error);
 }
 
@@ -147,7 +147,7 @@ TEST(Pipeline, CustomOpInsertedIntoAPipelineDeniesAndStopsDownstream) {
 
 TEST(Pipeline, BuildsFromAGraphProto) {
   Fixture f;
-  onnx::GraphProto graph;
+  bb::onnx::GraphProto graph;
   *graph.add_node() = make_node("example.user", "Count", "a");
   *graph.add_node() = make_node("example.user", "Count", "b");
   auto pipeline = Pipeline::build(graph, f.ctx, f.registry);

@@ -1,4 +1,4 @@
-#include "runtime/peer_governor.hpp"
+#include "bb/runtime/peer_governor.hpp"
 
 #include <gtest/gtest.h>
 

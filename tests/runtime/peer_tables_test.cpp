@@ -1,6 +1,6 @@
 // PeerTables turns outcomes into table updates and events; these cases cover the feeds the
 // gate tests do not: queue overflow, timeouts, the failure detector's transitions, notices.
-#include "runtime/peer_tables.hpp"
+#include "bb/runtime/peer_tables.hpp"
 
 
 #include <gtest/gtest.h>

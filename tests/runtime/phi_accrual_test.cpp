@@ -1,6 +1,6 @@
 // Ports akka-remote's AccrualFailureDetectorSpec (libp2p-specs-and-vectors.md §3(h), §4) one
 // case at a time, then tests what bb adds: two thresholds, transitions, Cassandra's guard, bounds.
-#include "runtime/phi_accrual.hpp"
+#include "bb/runtime/phi_accrual.hpp"
 
 #include <gtest/gtest.h>
 

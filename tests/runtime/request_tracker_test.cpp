@@ -1,4 +1,4 @@
-#include "runtime/request_tracker.hpp"
+#include "bb/runtime/request_tracker.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "runtime/rtt_tracker.hpp"
+#include "bb/runtime/rtt_tracker.hpp"
 
 #include <gtest/gtest.h>
 

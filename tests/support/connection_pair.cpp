@@ -1,6 +1,6 @@
 #include "tests/support/connection_pair.hpp"
 
-#include "async/timeout.hpp"
+#include "bb/async/timeout.hpp"
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>

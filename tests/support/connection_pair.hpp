@@ -5,7 +5,7 @@
 #pragma once
 
 #include "tests/support/memory_stream.hpp"
-#include "wire/connection.hpp"
+#include "bb/wire/connection.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>

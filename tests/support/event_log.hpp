@@ -5,7 +5,7 @@
 // passed to a coroutine twice.
 #pragma once
 
-#include "async/timeout.hpp"
+#include "bb/async/timeout.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/awaitable.hpp>

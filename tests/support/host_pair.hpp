@@ -7,7 +7,7 @@
 #pragma once
 
 #include "tests/support/memory_stream.hpp"
-#include "wire/host.hpp"
+#include "bb/wire/host.hpp"
 
 #include <boost/asio/awaitable.hpp>
 

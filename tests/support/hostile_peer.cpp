@@ -1,8 +1,8 @@
 #include "tests/support/hostile_peer.hpp"
 
-#include "wire/mss/message.hpp"
-#include "wire/mss/negotiator.hpp"
-#include "wire/varint.hpp"
+#include "bb/wire/mss/message.hpp"
+#include "bb/wire/mss/negotiator.hpp"
+#include "bb/wire/varint.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>

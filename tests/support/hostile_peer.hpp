@@ -25,13 +25,13 @@
 // send while another of this peer's operations is suspended. Move-only.
 #pragma once
 
-#include "wire/bytes.hpp"
-#include "wire/keys.hpp"
-#include "wire/multiaddr.hpp"
-#include "wire/noise/session.hpp"
-#include "wire/peer_id.hpp"
-#include "wire/tcp.hpp"
-#include "wire/yamux/frame.hpp"
+#include "bb/wire/bytes.hpp"
+#include "bb/wire/keys.hpp"
+#include "bb/wire/multiaddr.hpp"
+#include "bb/wire/noise/session.hpp"
+#include "bb/wire/peer_id.hpp"
+#include "bb/wire/tcp.hpp"
+#include "bb/wire/yamux/frame.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>

@@ -1,8 +1,8 @@
 #include "tests/support/memory_network.hpp"
 
-#include "runtime/attributes.hpp"
-#include "runtime/node_builder.hpp"
-#include "runtime/stage.hpp"
+#include "bb/runtime/attributes.hpp"
+#include "bb/runtime/node_builder.hpp"
+#include "bb/runtime/stage.hpp"
 
 namespace bb::test {
 
@@ -36,8 +36,8 @@ class MemorySend final : public Stage {
 MemoryNode::MemoryNode(MemoryNetwork& net, wire::PeerId id, async::Clock& clock)
     : net_(net), id_(std::move(id)), clock_(clock), tables_(clock, events_) {}
 
-void MemoryNode::build(std::vector<onnx::NodeProto> tx_gates,
-                       const std::vector<onnx::NodeProto>& rx) {
+void MemoryNode::build(std::vector<bb::onnx::NodeProto> tx_gates,
+                       const std::vector<bb::onnx::NodeProto>& rx) {
   const StageContext ctx{clock_, tables_};
   tx_ = std::make_unique<Pipeline>(
       Pipeline::build(tx_gates, ctx, std::make_unique<MemorySend>(tables_, *this)));

@@ -11,11 +11,11 @@
 // message to the network and feeds the outcome into the sender's PeerTables.
 #pragma once
 
-#include "async/clock.hpp"
-#include "runtime/events.hpp"
-#include "runtime/op_registry.hpp"
-#include "runtime/peer_tables.hpp"
-#include "runtime/pipeline.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/runtime/events.hpp"
+#include "bb/runtime/op_registry.hpp"
+#include "bb/runtime/peer_tables.hpp"
+#include "bb/runtime/pipeline.hpp"
 
 #include <map>
 #include <memory>
@@ -41,7 +41,7 @@ class MemoryNode final {
   MemoryNode(MemoryNetwork& net, wire::PeerId id, async::Clock& clock);
 
   // Builds the pipelines; `tx_gates` get the MemorySend op appended.
-  void build(std::vector<onnx::NodeProto> tx_gates, const std::vector<onnx::NodeProto>& rx);
+  void build(std::vector<bb::onnx::NodeProto> tx_gates, const std::vector<bb::onnx::NodeProto>& rx);
 
   // Runs the TX pipeline for one message to `to`. nullopt: delivered (the receiver's RX
   // pipeline let it through); else the denial, from either side.

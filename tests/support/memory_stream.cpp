@@ -1,6 +1,6 @@
 #include "tests/support/memory_stream.hpp"
 
-#include "async/event.hpp"
+#include "bb/async/event.hpp"
 
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>

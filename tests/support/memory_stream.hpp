@@ -20,7 +20,7 @@
 // write reports operation_aborted (as a value, never thrown).
 #pragma once
 
-#include "wire/byte_stream.hpp"
+#include "bb/wire/byte_stream.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/system/error_code.hpp>

@@ -36,7 +36,7 @@ namespace reason = runtime::reason;
 
 constexpr std::string_view kStage = "BackoffGateTx";
 
-onnx::NodeProto waiting_gate() {
+bb::onnx::NodeProto waiting_gate() {
   auto n = node(kBackoffGateTx);
   runtime::set_attribute(n, "policy", "wait");
   return n;

@@ -21,7 +21,7 @@ namespace reason = runtime::reason;
 constexpr std::string_view kStage = "DeadlineCheck";
 constexpr std::uint64_t kHour = 3600 * kSec;
 
-onnx::NodeProto deadline_node(std::uint64_t deadline_ns) {
+bb::onnx::NodeProto deadline_node(std::uint64_t deadline_ns) {
   auto n = node(kDeadlineCheck);
   runtime::set_attribute(n, "deadline_ns", static_cast<std::int64_t>(deadline_ns));
   return n;

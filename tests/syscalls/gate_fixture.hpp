@@ -4,19 +4,19 @@
 // sleeper may be left on the clock when a run returns.
 #pragma once
 
-#include "proto/onnx.pb.h"
-#include "async/clock.hpp"
-#include "runtime/error.hpp"
-#include "runtime/events.hpp"
-#include "runtime/message.hpp"
-#include "runtime/node_builder.hpp"
-#include "runtime/op_registry.hpp"
-#include "runtime/peer_tables.hpp"
-#include "runtime/pipeline.hpp"
-#include "syscalls/ops.hpp"
+#include "bb/proto/onnx.pb.h"
+#include "bb/async/clock.hpp"
+#include "bb/runtime/error.hpp"
+#include "bb/runtime/events.hpp"
+#include "bb/runtime/message.hpp"
+#include "bb/runtime/node_builder.hpp"
+#include "bb/runtime/op_registry.hpp"
+#include "bb/runtime/peer_tables.hpp"
+#include "bb/runtime/pipeline.hpp"
+#include "bb/syscalls/ops.hpp"
 #include "tests/support/async_test.hpp"
-#include "wire/bytes.hpp"
-#include "wire/peer_id.hpp"
+#include "bb/wire/bytes.hpp"
+#include "bb/wire/peer_id.hpp"
 
 #include <boost/system/system_error.hpp>
 
@@ -41,7 +41,7 @@ inline wire::PeerId peer(std::uint64_t n) {
   return wire::PeerId::from_u64(n);
 }
 
-inline onnx::NodeProto node(const OpId& op, std::string_view name = {}) {
+inline bb::onnx::NodeProto node(const OpId& op, std::string_view name = {}) {
   return runtime::make_node(op.domain, op.op_type, name);
 }
 
@@ -52,7 +52,7 @@ inline void fail_sends(runtime::PeerTables& tables, const wire::PeerId& p, int t
 
 // `op` with policy "drop": denied at once inside a backoff window instead of waiting for its end
 // (PeerHealthGateTx and BackoffGateTx wait by default).
-inline onnx::NodeProto dropping(const OpId& op, std::string_view name = {}) {
+inline bb::onnx::NodeProto dropping(const OpId& op, std::string_view name = {}) {
   auto n = node(op, name);
   runtime::set_attribute(n, "policy", "drop");
   return n;
@@ -60,7 +60,7 @@ inline onnx::NodeProto dropping(const OpId& op, std::string_view name = {}) {
 
 // The build error of `nodes`, or nullopt if the pipeline built.
 inline std::optional<boost::system::system_error> build_error(
-    const std::vector<onnx::NodeProto>& nodes, const runtime::StageContext& ctx) {
+    const std::vector<bb::onnx::NodeProto>& nodes, const runtime::StageContext& ctx) {
   try {
     (void)runtime::Pipeline::build(nodes, ctx);
   } catch (const boost::system::system_error& e) {
@@ -71,11 +71,11 @@ inline std::optional<boost::system::system_error> build_error(
 
 class GateTest : public ::testing::Test {
  protected:
-  runtime::Pipeline build(const std::vector<onnx::NodeProto>& nodes) {
+  runtime::Pipeline build(const std::vector<bb::onnx::NodeProto>& nodes) {
     return runtime::Pipeline::build(nodes, ctx_);
   }
-  runtime::Pipeline build(const onnx::NodeProto& single) {
-    return build(std::vector<onnx::NodeProto>{single});
+  runtime::Pipeline build(const bb::onnx::NodeProto& single) {
+    return build(std::vector<bb::onnx::NodeProto>{single});
   }
   runtime::Pipeline build(const OpId& op) { return build(node(op)); }
 

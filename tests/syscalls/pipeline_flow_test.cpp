@@ -1,8 +1,8 @@
 // TX -> in-memory transport -> RX for many messages and peers, with blocked peers, unreachable
 // peers and duplicated deliveries: every message is delivered exactly once or reported to its
 // sender with a reason. Nothing vanishes.
-#include "runtime/node_builder.hpp"
-#include "syscalls/ops.hpp"
+#include "bb/runtime/node_builder.hpp"
+#include "bb/syscalls/ops.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/memory_network.hpp"
 

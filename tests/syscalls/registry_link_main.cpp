@@ -2,7 +2,7 @@
 // only the registry, and links bb::syscalls as any user program would. Built twice: once through
 // bb::syscalls (whole-archive; every op must be found) and once against the plain static library
 // (the linker drops the op files; none may be found), which shows the check can fail.
-#include "runtime/op_registry.hpp"
+#include "bb/runtime/op_registry.hpp"
 
 #include <cstdio>
 #include <cstring>

@@ -1,6 +1,6 @@
 // wire/address_scope.hpp: the scope of an address, which addresses may go to which peer, and
 // what a wildcard listen address stands for.
-#include "wire/address_scope.hpp"
+#include "bb/wire/address_scope.hpp"
 
 #include <gtest/gtest.h>
 

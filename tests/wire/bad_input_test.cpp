@@ -2,18 +2,18 @@
 // (multistream-select, Noise, Yamux, /bb/wire/1.0.0, flow control). Each attack must end only
 // the offending connection or stream, with a specific error, while a well-behaved peer connected
 // to the same host keeps being served (it pings the host after every attack).
-#include "wire/host.hpp"
-#include "wire/protocols/bb_wire.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
 
-#include "proto/bb_core.pb.h"
+#include "bb/proto/bb_core.pb.h"
 #include "tests/wire/host_fixture.hpp"
-#include "wire/frame.hpp"
-#include "wire/mss/negotiator.hpp"
-#include "wire/noise/session.hpp"
-#include "wire/protocols/perf.hpp"
-#include "wire/varint.hpp"
-#include "wire/yamux/frame.hpp"
-#include "wire/yamux/session.hpp"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/mss/negotiator.hpp"
+#include "bb/wire/noise/session.hpp"
+#include "bb/wire/protocols/perf.hpp"
+#include "bb/wire/varint.hpp"
+#include "bb/wire/yamux/frame.hpp"
+#include "bb/wire/yamux/session.hpp"
 
 #include <gtest/gtest.h>
 #include <malloc.h>

@@ -1,8 +1,8 @@
 // The ByteStream contract (wire/byte_stream.hpp), for the test's in-memory pair
 // (tests/support/memory_stream.hpp) and for a TCP socket.
-#include "wire/byte_stream.hpp"
+#include "bb/wire/byte_stream.hpp"
 
-#include "async/timeout.hpp"
+#include "bb/async/timeout.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/memory_stream.hpp"

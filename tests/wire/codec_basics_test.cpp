@@ -1,8 +1,8 @@
-#include "wire/base32.hpp"
-#include "wire/base58.hpp"
-#include "wire/bytes.hpp"
-#include "wire/multihash.hpp"
-#include "wire/varint.hpp"
+#include "bb/wire/base32.hpp"
+#include "bb/wire/base58.hpp"
+#include "bb/wire/bytes.hpp"
+#include "bb/wire/multihash.hpp"
+#include "bb/wire/varint.hpp"
 
 #include <gtest/gtest.h>
 

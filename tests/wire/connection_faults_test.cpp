@@ -2,9 +2,9 @@
 // (tests/support/memory_stream.hpp, fail_at): during the upgrade (multistream-select, Noise,
 // Yamux agreement) and during a stream exchange. Every failure point must end both sides with
 // the injected error, within a bounded wait, leaving nothing behind.
-#include "wire/connection.hpp"
+#include "bb/wire/connection.hpp"
 
-#include "async/timeout.hpp"
+#include "bb/async/timeout.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 

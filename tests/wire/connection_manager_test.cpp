@@ -1,9 +1,9 @@
 // The connection manager's policy with made-up addresses and times: per-IP limits, eviction,
 // waiting for a slot, displacement at the connection limit, trimming between the water marks,
 // protection, activity sampling, the dial cap and fitting the limits to the fd limit.
-#include "wire/connection_manager.hpp"
+#include "bb/wire/connection_manager.hpp"
 
-#include "async/clock.hpp"
+#include "bb/async/clock.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // Secure multiplexed connections, over the in-memory stream pair (tests/support/memory_stream)
 // and, where sockets are the point, over loopback TCP.
-#include "wire/connection.hpp"
+#include "bb/wire/connection.hpp"
 
-#include "async/timeout.hpp"
+#include "bb/async/timeout.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 

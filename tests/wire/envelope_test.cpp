@@ -1,8 +1,8 @@
-#include "wire/envelope.hpp"
+#include "bb/wire/envelope.hpp"
 
-#include "proto/bb_core.pb.h"
-#include "wire/frame.hpp"
-#include "wire/peer_id.hpp"
+#include "bb/proto/bb_core.pb.h"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/peer_id.hpp"
 
 #include <gtest/gtest.h>
 

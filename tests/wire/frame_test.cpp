@@ -1,4 +1,4 @@
-#include "wire/frame.hpp"
+#include "bb/wire/frame.hpp"
 
 #include <gtest/gtest.h>
 

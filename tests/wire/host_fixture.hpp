@@ -5,16 +5,16 @@
 // Thread rule: everything runs on the test's single io_context (test::run_async).
 #pragma once
 
-#include "async/timeout.hpp"
-#include "proto/bb_core.pb.h"
+#include "bb/async/timeout.hpp"
+#include "bb/proto/bb_core.pb.h"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/event_log.hpp"
 #include "tests/support/host_pair.hpp"
-#include "wire/host.hpp"
-#include "wire/mss/message.hpp"
-#include "wire/protocols/bb_wire.hpp"
-#include "wire/protocols/ping.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/mss/message.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
+#include "bb/wire/protocols/ping.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/as_tuple.hpp>

@@ -1,17 +1,17 @@
 // Hosts over the in-memory stream pair (Host::add_inbound / Host::connect_over): a fault at every
 // byte of a handshake and a protocol exchange, and the deadlines that run on the Host's clock (a
 // ManualClock here: virtual time, no sleeping), down to the connection's keep-alive.
-#include "async/clock.hpp"
-#include "async/timeout.hpp"
+#include "bb/async/clock.hpp"
+#include "bb/async/timeout.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/host_pair.hpp"
 #include "tests/support/memory_stream.hpp"
 #include "tests/wire/host_fixture.hpp"
-#include "wire/error.hpp"
-#include "wire/host.hpp"
-#include "wire/mss/message.hpp"
-#include "wire/protocols/ping.hpp"
+#include "bb/wire/error.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/mss/message.hpp"
+#include "bb/wire/protocols/ping.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -2,21 +2,21 @@
 // and simultaneous dials), limits and stop(). What is about sockets, listening and dialing
 // addresses runs over loopback TCP; the rest over the in-memory stream pair
 // (tests/support/host_pair.hpp).
-#include "wire/host.hpp"
-#include "wire/frame.hpp"
-#include "wire/protocols/bb_wire.hpp"
-#include "wire/receipt.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/frame.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
+#include "bb/wire/receipt.hpp"
 
-#include "proto/bb_core.pb.h"
+#include "bb/proto/bb_core.pb.h"
 #include "tests/support/hostile_peer.hpp"
 #include "tests/support/sanitizer.hpp"
 #include "tests/wire/host_fixture.hpp"
-#include "wire/protocols/identify.hpp"
-#include "wire/protocols/perf.hpp"
-#include "wire/protocols/ping.hpp"
-#include "wire/yamux/frame.hpp"
+#include "bb/wire/protocols/identify.hpp"
+#include "bb/wire/protocols/perf.hpp"
+#include "bb/wire/protocols/ping.hpp"
+#include "bb/wire/yamux/frame.hpp"
 
-#include "async/task_group.hpp"
+#include "bb/async/task_group.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -3,16 +3,16 @@
 // close, and rule-breakers at each layer. A well-behaved peer (another Host) must be served
 // throughout. Memory is checked through the process's peak RSS (the Host is in this process),
 // reset before each attack.
-#include "wire/host.hpp"
-#include "wire/protocols/bb_wire.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/protocols/bb_wire.hpp"
 
 #include "tests/support/hostile_peer.hpp"
 #include "tests/support/sanitizer.hpp"
 #include "tests/wire/host_fixture.hpp"
-#include "wire/mss/message.hpp"
-#include "wire/protocols/perf.hpp"
-#include "wire/protocols/ping.hpp"
-#include "wire/resource_manager.hpp"
+#include "bb/wire/mss/message.hpp"
+#include "bb/wire/protocols/perf.hpp"
+#include "bb/wire/protocols/ping.hpp"
+#include "bb/wire/resource_manager.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -1,4 +1,4 @@
-#include "wire/keys.hpp"
+#include "bb/wire/keys.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // wire/log.hpp: levels from flags and BB_LOG, escaping peers' text, the aggregating logger on a
 // manual clock, and libprotobuf's messages routed to stderr through spdlog.
-#include "wire/log.hpp"
+#include "bb/wire/log.hpp"
 
 #include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "wire/multiaddr.hpp"
+#include "bb/wire/multiaddr.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // wire/observed_addrs.hpp: an IP other peers report as ours is confirmed by enough distinct
 // observer IPs, one vote each, within bounds.
-#include "wire/observed_addrs.hpp"
+#include "bb/wire/observed_addrs.hpp"
 
 #include <gtest/gtest.h>
 

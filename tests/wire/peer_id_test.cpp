@@ -1,4 +1,4 @@
-#include "wire/peer_id.hpp"
+#include "bb/wire/peer_id.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-#include "wire/receipt.hpp"
+#include "bb/wire/receipt.hpp"
 
-#include "wire/frame.hpp"
+#include "bb/wire/frame.hpp"
 
 #include <gtest/gtest.h>
 

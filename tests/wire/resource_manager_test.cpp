@@ -1,4 +1,4 @@
-#include "wire/resource_manager.hpp"
+#include "bb/wire/resource_manager.hpp"
 
 #include <gtest/gtest.h>
 

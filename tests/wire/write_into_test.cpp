@@ -4,8 +4,8 @@
 // the bb_wire Sender hands them writes any range of a frame exactly as the whole encoding.
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
-#include "wire/connection.hpp"
-#include "wire/envelope.hpp"
+#include "bb/wire/connection.hpp"
+#include "bb/wire/envelope.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -1,5 +1,5 @@
-#include "wire/mss/message.hpp"
-#include "wire/mss/negotiator.hpp"
+#include "bb/wire/mss/message.hpp"
+#include "bb/wire/mss/negotiator.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The generic Noise core: CipherState, SymmetricState and the XX HandshakeState, checked against
 // the cacophony vector for Noise_XX_25519_ChaChaPoly_SHA256.
-#include "wire/noise/cipher_state.hpp"
-#include "wire/noise/handshake_state.hpp"
+#include "bb/wire/noise/cipher_state.hpp"
+#include "bb/wire/noise/handshake_state.hpp"
 
 #include <gtest/gtest.h>
 #include <sodium.h>

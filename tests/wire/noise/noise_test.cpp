@@ -1,7 +1,7 @@
 // libp2p Noise: the signed handshake payload, framing, and the Transport.
-#include "wire/noise/session.hpp"
+#include "bb/wire/noise/session.hpp"
 
-#include "proto/libp2p.pb.h"
+#include "bb/proto/libp2p.pb.h"
 
 #include <gtest/gtest.h>
 #include <boost/system/system_error.hpp>

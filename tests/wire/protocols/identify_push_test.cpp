@@ -5,9 +5,9 @@
 #include "tests/support/async_test.hpp"
 #include "tests/support/host_pair.hpp"
 #include "tests/wire/host_fixture.hpp"
-#include "wire/address_scope.hpp"
-#include "wire/host.hpp"
-#include "wire/protocols/identify.hpp"
+#include "bb/wire/address_scope.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/protocols/identify.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
 // /perf/1.0.0 served by a Host: transfers of every shape, the request limit, serve_perf = false,
 // and what perf streams that send only their header cost the server. The Hosts talk over the
 // in-memory stream pair (tests/support/host_pair.hpp): none of this is about sockets.
-#include "wire/protocols/perf.hpp"
+#include "bb/wire/protocols/perf.hpp"
 
 #include "tests/wire/host_fixture.hpp"
-#include "wire/host.hpp"
+#include "bb/wire/host.hpp"
 
 #include <gtest/gtest.h>
 #include <malloc.h>

@@ -1,5 +1,5 @@
-#include "wire/yamux/frame.hpp"
-#include "wire/yamux/session.hpp"
+#include "bb/wire/yamux/frame.hpp"
+#include "bb/wire/yamux/session.hpp"
 
 #include <gtest/gtest.h>
 
