@@ -651,11 +651,19 @@ asio::awaitable<void> ping_pong(benchmark::State& state, Transport& transport,
 void report_latency(benchmark::State& state, std::vector<double> rtt_us) {
   if (rtt_us.empty()) return;
   std::sort(rtt_us.begin(), rtt_us.end());
-  const auto at = [&](std::size_t percent) {
-    return rtt_us[std::min(rtt_us.size() - 1, rtt_us.size() * percent / 100)];
+  const auto at = [&](std::size_t per_mille) {
+    return rtt_us[std::min(rtt_us.size() - 1, rtt_us.size() * per_mille / 1000)];
   };
-  state.counters["p50_us"] = at(50);
-  state.counters["p99_us"] = at(99);
+  // The distribution, drawn by scripts/bench-charts.
+  state.counters["min_us"] = rtt_us.front();
+  state.counters["p10_us"] = at(100);
+  state.counters["p25_us"] = at(250);
+  state.counters["p50_us"] = at(500);
+  state.counters["p75_us"] = at(750);
+  state.counters["p90_us"] = at(900);
+  state.counters["p99_us"] = at(990);
+  state.counters["p999_us"] = at(999);
+  state.counters["max_us"] = rtt_us.back();
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
