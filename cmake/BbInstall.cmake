@@ -12,6 +12,8 @@ install(TARGETS bb_proto bb_async bb_wire bb_runtime bb_syscalls_objects bb_sysc
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT bbTargets NAMESPACE bb:: DESTINATION ${BB_INSTALL_CMAKEDIR})
+# The build tree is a package too: -Dbb_DIR=<build dir> uses it without installing.
+export(EXPORT bbTargets NAMESPACE bb:: FILE ${PROJECT_BINARY_DIR}/bbTargets.cmake)
 
 foreach(floor IN LISTS BB_FLOORS)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/bb/${floor} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/bb
