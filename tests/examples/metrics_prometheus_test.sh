@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
 # bb-node run --metrics, checked by Prometheus's own tools: the page passes `promtool check
 # metrics`, and a real Prometheus scrapes it (up == 1) and sees the connection a second node
-# makes. Skips (exit 77) when Prometheus is not installed (Debian package `prometheus`).
+# makes; bad --metrics addresses are exit 2, a port in use exit 1. Skips (exit 77) the
+# Prometheus part when it is not installed (Debian package `prometheus`).
 # Every wait is bounded; the whole run normally takes a few seconds.
 set -u
 node=$1
 prometheus=${PROMETHEUS:-/usr/bin/prometheus}
 promtool=${PROMTOOL:-/usr/bin/promtool}
-if [ ! -x "$prometheus" ] || [ ! -x "$promtool" ]; then
-  echo "SKIP: $prometheus or $promtool is missing (install Debian's prometheus package)"
-  exit 77
-fi
-
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -41,6 +37,21 @@ fetch() {
   printf '%s\n' "$response" | sed '1,/^\r\{0,1\}$/d'
 }
 
+# Bad --metrics addresses are usage errors (exit 2), before any node starts.
+expect_exit() {  # expect_exit NAME STATUS STDERR_REGEX CMD...
+  local name=$1 want=$2 pattern=$3 err status
+  shift 3
+  err=$(timeout 20 "$@" 2>&1 >/dev/null)
+  status=$?
+  [ "$status" -eq "$want" ] || fail "$name: exit $status, want $want (stderr: $err)"
+  grep -qE -e "$pattern" <<<"$err" || fail "$name: stderr '$err' does not match '$pattern'"
+  echo "ok   $name"
+}
+expect_exit metrics-bad-multiaddr 2 "'/ip4/999.0.0.1/tcp/1' is not a multiaddr" \
+  "$node" run --metrics /ip4/999.0.0.1/tcp/1
+expect_exit metrics-not-tcp 2 "--metrics /dns4/localhost/tcp/1: need /ip4/<addr>/tcp/<port>" \
+  "$node" run --metrics /dns4/localhost/tcp/1
+
 # The first node: its listen address and metrics URL are the first lines it prints.
 "$node" run --listen /ip4/127.0.0.1/tcp/0 --metrics /ip4/127.0.0.1/tcp/0 >"$dir/a.log" 2>&1 &
 pids+=($!)
@@ -57,8 +68,16 @@ echo "ok   bb-node serves $url (node at $listen)"
 [[ "$url" =~ ^http://127\.0\.0\.1:([0-9]+)/metrics$ ]] || fail "unexpected metrics URL '$url'"
 metrics_port=${BASH_REMATCH[1]}
 
+# The same port again: a clear error, exit 1.
+expect_exit metrics-port-taken 1 "cannot serve metrics on /ip4/127.0.0.1/tcp/$metrics_port: bind: Address already in use" \
+  "$node" run --metrics "/ip4/127.0.0.1/tcp/$metrics_port"
+
 fetch 127.0.0.1 "$metrics_port" /metrics >"$dir/page.txt" || fail "GET $url failed"
 grep -q '^bb_build_info{version="[^"]*"} 1$' "$dir/page.txt" || fail "no bb_build_info in the page"
+if [ ! -x "$promtool" ]; then
+  echo "SKIP: $promtool is missing (install Debian's prometheus package)"
+  exit 77
+fi
 lint=$("$promtool" check metrics <"$dir/page.txt" 2>&1)
 status=$?
 if [ "$status" -ne 0 ] || [ -n "$lint" ]; then
@@ -66,6 +85,11 @@ if [ "$status" -ne 0 ] || [ -n "$lint" ]; then
   fail "promtool check metrics: exit $status"
 fi
 echo "ok   promtool check metrics: no problems ($(grep -c -v '^#' "$dir/page.txt") samples)"
+
+if [ ! -x "$prometheus" ]; then
+  echo "SKIP: $prometheus is missing (install Debian's prometheus package)"
+  exit 77
+fi
 
 # Prometheus on a free port: a port nobody listens on is tried, and another if Prometheus
 # cannot bind it after all (someone took it in between).
