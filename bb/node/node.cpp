@@ -49,19 +49,6 @@ wire::HostOptions default_host_options() {
   return options;
 }
 
-std::uint64_t NodeMetrics::dropped(std::string_view reason) const {
-  auto it = drops.find(reason);
-  return it == drops.end() ? 0 : it->second;
-}
-
-std::uint64_t NodeMetrics::failed_sends() const {
-  std::uint64_t n = 0;
-  for (const auto& [reason, count] : drops) {
-    if (!reason.starts_with("rx:")) n += count;
-  }
-  return n;
-}
-
 struct Node::Impl final : detail::SendPath {
   Impl(const asio::any_io_executor& executor, NodeConfig cfg)
       : core(executor, std::move(cfg)),
@@ -138,6 +125,7 @@ struct Node::Impl final : detail::SendPath {
       try {
         const auto rtt = co_await wire::ping::ping(conn, timeout);
         core.tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
+        core.metrics.round_trips.observe(static_cast<std::uint64_t>(rtt.count()));
       } catch (const system_error& e) {
         if (e.code() == asio::error::operation_aborted) co_return;
         spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
@@ -555,9 +543,22 @@ PeerStatus Node::peer_status(const wire::PeerId& peer) const {
 
 NodeMetrics Node::metrics() const {
   NodeMetrics m = impl_->core.metrics;
-  m.connections = impl_->core.host.connection_count();
-  m.resources = impl_->core.host.resources().stats();
+  const auto& host = impl_->core.host;
+  m.connections = host.connection_count();
+  for (const auto& peer : host.connected_peers()) {
+    const auto conn = host.connection(peer);
+    if (conn)
+      ++(conn->direction() == wire::Direction::inbound ? m.connections_inbound
+                                                       : m.connections_outbound);
+  }
+  m.resources = host.resources().stats();
+  m.connection_manager = host.connection_stats();
+  m.handshake_times = host.handshake_times();
   return m;
+}
+
+std::vector<PeerQueue> Node::outbound_queues() const {
+  return impl_->outbound.queues();
 }
 
 std::vector<wire::PeerId> Node::connected_peers() const {

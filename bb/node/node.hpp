@@ -67,6 +67,7 @@
 #include "bb/runtime/message.hpp"
 #include "bb/runtime/peer_tables.hpp"
 #include "bb/wire/envelope.hpp"
+#include "bb/wire/histogram.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/keys.hpp"
 #include "bb/wire/multiaddr.hpp"
@@ -253,6 +254,8 @@ struct NodeMetrics {
   // "queue_full", "connection_lost", "rx:duplicate", "rx:blocklisted".
   std::map<std::string, std::uint64_t, std::less<>> drops;
   std::size_t connections = 0;
+  std::size_t connections_inbound = 0;  // of `connections`, those the peer dialled
+  std::size_t connections_outbound = 0;
   std::uint64_t connections_opened = 0;
   std::uint64_t connections_closed = 0;
   std::uint64_t backoff_notices_sent = 0;
@@ -263,9 +266,23 @@ struct NodeMetrics {
   // The Host's resource manager (docs/limits.md): usage and limits of the system and transient
   // scopes and of each protocol in use, peak memory, refusals by "scope:resource".
   wire::ResourceStats resources;
+  // The Host's connection manager: refusals by reason, evictions, trims, handshakes running.
+  wire::ConnManagerStats connection_manager;
+  // Handshakes (TCP accept or connect to secured and multiplexed), from the Host; round trips
+  // of the Node's pings.
+  wire::Histogram handshake_times{wire::handshake_buckets_ns()};
+  wire::Histogram round_trips{wire::rtt_buckets_ns()};
 
   std::uint64_t dropped(std::string_view reason) const;
   std::uint64_t failed_sends() const;  // every drop not prefixed "rx:"
+};
+
+// One peer's outbound queue (Node::outbound_queues()).
+struct PeerQueue {
+  wire::PeerId peer = runtime::unset_peer();
+  std::size_t queued_messages = 0;  // accepted by send(), not yet written
+  std::size_t queued_bytes = 0;
+  std::size_t awaiting_receipt = 0;  // written, receipt not yet back
 };
 
 struct PeerStatus {
@@ -389,6 +406,9 @@ class Node {
 
   PeerStatus peer_status(const wire::PeerId& peer) const;
   NodeMetrics metrics() const;
+  // The outbound queue of every peer the Node has a link to (connected or being dialled), in
+  // no particular order: one entry per such peer, for metrics.
+  std::vector<PeerQueue> outbound_queues() const;
   std::vector<wire::PeerId> connected_peers() const;
 
   const wire::PeerId& peer_id() const noexcept;

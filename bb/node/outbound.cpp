@@ -240,4 +240,14 @@ std::optional<Outbound::LinkStatus> Outbound::status(const wire::PeerId& peer) c
                     it->second->sender.awaiting_receipt()};
 }
 
+std::vector<PeerQueue> Outbound::queues() const {
+  std::vector<PeerQueue> out;
+  out.reserve(links_.size());
+  for (const auto& [peer, link] : links_) {
+    out.push_back(PeerQueue{peer, link->sender.queued(), link->sender.queued_bytes(),
+                            link->sender.awaiting_receipt()});
+  }
+  return out;
+}
+
 }  // namespace bb::node::detail

@@ -61,6 +61,8 @@ class Outbound {
     std::size_t queued = 0, queued_bytes = 0, awaiting_receipt = 0;
   };
   std::optional<LinkStatus> status(const wire::PeerId& peer) const;
+  // Every link's, for Node::outbound_queues().
+  std::vector<PeerQueue> queues() const;
 
  private:
   struct Entry {

@@ -179,6 +179,10 @@ ResourceManager& Host::resources() noexcept {
   return impl_->resources;
 }
 
+const Histogram& Host::handshake_times() const noexcept {
+  return impl_->handshake_durations;
+}
+
 const PeerId& Host::peer_id() const noexcept {
   return impl_->self;
 }

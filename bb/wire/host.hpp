@@ -27,6 +27,7 @@
 #include "bb/async/clock.hpp"
 #include "bb/wire/connection.hpp"
 #include "bb/wire/connection_manager.hpp"
+#include "bb/wire/histogram.hpp"
 #include "bb/wire/protocols/identify.hpp"
 #include "bb/wire/resource_manager.hpp"
 
@@ -199,6 +200,9 @@ class Host {
   // mutable one is for what is built on the Host (a Node's inboxes hold peer memory there).
   const ResourceManager& resources() const noexcept;
   ResourceManager& resources() noexcept;
+  // How long the connections established so far took from TCP accept (or connect) to secured
+  // and multiplexed (wire/histogram.hpp, handshake_buckets_ns()); failed handshakes not counted.
+  const Histogram& handshake_times() const noexcept;
 
   const PeerId& peer_id() const noexcept;
   const Ed25519KeyPair& identity() const noexcept;

@@ -150,6 +150,7 @@ asio::awaitable<void> Host::Impl::inbound_handshake(std::unique_ptr<ByteStream> 
                                                     asio::ip::address ip, HandshakeId id,
                                                     Handshake* state, bool waiting) {
   Handshake& hs = *state;
+  const std::uint64_t accepted_ns = clock.now_ns();
   struct Finish {
     Impl& impl;
     HandshakeId id;
@@ -237,7 +238,10 @@ asio::awaitable<void> Host::Impl::inbound_handshake(std::unique_ptr<ByteStream> 
     }
     auto& captured = std::get<0>(outcome);
     failure = captured.error;
-    if (!failure) conn = std::move(*captured.value);
+    if (!failure) {
+      conn = std::move(*captured.value);
+      handshake_durations.observe(clock.now_ns() - accepted_ns);
+    }
   }
   handshake_finished(id);  // its slot is free before the connection is placed
   if (conn) {

@@ -8,11 +8,13 @@
 #include "examples/node/line_writer.hpp"
 #include "examples/node/output_format.hpp"
 #include "examples/node/pubsub_format.hpp"
+#include "bb/node/metrics_server.hpp"
 #include "bb/node/node.hpp"
 #include "bb/proto/bb_core.pb.h"
 #include "bb/wire/host.hpp"
 #include "bb/wire/keys.hpp"
 #include "bb/wire/log.hpp"
+#include "bb/wire/tcp.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -51,6 +53,7 @@ struct RunOptions {
   std::vector<std::string> provide;
   std::string peerstore;            // the peer store's file: loaded at start, saved while running
   std::size_t min_connections = 0;  // low-water mark: dial known peers while below it
+  std::string metrics;              // --metrics: where to serve Prometheus metrics
   bool json = false;
   bool serve_perf = false;
   bool serve_echo = false;
@@ -96,6 +99,14 @@ class Printer {
       print({{"event", "listening"}, {"addr", addr.to_string()}});
     } else {
       out_.write("listening " + addr.to_string());
+    }
+  }
+
+  void metrics(const std::string& url) {
+    if (json_) {
+      print({{"event", "metrics"}, {"url", url}});
+    } else {
+      out_.write("metrics " + url);
     }
   }
 
@@ -315,8 +326,10 @@ struct RunContext {
 
   asio::io_context& io;
   node::Node* node = nullptr;
-  std::unique_ptr<pubsub::Gossipsub> pubsub;  // with --topic
-  std::unique_ptr<dht::Kademlia> dht;         // with --bootstrap, --dht or --provide
+  std::unique_ptr<pubsub::Gossipsub> pubsub;     // with --topic
+  std::unique_ptr<dht::Kademlia> dht;            // with --bootstrap, --dht or --provide
+  std::optional<wire::Multiaddr> metrics_addr;   // --metrics
+  std::unique_ptr<node::MetricsServer> metrics;  // serving there once started
   asio::signal_set signals;
   asio::steady_timer ticker;
   asio::steady_timer watchdog;
@@ -462,6 +475,7 @@ asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> con
   ctx.stop_requested = true;
   ctx.ticker.cancel();
   try {
+    if (ctx.metrics) co_await ctx.metrics->stop();
     if (ctx.dht) co_await ctx.dht->stop();
     if (ctx.pubsub) co_await ctx.pubsub->stop();
     co_await ctx.node->stop();
@@ -476,8 +490,14 @@ asio::awaitable<void> run_node(RunContext& ctx, std::vector<wire::Multiaddr> con
 asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr> connect,
                                     std::vector<std::string> topics, DhtPlan plan) {
   std::string problem;
+  std::string metrics_url;
   try {
     co_await ctx.node->start();
+    // Before anything else starts, so that a busy port stops only the node.
+    if (ctx.metrics_addr) {
+      ctx.metrics = std::make_unique<node::MetricsServer>(*ctx.node);
+      metrics_url = node::metrics_url(ctx.metrics->listen(*ctx.metrics_addr));
+    }
     start_pubsub(ctx, topics);
     start_dht(ctx, plan.mode);
   } catch (const system_error& e) {
@@ -493,6 +513,7 @@ asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr
   ctx.started = true;
   // First, before any task can print: where to dial us.
   for (const auto& addr : ctx.node->listen_addrs()) ctx.printer.listening(addr);
+  if (!metrics_url.empty()) ctx.printer.metrics(metrics_url);
   co_await (print_messages(ctx) && print_node_events(ctx) && tick_failures(ctx) &&
             run_dht(ctx, std::move(plan)) && run_node(ctx, std::move(connect)));
 }
@@ -500,6 +521,7 @@ asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr
 // After a failure that escaped start_and_run itself.
 asio::awaitable<void> stop_after_failure(RunContext& ctx) {
   ctx.ticker.cancel();
+  if (ctx.metrics) co_await ctx.metrics->stop();
   if (ctx.dht) co_await ctx.dht->stop();
   if (ctx.pubsub) co_await ctx.pubsub->stop();
   co_await ctx.node->stop();
@@ -521,6 +543,16 @@ int run(const RunOptions& opts) {
     auto addr = parse_addr(text, "run");
     if (!addr) return kExitBadInput;
     connect.push_back(*addr);
+  }
+  std::optional<wire::Multiaddr> metrics_addr;
+  if (!opts.metrics.empty()) {
+    metrics_addr = parse_addr(opts.metrics, "run");
+    if (!metrics_addr) return kExitBadInput;
+    if (!wire::tcp_endpoint(*metrics_addr)) {
+      std::cerr << "bb-node run: --metrics " << opts.metrics
+                << ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>\n";
+      return kExitBadInput;
+    }
   }
   DhtPlan plan;
   for (const auto& text : opts.bootstrap) {
@@ -555,6 +587,7 @@ int run(const RunOptions& opts) {
 
   asio::io_context io(1);
   RunContext ctx(io, opts.json);
+  ctx.metrics_addr = metrics_addr;
   config.host_observer = [&ctx](const wire::HostEvent& event) { ctx.observe(event); };
   node::Node node(io.get_executor(), std::move(config));
   ctx.node = &node;
@@ -631,6 +664,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->add_option("--min-connections", run_opts->min_connections,
                    "Keep at least this many peers connected by dialling known ones (0: off)")
       ->capture_default_str();
+  run_cmd->add_option("--metrics", run_opts->metrics,
+                      "Serve Prometheus metrics over HTTP at this multiaddr "
+                      "(/ip4/127.0.0.1/tcp/9100; port 0 picks one): GET /metrics; prints a "
+                      "metrics line with the URL (docs/metrics.md)");
   run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
   run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
                     "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "

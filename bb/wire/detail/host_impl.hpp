@@ -10,6 +10,7 @@
 #include "bb/async/timeout.hpp"
 #include "bb/wire/address_scope.hpp"
 #include "bb/wire/error.hpp"
+#include "bb/wire/histogram.hpp"
 #include "bb/wire/mss/message.hpp"
 #include "bb/wire/observed_addrs.hpp"
 #include "bb/wire/protocols/identify.hpp"
@@ -349,8 +350,10 @@ struct Host::Impl {
                                                   options.connection.handshake_timeout, clock);
         stream = make_tcp_stream(std::move(socket));
       }
+      const std::uint64_t connected_ns = clock.now_ns();
       auto conn = co_await Connection::upgrade(std::move(stream), Direction::outbound, identity,
                                                peer, options.connection, std::move(*scope));
+      handshake_durations.observe(clock.now_ns() - connected_ns);
       co_return add_connection(std::move(conn), std::nullopt);
     } catch (const system_error& e) {
       emit(DialFailed{addr, e.code(), error_text(e)});
@@ -383,6 +386,8 @@ struct Host::Impl {
   std::unordered_set<PeerId> pushing;  // peers with a push in flight
   std::size_t lingering = 0;
   std::uint64_t accept_failures = 0;
+  // Successful upgrades, from TCP accept or connect to a secured, multiplexed connection.
+  Histogram handshake_durations{handshake_buckets_ns()};
   bool ticking = false;
   bool stopping = false;
   bool stopped = false;
