@@ -220,7 +220,8 @@ void Gossipsub::unsubscribe(const TopicId& topic) {
   impl_->pump();
 }
 
-void Gossipsub::set_validators(const TopicId& topic, const std::vector<bb::onnx::NodeProto>& nodes) {
+void Gossipsub::set_validators(const TopicId& topic,
+                               const std::vector<bb::onnx::NodeProto>& nodes) {
   auto& s = *impl_;
   if (nodes.empty()) {
     s.validators.erase(topic);

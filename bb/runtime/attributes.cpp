@@ -31,7 +31,8 @@ void throw_attribute_error(const bb::onnx::NodeProto& node, std::string_view att
       describe(node) + ": attribute '" + std::string(attribute) + "' " + std::string(problem));
 }
 
-std::optional<std::string> string_attribute(const bb::onnx::NodeProto& node, std::string_view name) {
+std::optional<std::string> string_attribute(const bb::onnx::NodeProto& node,
+                                            std::string_view name) {
   const auto* attr = find(node, name);
   if (attr == nullptr) return std::nullopt;
   if (attr->type() != bb::onnx::AttributeProto::STRING) {
@@ -48,7 +49,8 @@ std::optional<std::int64_t> int_attribute(const bb::onnx::NodeProto& node, std::
   return attr->i();
 }
 
-std::optional<std::uint64_t> uint_attribute(const bb::onnx::NodeProto& node, std::string_view name) {
+std::optional<std::uint64_t> uint_attribute(const bb::onnx::NodeProto& node,
+                                            std::string_view name) {
   auto value = int_attribute(node, name);
   if (!value) return std::nullopt;
   if (*value < 0) throw_attribute_error(node, name, "must not be negative");

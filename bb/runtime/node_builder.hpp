@@ -10,7 +10,7 @@
 namespace bb::runtime {
 
 inline bb::onnx::NodeProto make_node(std::string_view domain, std::string_view op_type,
-                                 std::string_view name = {}) {
+                                     std::string_view name = {}) {
   bb::onnx::NodeProto node;
   node.set_domain(std::string(domain));
   node.set_op_type(std::string(op_type));
@@ -19,7 +19,7 @@ inline bb::onnx::NodeProto make_node(std::string_view domain, std::string_view o
 }
 
 inline bb::onnx::NodeProto& set_attribute(bb::onnx::NodeProto& node, std::string_view name,
-                                      std::string_view value) {
+                                          std::string_view value) {
   auto* attr = node.add_attribute();
   attr->set_name(std::string(name));
   attr->set_type(bb::onnx::AttributeProto::STRING);
@@ -28,7 +28,7 @@ inline bb::onnx::NodeProto& set_attribute(bb::onnx::NodeProto& node, std::string
 }
 
 inline bb::onnx::NodeProto& set_attribute(bb::onnx::NodeProto& node, std::string_view name,
-                                      std::int64_t value) {
+                                          std::int64_t value) {
   auto* attr = node.add_attribute();
   attr->set_name(std::string(name));
   attr->set_type(bb::onnx::AttributeProto::INT);
@@ -37,7 +37,8 @@ inline bb::onnx::NodeProto& set_attribute(bb::onnx::NodeProto& node, std::string
 }
 
 // The original's `peer` attribute: the PeerId's multihash bytes on attribute.s.
-inline bb::onnx::NodeProto& set_peer_attribute(bb::onnx::NodeProto& node, const wire::PeerId& peer) {
+inline bb::onnx::NodeProto& set_peer_attribute(bb::onnx::NodeProto& node,
+                                               const wire::PeerId& peer) {
   return set_attribute(node, "peer", wire::as_chars(peer.bytes()));
 }
 

@@ -4,8 +4,8 @@
 // still gets through.
 #include "bb/dht/kademlia.hpp"
 #include "bb/dht/error.hpp"
-#include "tests/node/node_fixture.hpp"
 #include "bb/wire/frame.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,9 +8,9 @@
 
 #include "bb/syscalls/ops.hpp"
 
-#include "tests/node/node_fixture.hpp"
 #include "bb/wire/connection.hpp"
 #include "bb/wire/tcp.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

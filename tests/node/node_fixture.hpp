@@ -11,10 +11,10 @@
 #include "bb/async/timeout.hpp"
 #include "bb/node/node.hpp"
 #include "bb/runtime/events.hpp"
+#include "bb/wire/multiaddr.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/event_log.hpp"
-#include "bb/wire/multiaddr.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/error.hpp>

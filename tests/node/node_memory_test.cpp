@@ -6,9 +6,9 @@
 // The address book keeps a bounded number of learned peers.
 #include "bb/node/node.hpp"
 
-#include "tests/node/node_fixture.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/resource_manager.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/steady_timer.hpp>

@@ -8,11 +8,11 @@
 #include "bb/wire/protocols/bb_wire.hpp"
 
 #include "bb/proto/bb_core.pb.h"
-#include "tests/node/node_fixture.hpp"
 #include "bb/wire/envelope.hpp"
 #include "bb/wire/frame.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/receipt.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 

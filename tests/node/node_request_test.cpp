@@ -4,10 +4,10 @@
 #include "bb/node/node.hpp"
 
 #include "bb/async/task_group.hpp"
-#include "tests/node/node_fixture.hpp"
 #include "bb/wire/envelope.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/protocols/bb_wire.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 

@@ -41,14 +41,14 @@ TEST(ProtoPackages, OnnxNodeBytesAreTheFieldNumbersOwn) {
   attr->set_name("k");
   attr->set_i(300);
   attr->set_type(bb::onnx::AttributeProto::INT);
-  const std::string expected =
-      bytes({0x1a, 2}) + "rx" +                 // name = 3, length-delimited
-      bytes({0x22, 5}) + "Dedup" +              // op_type = 4
-      bytes({0x2a, 9,                           // attribute = 5: 9 bytes follow
-             0x0a, 1, 'k',                      //   name = 1
-             0x18, 0xac, 0x02,                  //   i = 3, varint 300
-             0xa0, 0x01, 2}) +                  //   type = 20 (tag 0xa0 0x01), INT = 2
-      bytes({0x3a, 5}) + "ai.bb";               // domain = 7
+  const std::string expected = bytes({0x1a, 2}) + "rx" +     // name = 3, length-delimited
+                               bytes({0x22, 5}) + "Dedup" +  // op_type = 4
+                               bytes({0x2a, 9,               // attribute = 5: 9 bytes follow
+                                      0x0a, 1, 'k',          //   name = 1
+                                      0x18, 0xac, 0x02,      //   i = 3, varint 300
+                                      0xa0, 0x01, 2}) +      //   type = 20 (tag 0xa0 0x01), INT = 2
+                               bytes({0x3a, 5}) +
+                               "ai.bb";  // domain = 7
   EXPECT_EQ(node.SerializeAsString(), expected);
 
   bb::onnx::NodeProto parsed;

@@ -4,8 +4,8 @@
 #include "bb/async/event.hpp"
 #include "bb/runtime/op_registry.hpp"
 #include "bb/runtime/stage.hpp"
-#include "tests/node/node_fixture.hpp"
 #include "bb/wire/varint.hpp"
+#include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
 

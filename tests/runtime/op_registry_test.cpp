@@ -81,7 +81,7 @@ TEST(OpRegistry, DuplicateRegistrationIsAnError) {
 TEST(Pipeline, UnknownOpFailsAtBuildTimeNamingTheNode) {
   Fixture f;
   std::vector<bb::onnx::NodeProto> nodes{make_node("example.user", "Count"),
-                                     make_node("example.user", "SizeLimmit", "limit")};
+                                         make_node("example.user", "SizeLimmit", "limit")};
   try {
     (void)Pipeline::build(nodes, f.ctx, f.registry);
     FAIL() << "expected unknown_op";

@@ -2,7 +2,6 @@
 // gate tests do not: queue overflow, timeouts, the failure detector's transitions, notices.
 #include "bb/runtime/peer_tables.hpp"
 
-
 #include <gtest/gtest.h>
 
 #include <map>

@@ -4,8 +4,8 @@
 // Thread rule: everything runs on the test's single io_context (test::run_async).
 #pragma once
 
-#include "tests/support/memory_stream.hpp"
 #include "bb/wire/connection.hpp"
+#include "tests/support/memory_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>

@@ -6,8 +6,8 @@
 // Thread rule: everything runs on the test's single io_context (test::run_async).
 #pragma once
 
-#include "tests/support/memory_stream.hpp"
 #include "bb/wire/host.hpp"
+#include "tests/support/memory_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 

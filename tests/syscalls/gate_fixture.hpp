@@ -4,8 +4,8 @@
 // sleeper may be left on the clock when a run returns.
 #pragma once
 
-#include "bb/proto/onnx.pb.h"
 #include "bb/async/clock.hpp"
+#include "bb/proto/onnx.pb.h"
 #include "bb/runtime/error.hpp"
 #include "bb/runtime/events.hpp"
 #include "bb/runtime/message.hpp"
@@ -14,9 +14,9 @@
 #include "bb/runtime/peer_tables.hpp"
 #include "bb/runtime/pipeline.hpp"
 #include "bb/syscalls/ops.hpp"
-#include "tests/support/async_test.hpp"
 #include "bb/wire/bytes.hpp"
 #include "bb/wire/peer_id.hpp"
+#include "tests/support/async_test.hpp"
 
 #include <boost/system/system_error.hpp>
 

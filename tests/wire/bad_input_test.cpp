@@ -6,7 +6,6 @@
 #include "bb/wire/protocols/bb_wire.hpp"
 
 #include "bb/proto/bb_core.pb.h"
-#include "tests/wire/host_fixture.hpp"
 #include "bb/wire/frame.hpp"
 #include "bb/wire/mss/negotiator.hpp"
 #include "bb/wire/noise/session.hpp"
@@ -14,6 +13,7 @@
 #include "bb/wire/varint.hpp"
 #include "bb/wire/yamux/frame.hpp"
 #include "bb/wire/yamux/session.hpp"
+#include "tests/wire/host_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <malloc.h>
@@ -65,7 +65,7 @@ asio::awaitable<error_code> read_until_error(tcp::socket& socket) {
 asio::awaitable<error_code> wait_closed(tcp::socket& socket) {
   auto outcome = co_await async::capture(
       async::with_timeout(read_until_error(socket), kEventWait,
-                           make_error_code(asio::error::timed_out), "waiting for the close"));
+                          make_error_code(asio::error::timed_out), "waiting for the close"));
   co_return outcome.error ? code_of(outcome.error) : *outcome.value;
 }
 
@@ -493,7 +493,7 @@ asio::awaitable<error_code> read_error(Stream& stream) {
   std::array<std::uint8_t, 64> buf{};
   auto outcome = co_await async::capture(
       async::with_timeout(stream.read_some(buf), kEventWait,
-                           make_error_code(asio::error::timed_out), "reading a reset stream"));
+                          make_error_code(asio::error::timed_out), "reading a reset stream"));
   co_return outcome.error ? code_of(outcome.error) : error_code();
 }
 
@@ -624,8 +624,8 @@ asio::awaitable<void> bounded_while_stalled(Host& target, Host& /*bystander*/) {
   co_await request_download(peer, kCredit, kCredit);
   // Download bytes are arriving: whatever the host buffers for this peer is allocated now.
   (void)co_await async::with_timeout(read_at_least(peer, 64 * 1024), kEventWait,
-                                      make_error_code(asio::error::timed_out),
-                                      "the first 64 KiB of the download");
+                                     make_error_code(asio::error::timed_out),
+                                     "the first 64 KiB of the download");
   const std::size_t during = heap_in_use();
   const std::size_t growth = during > before ? during - before : 0;
   EXPECT_LT(growth, 32 * kMiB) << "the host holds " << growth / kMiB

@@ -7,14 +7,14 @@
 
 #include "bb/async/timeout.hpp"
 #include "bb/proto/bb_core.pb.h"
-#include "tests/support/async_test.hpp"
-#include "tests/support/connection_pair.hpp"
-#include "tests/support/event_log.hpp"
-#include "tests/support/host_pair.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/mss/message.hpp"
 #include "bb/wire/protocols/bb_wire.hpp"
 #include "bb/wire/protocols/ping.hpp"
+#include "tests/support/async_test.hpp"
+#include "tests/support/connection_pair.hpp"
+#include "tests/support/event_log.hpp"
+#include "tests/support/host_pair.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/as_tuple.hpp>

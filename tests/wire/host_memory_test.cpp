@@ -3,15 +3,15 @@
 // ManualClock here: virtual time, no sleeping), down to the connection's keep-alive.
 #include "bb/async/clock.hpp"
 #include "bb/async/timeout.hpp"
+#include "bb/wire/error.hpp"
+#include "bb/wire/host.hpp"
+#include "bb/wire/mss/message.hpp"
+#include "bb/wire/protocols/ping.hpp"
 #include "tests/support/async_test.hpp"
 #include "tests/support/connection_pair.hpp"
 #include "tests/support/host_pair.hpp"
 #include "tests/support/memory_stream.hpp"
 #include "tests/wire/host_fixture.hpp"
-#include "bb/wire/error.hpp"
-#include "bb/wire/host.hpp"
-#include "bb/wire/mss/message.hpp"
-#include "bb/wire/protocols/ping.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

@@ -8,13 +8,13 @@
 #include "bb/wire/receipt.hpp"
 
 #include "bb/proto/bb_core.pb.h"
-#include "tests/support/hostile_peer.hpp"
-#include "tests/support/sanitizer.hpp"
-#include "tests/wire/host_fixture.hpp"
 #include "bb/wire/protocols/identify.hpp"
 #include "bb/wire/protocols/perf.hpp"
 #include "bb/wire/protocols/ping.hpp"
 #include "bb/wire/yamux/frame.hpp"
+#include "tests/support/hostile_peer.hpp"
+#include "tests/support/sanitizer.hpp"
+#include "tests/wire/host_fixture.hpp"
 
 #include "bb/async/task_group.hpp"
 

@@ -6,13 +6,13 @@
 #include "bb/wire/host.hpp"
 #include "bb/wire/protocols/bb_wire.hpp"
 
-#include "tests/support/hostile_peer.hpp"
-#include "tests/support/sanitizer.hpp"
-#include "tests/wire/host_fixture.hpp"
 #include "bb/wire/mss/message.hpp"
 #include "bb/wire/protocols/perf.hpp"
 #include "bb/wire/protocols/ping.hpp"
 #include "bb/wire/resource_manager.hpp"
+#include "tests/support/hostile_peer.hpp"
+#include "tests/support/sanitizer.hpp"
+#include "tests/wire/host_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

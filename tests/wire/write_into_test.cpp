@@ -2,10 +2,10 @@
 // arrive intact and in order, for one small write, for writes larger than the frame size and
 // the peer's window, and fail as write() does on a reset stream. And the envelope encoder that
 // the bb_wire Sender hands them writes any range of a frame exactly as the whole encoding.
-#include "tests/support/async_test.hpp"
-#include "tests/support/connection_pair.hpp"
 #include "bb/wire/connection.hpp"
 #include "bb/wire/envelope.hpp"
+#include "tests/support/async_test.hpp"
+#include "tests/support/connection_pair.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>

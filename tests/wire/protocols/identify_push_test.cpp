@@ -2,12 +2,12 @@
 // its protocols or addresses change (debounced on its clock), the receiver updates what it knew
 // and reports it as another PeerIdentified; what is pushed is filtered for the receiver's
 // network (wire/address_scope.hpp).
-#include "tests/support/async_test.hpp"
-#include "tests/support/host_pair.hpp"
-#include "tests/wire/host_fixture.hpp"
 #include "bb/wire/address_scope.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/protocols/identify.hpp"
+#include "tests/support/async_test.hpp"
+#include "tests/support/host_pair.hpp"
+#include "tests/wire/host_fixture.hpp"
 
 #include <gtest/gtest.h>
 

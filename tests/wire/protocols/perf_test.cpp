@@ -3,8 +3,8 @@
 // in-memory stream pair (tests/support/host_pair.hpp): none of this is about sockets.
 #include "bb/wire/protocols/perf.hpp"
 
-#include "tests/wire/host_fixture.hpp"
 #include "bb/wire/host.hpp"
+#include "tests/wire/host_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <malloc.h>
