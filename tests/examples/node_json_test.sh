@@ -156,9 +156,9 @@ else
   json err-request-no-service 1 --error request_failed -- \
     "$node" request "$listen" --service nobody --data x --json
   json ping 0 --event ping --min-lines 2 -- "$node" ping "$listen" --count 2 --json -vv
-  # 640 MiB in 100 ms intervals: at least one interval ends before the run does unless the
-  # loopback moves more than 6 GiB/s through Noise; the last one is cut when the run ends.
-  json perf 0 --perf -- "$node" perf "$listen" --upload $((128 << 20)) --download $((512 << 20)) \
+  # 320 MiB in 100 ms intervals: at least one interval ends before the run does unless the
+  # loopback moves more than 3 GiB/s through Noise; the last one is cut when the run ends.
+  json perf 0 --perf -- "$node" perf "$listen" --upload $((64 << 20)) --download $((256 << 20)) \
     --interval-ms 100 --json -vv
   json publish 0 --event published -- \
     "$node" publish --topic news --data "extra" --connect "$listen" --json -vv
