@@ -158,6 +158,19 @@ asio::awaitable<void> report_intervals(async::Clock& clock, std::uint64_t interv
   }
 }
 
+// perf::run with its failure as a value. `run || report` ends on the first *success* (Asio's
+// wait_for_one_success): a run that threw would leave the report running for ever.
+asio::awaitable<std::exception_ptr> measure(wire::Connection conn, const PerfOptions& opts,
+                                            async::Clock& clock, wire::perf::Progress& progress,
+                                            wire::perf::Result& result) {
+  try {
+    result = co_await wire::perf::run(std::move(conn), opts.upload, opts.download, clock, progress);
+  } catch (...) {
+    co_return std::current_exception();
+  }
+  co_return nullptr;
+}
+
 asio::awaitable<void> perf_task(wire::Host& host, wire::Multiaddr addr, PerfOptions opts,
                                 const Output& out, async::Clock& clock) {
   auto conn = co_await reach(host, addr);
@@ -165,10 +178,11 @@ asio::awaitable<void> perf_task(wire::Host& host, wire::Multiaddr addr, PerfOpti
   wire::perf::Progress progress;
   PerfMeter meter(clock.now_ns());
   const std::uint64_t interval_ns = opts.interval_ms * 1'000'000;
-  auto outcome = co_await (wire::perf::run(conn, opts.upload, opts.download, clock, progress) ||
+  wire::perf::Result r;
+  auto outcome = co_await (measure(conn, opts, clock, progress, r) ||
                            report_intervals(clock, interval_ns, meter, progress, out));
   if (outcome.index() != 0) throw std::logic_error("perf: the report ended before the run");
-  const auto& r = std::get<0>(outcome);
+  if (auto failure = std::get<0>(outcome)) std::rethrow_exception(failure);
   // The last, shorter, interval: with it the intervals add up to the totals.
   print_interval(out, meter.next(clock.now_ns(), progress));
 
