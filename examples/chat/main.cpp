@@ -2,13 +2,14 @@
 // it and reaches everyone in the room, relayed through the mesh, exactly once. Run `bb-chat
 // --help` for usage; the session's behaviour and output are described in
 // examples/chat/chat_session.hpp, the payloads in examples/chat/chat_line.hpp.
-#include "examples/chat/chat_line.hpp"
-#include "examples/chat/chat_session.hpp"
-#include "examples/chat/line_reader.hpp"
 #include "bb/node/node.hpp"
+#include "bb/version.hpp"
 #include "bb/wire/error.hpp"
 #include "bb/wire/keys.hpp"
 #include "bb/wire/log.hpp"
+#include "examples/chat/chat_line.hpp"
+#include "examples/chat/chat_session.hpp"
+#include "examples/chat/line_reader.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -183,6 +184,9 @@ int main(int argc, char** argv) {
                  "Peer id whose connections and lines are refused (repeatable)");
   app.add_flag("-v,--verbose", args.verbose, "Log debug messages on stderr (-vv: trace)");
   app.add_flag("-q,--quiet", args.quiet, "Log only warnings and errors on stderr");
+  // CLI11 prints it on stdout and exits 0, before it checks that --name is given.
+  app.set_version_flag("--version", "bb-chat " BB_VERSION_STRING,
+                       "Print bb-chat's version and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

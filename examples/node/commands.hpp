@@ -34,7 +34,11 @@ inline void add_network_commands(CLI::App& app, int& exit_code) {
   add_dht_commands(app, exit_code);
 }
 
+class Output;
+
 // Parses a multiaddr or prints why not (naming `command`); the result is empty on failure.
 std::optional<wire::Multiaddr> parse_addr(const std::string& text, const char* command);
+// The same, the failure reported through `out` (error "bad_multiaddr").
+std::optional<wire::Multiaddr> parse_addr(const std::string& text, const Output& out);
 
 }  // namespace bb::cli

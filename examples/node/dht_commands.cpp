@@ -7,13 +7,14 @@
 #include "bb/dht/error.hpp"
 #include "bb/dht/kademlia.hpp"
 #include "bb/dht/records.hpp"
-#include "examples/node/dht_options.hpp"
-#include "examples/node/output_format.hpp"
 #include "bb/node/node.hpp"
 #include "bb/proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
 #include "bb/wire/error.hpp"
 #include "bb/wire/keys.hpp"
 #include "bb/wire/utf8.hpp"
+#include "examples/node/dht_options.hpp"
+#include "examples/node/output.hpp"
+#include "examples/node/output_format.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -73,10 +74,6 @@ constexpr std::chrono::seconds kGrace{5};
 // Between two attempts of a lookup that found nothing (a small DHT that is still forming).
 constexpr std::chrono::milliseconds kRetryPause{250};
 
-void print_line(bool json, const nlohmann::json& obj, const std::string& text) {
-  std::cout << (json ? safe_dump(obj) : text) << std::endl;
-}
-
 nlohmann::json addrs_json(const std::vector<wire::Multiaddr>& addrs) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& a : addrs) out.push_back(a.to_string());
@@ -104,17 +101,17 @@ asio::awaitable<bool> pause_before_retry(Clock::time_point deadline) {
 }
 
 asio::awaitable<int> find_peer(dht::Kademlia& dht, const DhtCommandOptions& opts,
-                               const wire::PeerId& peer, Clock::time_point deadline) {
+                               const wire::PeerId& peer, Clock::time_point deadline,
+                               const Output& out) {
   boost::system::error_code last;
   for (;;) {
     auto found = co_await dht.find_peer(peer);
     if (found && !found->addrs.empty()) {
-      if (opts.json) {
-        print_line(true, {{"peer", peer.to_base58()}, {"addrs", addrs_json(found->addrs)}}, "");
-      } else {
-        for (const auto& a : found->addrs) std::cout << a.to_string() << "\n";
-        std::cout << std::flush;
-      }
+      std::string text;
+      for (const auto& a : found->addrs) text += (text.empty() ? "" : "\n") + a.to_string();
+      out.print(
+          {{"event", "peer"}, {"peer", peer.to_base58()}, {"addrs", addrs_json(found->addrs)}},
+          text);
       co_return kExitOk;
     }
     last = found ? make_error_code(dht::errc::not_found) : found.error();
@@ -122,13 +119,15 @@ asio::awaitable<int> find_peer(dht::Kademlia& dht, const DhtCommandOptions& opts
     const bool again = co_await pause_before_retry(deadline);
     if (!again) break;
   }
-  std::cerr << "bb-node dht find-peer: " << peer.to_base58() << " not found within "
-            << opts.timeout_ms << " ms: " << last.message() << "\n";
-  co_return kExitFailure;
+  co_return out.fail("not_found",
+                     peer.to_base58() + " not found within " + std::to_string(opts.timeout_ms) +
+                         " ms: " + last.message(),
+                     kExitFailure);
 }
 
 asio::awaitable<int> find_providers(dht::Kademlia& dht, const DhtCommandOptions& opts,
-                                    const dht::Cid& cid, Clock::time_point deadline) {
+                                    const dht::Cid& cid, Clock::time_point deadline,
+                                    const Output& out) {
   boost::system::error_code last;
   for (;;) {
     auto found = co_await dht.find_providers(cid);
@@ -136,7 +135,11 @@ asio::awaitable<int> find_providers(dht::Kademlia& dht, const DhtCommandOptions&
       for (const auto& p : *found) {
         std::string text = p.peer.to_base58();
         for (const auto& a : p.addrs) text += " " + a.to_string();
-        print_line(opts.json, {{"peer", p.peer.to_base58()}, {"addrs", addrs_json(p.addrs)}}, text);
+        out.print({{"event", "provider"},
+                   {"cid", cid.to_string()},
+                   {"peer", p.peer.to_base58()},
+                   {"addrs", addrs_json(p.addrs)}},
+                  text);
       }
       co_return kExitOk;
     }
@@ -145,62 +148,66 @@ asio::awaitable<int> find_providers(dht::Kademlia& dht, const DhtCommandOptions&
     const bool again = co_await pause_before_retry(deadline);
     if (!again) break;
   }
-  std::cerr << "bb-node dht find-providers: no provider of " << cid.to_string() << " found within "
-            << opts.timeout_ms << " ms: " << last.message() << "\n";
-  co_return kExitFailure;
+  co_return out.fail("not_found",
+                     "no provider of " + cid.to_string() + " found within " +
+                         std::to_string(opts.timeout_ms) + " ms: " + last.message(),
+                     kExitFailure);
 }
 
-asio::awaitable<int> get_value(dht::Kademlia& dht, const DhtCommandOptions& opts) {
+asio::awaitable<int> get_value(dht::Kademlia& dht, const DhtCommandOptions& opts,
+                               const Output& out) {
   auto found = co_await dht.get(opts.target);
   if (!found) {
-    std::cerr << "bb-node dht get: " << opts.target << ": " << found.error().message() << "\n";
-    co_return kExitFailure;
+    co_return out.fail(found.error() == dht::errc::not_found ? "not_found" : "get_failed",
+                       opts.target + ": " + found.error().message(), kExitFailure);
   }
-  nlohmann::json obj = {{"key", opts.target},
-                        {"author", found->author.to_base58()},
-                        {"seq", found->seq},
-                        {"data", text_of(found->data)}};
-  print_line(opts.json, obj, text_of(found->data));
+  out.print({{"event", "record"},
+             {"key", opts.target},
+             {"author", found->author.to_base58()},
+             {"seq", found->seq},
+             {"data", text_of(found->data)}},
+            text_of(found->data));
   co_return kExitOk;
 }
 
 // Signed as our /bb/ record (Kademlia::put: its seq is above any known for the key and at
 // least the wall clock in ms), stored at the closest peers; exit 0 once one peer stored it.
-asio::awaitable<int> put_value(dht::Kademlia& dht, const DhtCommandOptions& opts) {
+asio::awaitable<int> put_value(dht::Kademlia& dht, const DhtCommandOptions& opts,
+                               const Output& out) {
   auto stored = co_await dht.put(opts.target, wire::as_bytes(opts.value));
   if (!stored) {
-    std::cerr << "bb-node dht put: " << opts.target << ": " << stored.error().message() << "\n";
-    co_return kExitFailure;
+    co_return out.fail("put_failed", opts.target + ": " + stored.error().message(), kExitFailure);
   }
-  print_line(opts.json, {{"key", stored->key}, {"seq", stored->seq}, {"peers", stored->peers}},
-             stored->key + " peers=" + std::to_string(stored->peers));
+  out.print(
+      {{"event", "stored"}, {"key", stored->key}, {"seq", stored->seq}, {"peers", stored->peers}},
+      stored->key + " peers=" + std::to_string(stored->peers));
   if (stored->peers == 0) {
-    std::cerr << "bb-node dht put: no peer stored " << stored->key << "\n";
-    co_return kExitFailure;
+    co_return out.fail("not_stored", "no peer stored " + stored->key, kExitFailure);
   }
   co_return kExitOk;
 }
 
 asio::awaitable<int> run_query(dht::Kademlia& dht, const DhtCommandOptions& opts,
-                               const Parsed& parsed, Clock::time_point deadline) {
+                               const Parsed& parsed, Clock::time_point deadline,
+                               const Output& out) {
   const std::size_t table = co_await dht.bootstrap(parsed.bootstrap);
   if (table == 0) {
-    std::cerr << "bb-node dht " << name_of(opts.query)
-              << ": no DHT peer reached through --bootstrap\n";
-    co_return kExitFailure;
+    co_return out.fail("no_bootstrap", "no DHT peer reached through --bootstrap", kExitFailure);
   }
   switch (opts.query) {
-    case Query::find_peer: co_return co_await find_peer(dht, opts, *parsed.peer, deadline);
-    case Query::find_providers: co_return co_await find_providers(dht, opts, *parsed.cid, deadline);
-    case Query::get: co_return co_await get_value(dht, opts);
-    case Query::put: co_return co_await put_value(dht, opts);
+    case Query::find_peer: co_return co_await find_peer(dht, opts, *parsed.peer, deadline, out);
+    case Query::find_providers:
+      co_return co_await find_providers(dht, opts, *parsed.cid, deadline, out);
+    case Query::get: co_return co_await get_value(dht, opts, out);
+    case Query::put: co_return co_await put_value(dht, opts, out);
   }
   co_return kExitFailure;
 }
 
 asio::awaitable<void> run_dht_command(node::Node& node, dht::Kademlia& dht,
                                       const DhtCommandOptions& opts, const Parsed& parsed,
-                                      Clock::time_point deadline, int& exit_code) {
+                                      Clock::time_point deadline, const Output& out,
+                                      int& exit_code) {
   std::string problem;
   try {
     co_await node.start();
@@ -209,16 +216,14 @@ asio::awaitable<void> run_dht_command(node::Node& node, dht::Kademlia& dht,
     problem = wire::error_text(e);
   }
   if (!problem.empty()) {
-    std::cerr << "bb-node dht " << name_of(opts.query) << ": cannot start: " << problem << "\n";
-    exit_code = kExitFailure;
+    exit_code = out.fail("cannot_start", "cannot start: " + problem, kExitFailure);
     co_await node.stop();
     co_return;
   }
   try {
-    exit_code = co_await run_query(dht, opts, parsed, deadline);
+    exit_code = co_await run_query(dht, opts, parsed, deadline, out);
   } catch (const std::exception& e) {
-    std::cerr << "bb-node dht " << name_of(opts.query) << ": " << wire::error_text(e) << "\n";
-    exit_code = kExitFailure;
+    exit_code = out.fail("internal", wire::error_text(e), kExitFailure);
   }
   co_await dht.stop();
   co_await node.stop();
@@ -226,26 +231,24 @@ asio::awaitable<void> run_dht_command(node::Node& node, dht::Kademlia& dht,
 
 int run_dht(const DhtCommandOptions& opts) {
   const std::string command = "dht " + std::string(name_of(opts.query));
+  const Output out(command, opts.json);
   Parsed parsed;
   for (const auto& text : opts.bootstrap) {
-    auto addr = parse_addr(text, command.c_str());
+    auto addr = parse_addr(text, out);
     if (!addr) return kExitBadInput;
     parsed.bootstrap.push_back(*addr);
   }
-  auto listen = parse_addr(opts.listen, command.c_str());
+  auto listen = parse_addr(opts.listen, out);
   if (!listen) return kExitBadInput;
   auto mode = parse_dht_mode(opts.mode);
-  if (!mode) {
-    std::cerr << "bb-node " << command << ": --dht must be server, client or auto\n";
-    return kExitBadInput;
-  }
+  if (!mode) return out.fail("bad_dht_mode", "--dht must be server, client or auto", kExitBadInput);
   switch (opts.query) {
     case Query::find_peer: {
       auto peer = wire::PeerId::parse(opts.target);
       if (!peer) {
-        std::cerr << "bb-node " << command << ": '" << opts.target
-                  << "' is not a peer id: " << peer.error().message() << "\n";
-        return kExitBadInput;
+        return out.fail("bad_peer_id",
+                        "'" + opts.target + "' is not a peer id: " + peer.error().message(),
+                        kExitBadInput);
       }
       parsed.peer = *peer;
       break;
@@ -253,25 +256,22 @@ int run_dht(const DhtCommandOptions& opts) {
     case Query::find_providers: {
       auto cid = dht::Cid::parse(opts.target);
       if (!cid) {
-        std::cerr << "bb-node " << command << ": '" << opts.target
-                  << "' is not a CID: " << cid.error().message() << "\n";
-        return kExitBadInput;
+        return out.fail("bad_cid", "'" + opts.target + "' is not a CID: " + cid.error().message(),
+                        kExitBadInput);
       }
       parsed.cid = *cid;
       break;
     }
     case Query::get:
       if (!opts.target.starts_with("/bb/")) {
-        std::cerr << "bb-node " << command << ": '" << opts.target
-                  << "' is not a /bb/<peer id>/<name> key\n";
-        return kExitBadInput;
+        return out.fail("bad_record_key", "'" + opts.target + "' is not a /bb/<peer id>/<name> key",
+                        kExitBadInput);
       }
       break;
     case Query::put:
       if (opts.target.empty() || opts.target.size() > 200 ||
           opts.target.find('\0') != std::string::npos) {
-        std::cerr << "bb-node " << command << ": KEY must be 1-200 bytes without NUL\n";
-        return kExitBadInput;
+        return out.fail("bad_record_key", "KEY must be 1-200 bytes without NUL", kExitBadInput);
       }
       break;
   }
@@ -280,9 +280,9 @@ int run_dht(const DhtCommandOptions& opts) {
   } else {
     auto key = wire::read_key_file(opts.key_file);
     if (!key) {
-      std::cerr << "bb-node " << command << ": cannot load key file " << opts.key_file << ": "
-                << key.error().message() << "\n";
-      return kExitFailure;
+      return out.fail("key_file_unreadable",
+                      "cannot load key file " + opts.key_file + ": " + key.error().message(),
+                      kExitFailure);
     }
     parsed.identity = *key;
   }
@@ -305,17 +305,18 @@ int run_dht(const DhtCommandOptions& opts) {
   asio::steady_timer watchdog(io, timeout + kGrace);
   watchdog.async_wait([&](boost::system::error_code ec) {
     if (ec) return;
-    std::cerr << "bb-node " << command << ": no answer within " << opts.timeout_ms << " ms\n";
+    out.fail("timeout", "no answer within " + std::to_string(opts.timeout_ms) + " ms",
+             kExitFailure);
     std::_Exit(kExitFailure);
   });
-  asio::co_spawn(io, run_dht_command(node, dht, opts, parsed, deadline, exit_code),
+  asio::co_spawn(io, run_dht_command(node, dht, opts, parsed, deadline, out, exit_code),
                  [&](std::exception_ptr e) {
                    watchdog.cancel();
                    if (!e) return;
                    try {
                      std::rethrow_exception(e);
                    } catch (const std::exception& ex) {
-                     std::cerr << "bb-node " << command << ": " << wire::error_text(ex) << "\n";
+                     out.fail("internal", wire::error_text(ex), kExitFailure);
                    }
                    exit_code = kExitFailure;
                  });
@@ -342,7 +343,7 @@ CLI::App* add_query(CLI::App& dht_cmd, int& exit_code, Query query, const char* 
   cmd->add_option("--timeout-ms", opts->timeout_ms, "Bound on joining and on the lookups")
       ->check(CLI::Range(1, 3'600'000))
       ->capture_default_str();
-  cmd->add_flag("--json", opts->json, "JSON output");
+  cmd->add_flag("--json", opts->json, "One JSON object per line (docs/cli-json.md)");
   cmd->callback([opts, &exit_code] { exit_code = run_dht(*opts); });
   return cmd;
 }

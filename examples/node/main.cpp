@@ -1,6 +1,8 @@
 // bb-node: a bb peer-to-peer node and its tools. Run `bb-node --help` for the subcommands.
-#include "examples/node/commands.hpp"
+#include "bb/version.hpp"
 #include "bb/wire/log.hpp"
+#include "examples/node/commands.hpp"
+#include "examples/node/output.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -33,6 +35,14 @@ struct LoggingScope {
   LoggingScope& operator=(const LoggingScope&) = delete;
 };
 
+// bb-node --version [--json]: "bb-node 0.1.0", or its JSON event.
+int print_version(bool json) {
+  const bb::cli::Output out("--version", json);
+  out.print({{"event", "version"}, {"program", "bb-node"}, {"version", BB_VERSION_STRING}},
+            "bb-node " BB_VERSION_STRING);
+  return bb::cli::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +52,13 @@ int main(int argc, char** argv) {
       "Logs go to stderr, at level info; -v or -q, or else the environment variable BB_LOG "
       "(trace, debug, info, warn, error or off), changes that.");
   app.require_subcommand(1);
+  // Ends parsing at once (CallForVersion), before the subcommand requirement is checked.
+  app.add_flag_callback(
+      "--version", [] { throw CLI::CallForVersion(); }, "Print bb-node's version and exit");
+  // Only for --version: each subcommand takes its own --json (after its name).
+  bool version_json = false;
+  auto* json_flag =
+      app.add_flag("--json", version_json, "With --version: print it as one JSON object");
   int exit_code = bb::cli::kExitOk;
   bb::cli::add_identity_commands(app, exit_code);
   bb::cli::add_network_commands(app, exit_code);
@@ -54,7 +71,11 @@ int main(int argc, char** argv) {
     add_log_flags(*query, log_flags);
   }
   // Runs after parsing and before the subcommand's callback.
-  app.parse_complete_callback([&log_flags] {
+  app.parse_complete_callback([&log_flags, json_flag] {
+    // `bb-node --json run` would otherwise print text: say where --json goes.
+    if (json_flag->count() > 0) {
+      throw CLI::ValidationError("--json", "goes after the subcommand (bb-node run --json)");
+    }
     const auto choice = bb::wire::choose_log_level(log_flags.verbose, log_flags.quiet,
                                                    std::getenv(bb::wire::kLogLevelEnv));
     bb::wire::set_log_level(choice.level);
@@ -62,6 +83,8 @@ int main(int argc, char** argv) {
   });
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion&) {
+    return print_version(json_flag->count() > 0);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -5,6 +5,9 @@
 
 #include <sodium.h>
 
+#include <cstdio>
+#include <ctime>
+
 namespace bb::cli {
 
 namespace {
@@ -79,6 +82,26 @@ std::string text_line(const nlohmann::json& event) {
                                : safe_dump(value, true));
   }
   return line;
+}
+
+std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  // Floor division, so that times before 1970 still get milliseconds in 0..999.
+  const auto seconds = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  const auto millis = static_cast<int>(ms - static_cast<long long>(seconds) * 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+std::string json_line(nlohmann::json event) {
+  event["ts"] = rfc3339_utc(std::chrono::system_clock::now());
+  event["schema"] = kJsonSchema;
+  return safe_dump(event);
 }
 
 }  // namespace bb::cli

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,17 @@ std::string text_value(std::string_view value);
 // `event` as a text line: its "event" value, then " key=value" for each other member; string
 // values through text_value(), others as ASCII JSON.
 std::string text_line(const nlohmann::json& event);
+
+// The version of bb-node's JSON lines (docs/cli-json.md). It goes up by one when a change can
+// break a reader: a field removed or renamed, or its type or meaning changed. New events and new
+// fields do not change it; readers ignore what they do not know.
+inline constexpr int kJsonSchema = 1;
+
+// `t` as RFC 3339 in UTC with milliseconds: "2026-12-06T01:02:03.456Z".
+std::string rfc3339_utc(std::chrono::system_clock::time_point t);
+
+// `event` as one JSON line, with "ts" (the wall clock now, rfc3339_utc) and "schema"
+// (kJsonSchema) added: every JSON line bb-node prints goes through here.
+std::string json_line(nlohmann::json event);
 
 }  // namespace bb::cli

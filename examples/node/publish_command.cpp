@@ -2,10 +2,11 @@
 // subscriber, publishes and leaves.
 #include "examples/node/commands.hpp"
 
-#include "examples/node/output_format.hpp"
 #include "bb/node/node.hpp"
 #include "bb/pubsub/gossipsub.hpp"
 #include "bb/wire/error.hpp"
+#include "examples/node/output.hpp"
+#include "examples/node/output_format.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -34,7 +35,7 @@ struct PublishOptions {
 
 asio::awaitable<int> publish_once(node::Node& node, pubsub::Gossipsub& ps,
                                   const std::vector<wire::Multiaddr>& addrs,
-                                  const PublishOptions& opts) {
+                                  const PublishOptions& opts, const Output& out) {
   const auto timeout = std::chrono::milliseconds(opts.timeout_ms);
   std::size_t connected = 0;
   for (const auto& addr : addrs) {
@@ -42,48 +43,50 @@ asio::awaitable<int> publish_once(node::Node& node, pubsub::Gossipsub& ps,
       (void)co_await node.connect(addr);
       ++connected;
     } catch (const system_error& e) {
-      std::cerr << "bb-node publish: cannot reach " << addr.to_string() << ": "
-                << wire::error_text(e) << "\n";
+      // Not the command's failure while another address works: no "error" event.
+      const std::string message = "cannot reach " + addr.to_string() + ": " + wire::error_text(e);
+      std::cerr << "bb-node publish: " << message << "\n";
+      if (out.json()) {
+        out.print({{"event", "dial_failed"}, {"addr", addr.to_string()}, {"message", message}});
+      }
     }
   }
-  if (connected == 0) {
-    std::cerr << "bb-node publish: no peer reached\n";
-    co_return kExitFailure;
-  }
+  if (connected == 0) co_return out.fail("no_peer_reached", "no peer reached", kExitFailure);
   const bool heard = co_await ps.wait_for_peers(opts.topic, 1, timeout);
   if (!heard) {
-    std::cerr << "bb-node publish: no connected peer subscribed to '" << opts.topic << "' within "
-              << opts.timeout_ms << " ms\n";
-    co_return kExitFailure;
+    co_return out.fail("no_subscriber",
+                       "no connected peer subscribed to '" + opts.topic + "' within " +
+                           std::to_string(opts.timeout_ms) + " ms",
+                       kExitFailure);
   }
   auto sent = ps.publish(opts.topic, wire::as_bytes(opts.data));
-  if (!sent) {
-    std::cerr << "bb-node publish: " << sent.error().message() << "\n";
-    co_return kExitFailure;
-  }
+  if (!sent) co_return out.fail("publish_refused", sent.error().message(), kExitFailure);
   if (sent->recipients == 0) {
-    std::cerr << "bb-node publish: every subscriber of '" << opts.topic
-              << "' is below the publish threshold or refused by the gates\n";
-    co_return kExitFailure;
+    co_return out.fail("no_recipient",
+                       "every subscriber of '" + opts.topic +
+                           "' is below the publish threshold or refused by the gates",
+                       kExitFailure);
   }
-  if (!co_await ps.flush(timeout)) {
-    std::cerr << "bb-node publish: the message was not written within " << opts.timeout_ms
-              << " ms\n";
-    co_return kExitFailure;
+  const bool flushed = co_await ps.flush(timeout);
+  if (!flushed) {
+    co_return out.fail(
+        "write_timeout",
+        "the message was not written within " + std::to_string(opts.timeout_ms) + " ms",
+        kExitFailure);
   }
-  const nlohmann::json line = {{"event", "published"},
-                               {"topic", opts.topic},
-                               {"from", node.peer_id().to_base58()},
-                               {"seqno", sent->seqno},
-                               {"recipients", sent->recipients}};
-  std::cout << (opts.json ? safe_dump(line) : text_line(line)) << std::endl;
+  out.print({{"event", "published"},
+             {"topic", opts.topic},
+             {"from", node.peer_id().to_base58()},
+             {"seqno", sent->seqno},
+             {"recipients", sent->recipients}});
   co_return kExitOk;
 }
 
 int publish(const PublishOptions& opts) {
+  const Output out("publish", opts.json);
   std::vector<wire::Multiaddr> addrs;
   for (const auto& text : opts.connect) {
-    auto addr = parse_addr(text, "publish");
+    auto addr = parse_addr(text, out);
     if (!addr) return kExitBadInput;
     addrs.push_back(*addr);
   }
@@ -91,9 +94,9 @@ int publish(const PublishOptions& opts) {
   if (!opts.key_file.empty()) {
     auto key = wire::read_key_file(opts.key_file);
     if (!key) {
-      std::cerr << "bb-node publish: cannot load key file " << opts.key_file << ": "
-                << key.error().message() << "\n";
-      return kExitFailure;
+      return out.fail("key_file_unreadable",
+                      "cannot load key file " + opts.key_file + ": " + key.error().message(),
+                      kExitFailure);
     }
     config.identity = std::move(*key);
   }
@@ -107,10 +110,9 @@ int publish(const PublishOptions& opts) {
         co_await node.start();
         ps.start();  // before the dials: identify tells the peers we speak gossipsub
         try {
-          exit_code = co_await publish_once(node, ps, addrs, opts);
+          exit_code = co_await publish_once(node, ps, addrs, opts, out);
         } catch (const std::exception& e) {
-          std::cerr << "bb-node publish: " << wire::error_text(e) << "\n";
-          exit_code = kExitFailure;
+          exit_code = out.fail("internal", wire::error_text(e), kExitFailure);
         }
         co_await ps.stop();
         co_await node.stop();  // flushes what was written before closing
@@ -120,7 +122,7 @@ int publish(const PublishOptions& opts) {
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-          std::cerr << "bb-node publish: " << wire::error_text(ex) << "\n";
+          out.fail("internal", wire::error_text(ex), kExitFailure);
         }
         exit_code = kExitFailure;
       });

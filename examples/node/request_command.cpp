@@ -3,6 +3,8 @@
 
 #include "bb/node/node.hpp"
 #include "bb/wire/error.hpp"
+#include "examples/node/output.hpp"
+#include "examples/node/output_format.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,11 +25,12 @@ struct RequestOptions {
   std::string service;
   std::string data;
   std::uint64_t timeout_ms = 5'000;
+  bool json = false;
 };
 
 // Prints the response payload and a newline, exit 0; else one line on stderr, exit 1.
 asio::awaitable<int> request_once(node::Node& node, const wire::Multiaddr& addr,
-                                  const RequestOptions& opts) {
+                                  const RequestOptions& opts, const Output& out) {
   co_await node.start();
   int exit_code = kExitOk;
   try {
@@ -37,36 +40,46 @@ asio::awaitable<int> request_once(node::Node& node, const wire::Multiaddr& addr,
     const auto result =
         co_await node.request(peer, opts.service, wire::as_bytes(opts.data), options);
     if (result.ok()) {
-      std::cout << wire::as_chars(result.response->payload) << std::endl;
+      const auto payload = wire::as_chars(result.response->payload);
+      nlohmann::json event = {
+          {"event", "response"}, {"peer", peer.to_base58()}, {"service", opts.service}};
+      put_payload(event, payload);
+      // Text mode prints the payload as it came: what a script piping it wants.
+      if (out.json()) {
+        out.print(event);
+      } else {
+        std::cout << payload << std::endl;
+      }
     } else {
-      std::cerr << "bb-node: request failed: " << result.failure->reason << ": "
-                << result.failure->detail << "\n";
-      exit_code = kExitFailure;
+      const std::string reason(result.failure->reason);
+      const std::string message = reason + ": " + result.failure->detail;
+      exit_code =
+          out.fail_line("request_failed", message, "bb-node: request failed: " + message,
+                        kExitFailure, {{"reason", reason}, {"detail", result.failure->detail}});
     }
   } catch (const system_error& e) {
-    std::cerr << "bb-node: request failed: cannot reach " << addr.to_string() << ": "
-              << wire::error_text(e) << "\n";
-    exit_code = kExitFailure;
+    const std::string message = "cannot reach " + addr.to_string() + ": " + wire::error_text(e);
+    exit_code =
+        out.fail_line("unreachable", message, "bb-node: request failed: " + message, kExitFailure);
   }
   co_await node.stop();
   co_return exit_code;
 }
 
 int request(const RequestOptions& opts) {
-  auto addr = parse_addr(opts.addr, "request");
+  const Output out("request", opts.json);
+  auto addr = parse_addr(opts.addr, out);
   if (!addr) return kExitBadInput;
   if (!addr->peer_id()) {
-    std::cerr << "bb-node request: '" << opts.addr << "' has no /p2p/<peer id> part\n";
-    return kExitBadInput;
+    return out.fail("no_peer_id", "'" + opts.addr + "' has no /p2p/<peer id> part", kExitBadInput);
   }
   if (!node::service_suffix(opts.service)) {
-    std::cerr << "bb-node request: '" << opts.service << "' is not a service name\n";
-    return kExitBadInput;
+    return out.fail("bad_service", "'" + opts.service + "' is not a service name", kExitBadInput);
   }
   asio::io_context io(1);
   node::Node node(io.get_executor());
   int exit_code = kExitFailure;
-  asio::co_spawn(io, request_once(node, *addr, opts), [&](std::exception_ptr e, int code) {
+  asio::co_spawn(io, request_once(node, *addr, opts, out), [&](std::exception_ptr e, int code) {
     if (!e) {
       exit_code = code;
       return;
@@ -74,7 +87,8 @@ int request(const RequestOptions& opts) {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      std::cerr << "bb-node: request failed: " << wire::error_text(ex) << "\n";
+      const auto message = wire::error_text(ex);
+      out.fail_line("internal", message, "bb-node: request failed: " + message, kExitFailure);
     }
   });
   io.run();
@@ -96,6 +110,8 @@ void add_request_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--timeout-ms", opts->timeout_ms, "Give up after this long without a response")
       ->check(CLI::Range(1, 3'600'000))
       ->capture_default_str();
+  cmd->add_flag("--json", opts->json,
+                "Print the response as one JSON object (payload as bb-node run prints one)");
   cmd->callback([opts, &exit_code] { exit_code = request(*opts); });
 }
 

@@ -6,6 +6,7 @@
 #include "bb/dht/kademlia.hpp"
 #include "examples/node/dht_options.hpp"
 #include "examples/node/line_writer.hpp"
+#include "examples/node/output.hpp"
 #include "examples/node/output_format.hpp"
 #include "examples/node/pubsub_format.hpp"
 #include "bb/node/metrics_server.hpp"
@@ -70,12 +71,12 @@ asio::awaitable<std::optional<wire::Bytes>> echo(const node::Received& request) 
   co_return wire::copy_of(request.payload);
 }
 
-std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file) {
+std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file, const Output& out) {
   if (key_file.empty()) return wire::Ed25519KeyPair::generate();  // ephemeral
   auto key = wire::read_key_file(key_file);
   if (!key) {
-    std::cerr << "bb-node: cannot load key file " << key_file << ": " << key.error().message()
-              << "\n";
+    const std::string message = "cannot load key file " + key_file + ": " + key.error().message();
+    out.fail_line("key_file_unreadable", message, "bb-node: " + message, kExitFailure);
     return std::nullopt;
   }
   return *key;
@@ -85,37 +86,35 @@ std::optional<wire::Ed25519KeyPair> load_identity(const std::string& key_file) {
 class Printer {
  public:
   explicit Printer(bool json)
-      : json_(json), out_(STDOUT_FILENO, [json](std::uint64_t count) {
-          const nlohmann::json e = {{"event", "output_dropped"}, {"count", count}};
-          return json ? safe_dump(e) : text_line(e);
-        }) {}
+      : out_(STDOUT_FILENO,
+             [json](std::uint64_t count) {
+               const nlohmann::json e = {{"event", "output_dropped"}, {"count", count}};
+               return json ? json_line(e) : text_line(e);
+             }),
+        output_("run", json, [this](std::string line) { out_.write(std::move(line)); }) {}
 
-  void print(const nlohmann::json& event) {
-    out_.write(json_ ? safe_dump(event) : text_line(event));
-  }
+  void print(const nlohmann::json& event) { output_.print(event); }
 
   void listening(const wire::Multiaddr& addr) {
-    if (json_) {
-      print({{"event", "listening"}, {"addr", addr.to_string()}});
-    } else {
-      out_.write("listening " + addr.to_string());
-    }
+    output_.print({{"event", "listening"}, {"addr", addr.to_string()}},
+                  "listening " + addr.to_string());
+  }
+
+  // A failure of the node: "bb-node run: MESSAGE" on stderr, and with --json an error line.
+  void fail(std::string_view code, const std::string& message) {
+    output_.fail(code, message, kExitFailure);
   }
 
   void metrics(const std::string& url) {
-    if (json_) {
-      print({{"event", "metrics"}, {"url", url}});
-    } else {
-      out_.write("metrics " + url);
-    }
+    output_.print({{"event", "metrics"}, {"url", url}}, "metrics " + url);
   }
 
   // Writes what is queued (waiting a bounded time for a slow reader).
   void close() { out_.close(); }
 
  private:
-  bool json_;
   LineWriter out_;
+  Output output_;
 };
 
 nlohmann::json to_json(const wire::HostEvent& event) {
@@ -298,7 +297,11 @@ struct RunContext {
   // down as on SIGTERM; if that does not finish in kStopLimit, the io loop is stopped.
   void fail(const std::exception_ptr& error) noexcept { fail(describe(error)); }
   void fail(const std::string& what) noexcept {
-    std::cerr << "bb-node run: " << what << std::endl;
+    try {
+      printer.fail("internal", what);
+    } catch (...) {
+      std::cerr << "bb-node run: " << what << std::endl;
+    }
     exit_code = kExitFailure;
     if (failed) return;
     failed = true;
@@ -504,7 +507,7 @@ asio::awaitable<void> start_and_run(RunContext& ctx, std::vector<wire::Multiaddr
     problem = wire::error_text(e);
   }
   if (!problem.empty()) {
-    std::cerr << "bb-node run: cannot start: " << problem << "\n";
+    ctx.printer.fail("cannot_start", "cannot start: " + problem);
     ctx.exit_code = kExitFailure;
     co_await ctx.node->stop();
     ctx.stopped = true;
@@ -530,50 +533,50 @@ asio::awaitable<void> stop_after_failure(RunContext& ctx) {
 }
 
 int run(const RunOptions& opts) {
-  auto identity = load_identity(opts.key_file);
+  const Output out("run", opts.json);  // until the node's printer takes over
+  auto identity = load_identity(opts.key_file, out);
   if (!identity) return kExitFailure;
   node::NodeConfig config;
   for (const auto& text : opts.listen) {
-    auto addr = parse_addr(text, "run");
+    auto addr = parse_addr(text, out);
     if (!addr) return kExitBadInput;
     config.listen.push_back(*addr);
   }
   std::vector<wire::Multiaddr> connect;
   for (const auto& text : opts.connect) {
-    auto addr = parse_addr(text, "run");
+    auto addr = parse_addr(text, out);
     if (!addr) return kExitBadInput;
     connect.push_back(*addr);
   }
   std::optional<wire::Multiaddr> metrics_addr;
   if (!opts.metrics.empty()) {
-    metrics_addr = parse_addr(opts.metrics, "run");
+    metrics_addr = parse_addr(opts.metrics, out);
     if (!metrics_addr) return kExitBadInput;
     if (!wire::tcp_endpoint(*metrics_addr)) {
-      std::cerr << "bb-node run: --metrics " << opts.metrics
-                << ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>\n";
-      return kExitBadInput;
+      return out.fail("bad_multiaddr",
+                      "--metrics " + opts.metrics +
+                          ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>",
+                      kExitBadInput);
     }
   }
   DhtPlan plan;
   for (const auto& text : opts.bootstrap) {
-    auto addr = parse_addr(text, "run");
+    auto addr = parse_addr(text, out);
     if (!addr) return kExitBadInput;
     plan.bootstrap.push_back(*addr);
   }
   for (const auto& text : opts.provide) {
     auto cid = dht::Cid::parse(text);
     if (!cid) {
-      std::cerr << "bb-node run: --provide '" << text << "' is not a CID: " << cid.error().message()
-                << "\n";
-      return kExitBadInput;
+      return out.fail("bad_cid", "--provide '" + text + "' is not a CID: " + cid.error().message(),
+                      kExitBadInput);
     }
     plan.provide.push_back(*cid);
   }
   if (!opts.dht_mode.empty() || !plan.bootstrap.empty() || !plan.provide.empty()) {
     plan.mode = parse_dht_mode(opts.dht_mode.empty() ? "auto" : opts.dht_mode);
     if (!plan.mode) {
-      std::cerr << "bb-node run: --dht must be server, client or auto\n";
-      return kExitBadInput;
+      return out.fail("bad_dht_mode", "--dht must be server, client or auto", kExitBadInput);
     }
   }
   config.identity = std::move(*identity);
@@ -606,8 +609,8 @@ int run(const RunOptions& opts) {
   if (!ctx.stopped) {
     // The watchdog ended the loop: the node did not stop in time. Nothing more can be done
     // in order; write what is queued and leave.
-    std::cerr << "bb-node run: the node did not stop within " << kStopLimit.count() << " s; exiting"
-              << std::endl;
+    ctx.printer.fail("stop_timeout", "the node did not stop within " +
+                                         std::to_string(kStopLimit.count()) + " s; exiting");
     ctx.printer.close();
     wire::stop_logging();
     std::_Exit(ctx.exit_code == kExitOk ? kExitFailure : ctx.exit_code);
@@ -668,7 +671,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
                       "Serve Prometheus metrics over HTTP at this multiaddr "
                       "(/ip4/127.0.0.1/tcp/9100; port 0 picks one): GET /metrics; prints a "
                       "metrics line with the URL (docs/metrics.md)");
-  run_cmd->add_flag("--json", run_opts->json, "One JSON object per line");
+  run_cmd->add_flag("--json", run_opts->json, "One JSON object per line (docs/cli-json.md)");
   run_cmd->add_flag("--serve-perf", run_opts->serve_perf,
                     "Serve /perf/1.0.0 (throughput tests: a peer can make the node send up to "
                     "64 GiB per stream), off by default");

@@ -3,6 +3,7 @@
 
 #include "bb/node/node.hpp"
 #include "bb/wire/error.hpp"
+#include "examples/node/output.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -27,16 +28,17 @@ struct SendOptions {
   std::string channel = "default";
   std::string data;
   std::uint64_t timeout_ms = 10'000;
+  bool json = false;
 };
 
 // bb-node send: one message through a Node's send pipeline; exits 0 once the peer's receipt
 // says it accepted the message.
 int send(const SendOptions& opts) {
-  auto addr = parse_addr(opts.addr, "send");
+  const Output out("send", opts.json);
+  auto addr = parse_addr(opts.addr, out);
   if (!addr) return kExitBadInput;
   if (!addr->peer_id()) {
-    std::cerr << "bb-node send: '" << opts.addr << "' has no /p2p/<peer id> part\n";
-    return kExitBadInput;
+    return out.fail("no_peer_id", "'" + opts.addr + "' has no /p2p/<peer id> part", kExitBadInput);
   }
   asio::io_context io(1);
   node::Node node(io.get_executor());
@@ -56,21 +58,29 @@ int send(const SendOptions& opts) {
               co_await (node.send(peer, opts.channel, wire::as_bytes(opts.data), send_opts) ||
                         timer.async_wait(asio::use_awaitable));
           if (outcome.index() == 1) {
-            std::cerr << "bb-node send: no receipt from " << peer.to_base58() << " within "
-                      << opts.timeout_ms << " ms\n";
-            exit_code = kExitFailure;
+            exit_code = out.fail("no_receipt",
+                                 "no receipt from " + peer.to_base58() + " within " +
+                                     std::to_string(opts.timeout_ms) + " ms",
+                                 kExitFailure);
           } else if (const auto& verdict = std::get<0>(outcome)) {
-            std::cerr << "bb-node send: not delivered to " << peer.to_base58() << ": "
-                      << verdict->reason << ": " << verdict->detail << "\n";
-            exit_code = kExitFailure;
+            exit_code =
+                out.fail("not_delivered",
+                         "not delivered to " + peer.to_base58() + ": " +
+                             std::string(verdict->reason) + ": " + verdict->detail,
+                         kExitFailure,
+                         {{"reason", std::string(verdict->reason)}, {"detail", verdict->detail}});
           } else {
-            std::cout << "delivered to " << peer.to_base58() << " channel=" << opts.channel
-                      << " bytes=" << opts.data.size() << std::endl;
+            out.print({{"event", "delivered"},
+                       {"peer", peer.to_base58()},
+                       {"channel", opts.channel},
+                       {"bytes", opts.data.size()}},
+                      "delivered to " + peer.to_base58() + " channel=" + opts.channel +
+                          " bytes=" + std::to_string(opts.data.size()));
           }
         } catch (const system_error& e) {
-          std::cerr << "bb-node send: cannot reach " << addr->to_string() << ": "
-                    << wire::error_text(e) << "\n";
-          exit_code = kExitFailure;
+          exit_code = out.fail("unreachable",
+                               "cannot reach " + addr->to_string() + ": " + wire::error_text(e),
+                               kExitFailure);
         }
         co_await node.stop();
       },
@@ -79,7 +89,7 @@ int send(const SendOptions& opts) {
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-          std::cerr << "bb-node send: " << wire::error_text(ex) << "\n";
+          out.fail("internal", wire::error_text(ex), kExitFailure);
         }
         exit_code = kExitFailure;
       });
@@ -100,6 +110,7 @@ void add_send_command(CLI::App& app, int& exit_code) {
   send_cmd->add_option("--timeout-ms", send_opts->timeout_ms, "Give up after this long")
       ->check(CLI::Range(1, 3'600'000))
       ->capture_default_str();
+  send_cmd->add_flag("--json", send_opts->json, "Print the outcome as one JSON object");
   send_cmd->callback([send_opts, &exit_code] { exit_code = send(*send_opts); });
 }
 

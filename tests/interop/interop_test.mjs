@@ -473,10 +473,12 @@ const cases = {
     const r = await bbClient(['perf', js.addr, '--upload', n, '--download', n], PERF_MS)
     check(r.code === 0, 'bb-node perf exits 0', `${fmtExit(r)} ${r.stderr.trim()}`)
     const re = (what) => new RegExp(`^${what} bytes=(\\d+) seconds=\\S+ mib_per_s=\\S+$`)
-    check(r.lines.length === 2 && re('upload').test(r.lines[0]) && re('download').test(r.lines[1]),
+    // An "interval ..." line per second while it runs, then the two summary lines.
+    const summary = r.lines.filter((l) => !l.startsWith('interval '))
+    check(summary.length === 2 && re('upload').test(summary[0]) && re('download').test(summary[1]),
       'bb-node perf prints an upload and a download line', JSON.stringify(r.lines))
-    const up = Number(re('upload').exec(r.lines[0])[1])
-    const down = Number(re('download').exec(r.lines[1])[1])
+    const up = Number(re('upload').exec(summary[0])[1])
+    const down = Number(re('download').exec(summary[1])[1])
     check(up === PERF_BYTES && down === PERF_BYTES, `bb-node perf moved ${n} bytes each way`,
       `upload ${up}, download ${down}`)
     const conn = await js.waitFor((e) => e.event === 'peer_connected', '"peer_connected"')

@@ -56,6 +56,12 @@ asio::awaitable<void> serve(Stream stream) {
 
 asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
                             std::uint64_t download_bytes, async::Clock& clock) {
+  Progress progress;
+  co_return co_await run(std::move(connection), upload_bytes, download_bytes, clock, progress);
+}
+
+asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
+                            std::uint64_t download_bytes, async::Clock& clock, Progress& progress) {
   std::vector<std::string> protocols{std::string(kProtocolId)};
   Stream stream = co_await connection.open_stream(std::move(protocols));
   Result result;
@@ -71,6 +77,7 @@ asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
     co_await stream.write(ByteView(buf.data(), n));
     left -= n;
     result.uploaded += n;
+    progress.uploaded = result.uploaded;
   }
   stream.close_write();
   std::uint64_t first_byte = 0;
@@ -79,6 +86,7 @@ asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
     if (n == 0) break;
     if (result.downloaded == 0) first_byte = clock.now_ns();
     result.downloaded += n;
+    progress.downloaded = result.downloaded;
   }
   const std::uint64_t end = clock.now_ns();
   if (result.downloaded != download_bytes) {

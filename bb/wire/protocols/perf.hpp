@@ -38,10 +38,22 @@ struct Result {
   std::chrono::nanoseconds download_time{};  // first byte back .. last byte back
 };
 
+// The bytes moved so far by a run() in progress, for a reporter that reads them while it runs
+// (bb-node perf prints them each second). Written by run() as each write completes and each read
+// returns; read it on the executor of run(), which is the only one that writes it.
+struct Progress {
+  std::uint64_t uploaded = 0;
+  std::uint64_t downloaded = 0;
+};
+
 // Throws boost::system::system_error: perf_short_transfer, stream and negotiation errors.
 // The times in the Result are read from `clock`, which must outlive the call.
 boost::asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
                                    std::uint64_t download_bytes,
                                    async::Clock& clock = async::steady_clock());
+// The same, counting into `progress` as it goes; `clock` and `progress` must outlive the call.
+boost::asio::awaitable<Result> run(Connection connection, std::uint64_t upload_bytes,
+                                   std::uint64_t download_bytes, async::Clock& clock,
+                                   Progress& progress);
 
 }  // namespace bb::wire::perf
