@@ -1,8 +1,8 @@
 #include "examples/chat/chat_session.hpp"
 
-#include "examples/chat/author_gate.hpp"
 #include "bb/runtime/node_builder.hpp"
 #include "bb/wire/error.hpp"
+#include "examples/chat/author_gate.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -38,11 +38,11 @@
 #include "bb/async/task_group.hpp"
 #include "bb/dht/cid.hpp"
 #include "bb/dht/kademlia.hpp"
-#include "examples/chat/chat_line.hpp"
-#include "examples/chat/line_reader.hpp"
 #include "bb/node/node.hpp"
 #include "bb/proto/onnx.pb.h"  // NodeConfig holds NodeProtos; node.hpp only declares the class
 #include "bb/pubsub/gossipsub.hpp"
+#include "examples/chat/chat_line.hpp"
+#include "examples/chat/line_reader.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/signal_set.hpp>

@@ -4,11 +4,6 @@
 
 #include "bb/dht/cid.hpp"
 #include "bb/dht/kademlia.hpp"
-#include "examples/node/dht_options.hpp"
-#include "examples/node/line_writer.hpp"
-#include "examples/node/output.hpp"
-#include "examples/node/output_format.hpp"
-#include "examples/node/pubsub_format.hpp"
 #include "bb/node/metrics_server.hpp"
 #include "bb/node/node.hpp"
 #include "bb/proto/bb_core.pb.h"
@@ -16,6 +11,11 @@
 #include "bb/wire/keys.hpp"
 #include "bb/wire/log.hpp"
 #include "bb/wire/tcp.hpp"
+#include "examples/node/dht_options.hpp"
+#include "examples/node/line_writer.hpp"
+#include "examples/node/output.hpp"
+#include "examples/node/output_format.hpp"
+#include "examples/node/pubsub_format.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -553,10 +553,10 @@ int run(const RunOptions& opts) {
     metrics_addr = parse_addr(opts.metrics, out);
     if (!metrics_addr) return kExitBadInput;
     if (!wire::tcp_endpoint(*metrics_addr)) {
-      return out.fail("bad_multiaddr",
-                      "--metrics " + opts.metrics +
-                          ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>",
-                      kExitBadInput);
+      return out.fail(
+          "bad_multiaddr",
+          "--metrics " + opts.metrics + ": need /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>",
+          kExitBadInput);
     }
   }
   DhtPlan plan;
