@@ -49,6 +49,27 @@ fi
 grep -q "$version" "$scratch/wrong.log" || { cat "$scratch/wrong.log"; fail "no version in the error"; }
 echo "ok   find_package(bb 99.0) is refused, naming $version"
 
+# add_subdirectory: bb inside a larger project builds its libraries only, so configuring it needs
+# neither GoogleTest nor CLI11 nor nlohmann-json (configure only: building is what the above did).
+mkdir -p "$scratch/super"
+cat >"$scratch/super/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.25)
+project(bb_super LANGUAGES CXX)
+add_subdirectory("$src" bb)
+add_executable(consumer "$src/tests/package/consumer/main.cpp")
+target_link_libraries(consumer PRIVATE bb::bb)
+CMAKE
+cmake -S "$scratch/super" -B "$scratch/super-build" -DCMAKE_CXX_COMPILER="$cxx" \
+  >"$scratch/super.log" 2>&1 || { cat "$scratch/super.log"; fail "add_subdirectory(bb)"; }
+grep -q "^BB_BUILD_TESTS:BOOL=OFF" "$scratch/super-build/CMakeCache.txt" ||
+  fail "BB_BUILD_TESTS is not off under add_subdirectory"
+grep -q "^BB_BUILD_EXAMPLES:BOOL=OFF" "$scratch/super-build/CMakeCache.txt" ||
+  fail "BB_BUILD_EXAMPLES is not off under add_subdirectory"
+if grep -qE "^(GTest_DIR|CLI11_DIR|nlohmann_json_DIR):" "$scratch/super-build/CMakeCache.txt"; then
+  fail "add_subdirectory(bb) looked for a test or example dependency"
+fi
+echo "ok   add_subdirectory(bb): libraries only, no test or example dependency looked for"
+
 # pkg-config
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 [ "$(pkg-config --modversion bb)" = "$version" ] || fail "pkg-config --modversion bb"
