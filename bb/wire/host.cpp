@@ -1,6 +1,7 @@
 #include "bb/wire/detail/host_impl.hpp"
 
 #include "bb/version.hpp"
+#include "bb/wire/log.hpp"
 
 namespace bb::wire {
 
@@ -13,7 +14,9 @@ using boost::system::error_code;
 using boost::system::system_error;
 
 Host::Host(const asio::any_io_executor& executor, Ed25519KeyPair identity, HostOptions options)
-    : impl_(std::make_unique<Impl>(executor, std::move(identity), std::move(options))) {}
+    : impl_(std::make_unique<Impl>(executor, std::move(identity), std::move(options))) {
+  keep_logs_off_stdout();
+}
 
 Host::~Host() = default;
 

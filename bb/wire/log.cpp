@@ -192,6 +192,25 @@ void stop_logging() noexcept {
   }
 }
 
+void keep_logs_off_stdout() noexcept {
+  try {
+    const std::lock_guard lock(logging_mutex());
+    const auto current = spdlog::default_logger();
+    const auto& sinks = current->sinks();
+    // spdlog's own: unnamed, one colour sink on stdout.
+    const bool spdlogs_own =
+        current->name().empty() && sinks.size() == 1 &&
+        dynamic_cast<spdlog::sinks::stdout_color_sink_mt*>(sinks[0].get()) != nullptr;
+    if (!spdlogs_own) return;
+    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    auto logger = std::make_shared<spdlog::logger>(current->name(), std::move(sink));
+    logger->set_level(current->level());
+    spdlog::set_default_logger(std::move(logger));
+  } catch (...) {
+    // Best effort: a logger that cannot be made leaves spdlog's as it was.
+  }
+}
+
 void set_log_level(LogLevel level) noexcept {
   spdlog::default_logger_raw()->set_level(to_spdlog(level));
 }

@@ -57,6 +57,14 @@ void stop_logging() noexcept;
 // Sets the level of spdlog's default logger.
 void set_log_level(LogLevel level) noexcept;
 
+// bb logs through spdlog's default logger, whose own default writes to stdout: a program's
+// output (bb-node's JSON lines, a user's data). While a program has not set a default logger of
+// its own (spdlog's is the unnamed one on stdout), this replaces it with a stderr one (same name,
+// same level); a logger the program sets, before or after, is left alone. Every Host calls it when
+// it is made, so a program built on bb never finds bb's log lines on its stdout. Idempotent;
+// thread-safe.
+void keep_logs_off_stdout() noexcept;
+
 // Routes libprotobuf's log messages to spdlog's default logger (INFO → info, WARNING → warn,
 // ERROR → error, FATAL → critical) instead of its own lines on stderr. At most 10 messages per
 // 10 s are logged; the rest are counted, and the count is logged with the next one that is.

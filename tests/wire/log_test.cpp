@@ -4,6 +4,8 @@
 
 #include <google/protobuf/stubs/logging.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <unistd.h>
 #include <chrono>
@@ -264,3 +266,27 @@ TEST(ProtobufLogs, GoToSpdlogEscapedAndLimited) {
 
 }  // namespace
 }  // namespace bb::wire
+
+// bb logs through spdlog's default logger; spdlog's own writes to stdout, a program's output.
+TEST(KeepLogsOffStdout, SpdlogsOwnStdoutLoggerMovesToStderrAndAProgramsOwnStays) {
+  const auto before = spdlog::default_logger();
+  auto spdlogs_own =
+      std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stdout_color_sink_mt>());
+  spdlogs_own->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(spdlogs_own);
+  bb::wire::keep_logs_off_stdout();
+  auto now = spdlog::default_logger();
+  ASSERT_EQ(now->sinks().size(), 1u);
+  EXPECT_NE(dynamic_cast<spdlog::sinks::stderr_color_sink_mt*>(now->sinks()[0].get()), nullptr);
+  EXPECT_EQ(now->level(), spdlog::level::warn);
+  bb::wire::keep_logs_off_stdout();  // idempotent
+  EXPECT_EQ(spdlog::default_logger(), now);
+
+  // A program's own logger, even one on stdout, is its choice.
+  auto programs_own = std::make_shared<spdlog::logger>(
+      "mine", std::make_shared<spdlog::sinks::stdout_color_sink_mt>());
+  spdlog::set_default_logger(programs_own);
+  bb::wire::keep_logs_off_stdout();
+  EXPECT_EQ(spdlog::default_logger(), programs_own);
+  spdlog::set_default_logger(before);
+}
