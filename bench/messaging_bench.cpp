@@ -6,6 +6,9 @@
 //                             io_context thread (one core per side, like the rows below).
 //                             tx_cpu_util / rx_cpu_util: the share of the wall time each side's
 //                             thread ran (near 1.0: that side is the limit).
+//   BM_NodePairs/<pairs>      1 or 2 independent pairs (sender and receiver Node sharing one
+//                             io_context thread per pair) moving 64 B messages: aggregate msg/s,
+//                             whether the rate grows with cores.
 //   BM_AsioFramed/<size>      bb's framing (varint length ‖ body) over plain Asio TCP, gathered
 //                             writes; sender and receiver each on their own io_context thread.
 //                             The ceiling for our framing.
@@ -15,6 +18,8 @@
 //   BM_SecurePingPongLatency  the same over one stream of a bb Connection (Noise+Yamux).
 //   BM_NodePingPongLatency    64-byte request/response between two bb Nodes (send, receive, send
 //                             back, receive): p50/p99 RTT.
+//   BM_HandshakeCryptoFloor   the X25519 and Ed25519 work of one Noise XX handshake, both ends:
+//                             the handshakes/s the public-key crypto alone allows on one core.
 //   BM_IdleSecureConnections  RSS per idle Connection and handshakes/s for 1000 pairs.
 // Run: build/default/bench/bb_bench_messaging [--benchmark_out=FILE --benchmark_out_format=json];
 // scripts/bench-messaging runs it and prints the ratios.
@@ -46,6 +51,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -396,17 +402,21 @@ nd::NodeConfig loopback_node_config() {
   return config;
 }
 
-asio::awaitable<void> start_node(std::unique_ptr<nd::Node>& node) {
-  node = std::make_unique<nd::Node>(co_await asio::this_coro::executor, loopback_node_config());
-  co_await node->start();
+asio::awaitable<void> start_nodes(std::vector<std::unique_ptr<nd::Node>>& nodes,
+                                  std::size_t count) {
+  const auto executor = co_await asio::this_coro::executor;
+  for (std::size_t i = 0; i < count; ++i) {
+    nodes.push_back(std::make_unique<nd::Node>(executor, loopback_node_config()));
+    co_await nodes.back()->start();
+  }
 }
 
 asio::awaitable<void> stop_node(nd::Node& node) {
   co_await node.stop();
 }
 
-asio::awaitable<void> destroy_node(std::unique_ptr<nd::Node>& node) {
-  node.reset();
+asio::awaitable<void> destroy_nodes(std::vector<std::unique_ptr<nd::Node>>& nodes) {
+  nodes.clear();
   co_return;
 }
 
@@ -419,38 +429,40 @@ asio::awaitable<void> connect_node(nd::Node& node, Multiaddr addr, std::optional
   out = co_await node.connect(addr);
 }
 
-// A started Node on its own io_context thread. The Node is created, used, stopped and destroyed
-// on that thread (its thread rule); the benchmark thread only waits there for results. Tasks
-// given to spawn() must end once the node stops.
+// Started Nodes (one, or a sender and its receiver for BM_NodePairs) on one io_context thread.
+// The Nodes are created, used, stopped and destroyed on that thread (their thread rule); the
+// benchmark thread only waits there for results. Tasks given to spawn() must end once the nodes
+// stop.
 class NodeThread {
  public:
-  NodeThread() { run_on(thread_.io(), start_node(node_)); }
+  explicit NodeThread(std::size_t nodes = 1) { run_on(thread_.io(), start_nodes(nodes_, nodes)); }
   NodeThread(const NodeThread&) = delete;
   NodeThread& operator=(const NodeThread&) = delete;
   ~NodeThread() { shut_down(); }
 
   asio::io_context& io() noexcept { return thread_.io(); }
   // Use only inside tasks run on io().
-  nd::Node& node() noexcept { return *node_; }
+  nd::Node& node(std::size_t i = 0) noexcept { return *nodes_[i]; }
   double cpu_seconds() { return thread_.cpu_seconds(); }
   void run(asio::awaitable<void> task) { run_on(io(), std::move(task)); }
   void spawn(asio::awaitable<void> task) {
     tasks_.push_back(asio::co_spawn(io(), std::move(task), asio::use_future));
   }
 
-  // Stops the node, waits for the spawned tasks, destroys the node, joins. Idempotent.
+  // Stops the nodes (in order), waits for the spawned tasks, destroys the nodes, joins.
+  // Idempotent.
   void shut_down() {
-    if (!node_) return;
-    run(stop_node(*node_));
+    if (nodes_.empty()) return;
+    for (auto& node : nodes_) run(stop_node(*node));
     for (auto& task : tasks_) task.wait();  // they report through their own Signal
     tasks_.clear();
-    run(destroy_node(node_));
+    run(destroy_nodes(nodes_));
     thread_.join();
   }
 
  private:
   IoThread thread_;
-  std::unique_ptr<nd::Node> node_;
+  std::vector<std::unique_ptr<nd::Node>> nodes_;
   std::vector<std::future<void>> tasks_;
 };
 
@@ -583,6 +595,86 @@ BENCHMARK(BM_NodeThroughput)
     ->Arg(1024 * 1024)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// ---- BM_NodePairs ---------------------------------------------------------------------------
+
+// A sender Node and its receiver Node sharing one io_context thread, sharing nothing with any
+// other pair.
+struct NodePair {
+  NodeThread thread{2};
+  Signal signal;
+  std::optional<PeerId> to;
+
+  nd::Node& sender() noexcept { return thread.node(0); }
+  nd::Node& receiver() noexcept { return thread.node(1); }
+};
+
+// `pairs` independent pairs moving 64 B messages at once, each as BM_NodeThroughput does (same
+// helpers, same books): whether the message rate grows with cores. items_per_second is the sum
+// over pairs; cpu_util the pairs' threads' CPU time over the wall time (up to `pairs`: each
+// pair had a core to itself).
+void BM_NodePairs(benchmark::State& state) {
+  constexpr std::size_t size = 64;
+  const auto pairs = static_cast<std::size_t>(state.range(0));
+  const auto per_iteration = messages_per_iteration(size);
+  const Bytes payload(size, 0x5a);
+  std::vector<std::unique_ptr<NodePair>> all;
+  std::string error;
+  try {
+    for (std::size_t i = 0; i < pairs; ++i) {
+      auto& pair = *all.emplace_back(std::make_unique<NodePair>());
+      Multiaddr addr;
+      pair.thread.run(first_listen_addr(pair.receiver(), addr));
+      pair.thread.run(connect_node(pair.sender(), addr, pair.to));
+    }
+  } catch (const std::exception& e) {
+    error = std::string("connect: ") + e.what();
+  }
+  if (!error.empty()) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  double cpu_before = 0;
+  for (auto& pair : all) {
+    pair->thread.spawn(receive_messages(pair->receiver(), size, per_iteration, pair->signal));
+    cpu_before += pair->thread.cpu_seconds();
+  }
+  const auto start = WallClock::now();
+  bool failed = false;
+  for (auto _ : state) {
+    for (auto& pair : all) {
+      pair->thread.spawn(
+          send_messages(pair->sender(), *pair->to, payload, per_iteration, pair->signal));
+    }
+    for (auto& pair : all) {
+      pair->signal.done.acquire();
+      if (pair->signal.failed && !failed) {
+        failed = true;
+        state.SkipWithError(pair->signal.error.c_str());
+      }
+    }
+    if (failed) break;
+  }
+  if (failed) return;  // the NodeThreads stop the nodes, which ends every task
+  const std::chrono::duration<double> wall = WallClock::now() - start;
+  double cpu_after = 0;
+  for (auto& pair : all) cpu_after += pair->thread.cpu_seconds();
+  const auto sent = static_cast<std::uint64_t>(state.iterations()) * per_iteration;
+  double wire_bytes_per_message = 0;
+  for (auto& pair : all) {
+    pair->thread.run(
+        confirm_sender(pair->sender(), *pair->to, payload, sent, error, wire_bytes_per_message));
+    if (error.empty()) pair->thread.run(confirm_receiver(pair->receiver(), sent, error));
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
+      return;
+    }
+  }
+  set_rates(state, size, pairs * per_iteration);
+  state.counters["pairs"] = static_cast<double>(pairs);
+  state.counters["cpu_util"] = (cpu_after - cpu_before) / wall.count();
+}
+BENCHMARK(BM_NodePairs)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // ---- Ping-pong latency ----------------------------------------------------------------------
 
@@ -860,6 +952,80 @@ void BM_NodePingPongLatency(benchmark::State& state) {
   report_latency(state, std::move(rtt_us));
 }
 BENCHMARK(BM_NodePingPongLatency)->Unit(benchmark::kMicrosecond)->UseManualTime();
+
+// ---- BM_HandshakeCryptoFloor ----------------------------------------------------------------
+
+// The public-key crypto of one Noise XX handshake with libp2p's identity payload, both ends on
+// this core: per side one X25519 key generation (the ephemeral), three X25519 DH (ee, es, se),
+// one Ed25519 signature over "noise-libp2p-static-key:" ‖ its static key (56 bytes) and one
+// verification of the peer's. The symmetric part (SHA-256 mixing, AEAD of the payloads) and
+// everything else a handshake does are left out, so items_per_second is the handshakes/s that
+// crypto alone allows: the floor BM_IdleSecureConnections is held against.
+struct HandshakeSide {
+  std::array<std::uint8_t, crypto_sign_PUBLICKEYBYTES> identity_public{};
+  std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> identity_secret{};
+  std::array<std::uint8_t, crypto_scalarmult_BYTES> static_public{};
+  std::array<std::uint8_t, crypto_scalarmult_SCALARBYTES> static_secret{};
+  std::array<std::uint8_t, crypto_scalarmult_BYTES> ephemeral_public{};
+  std::array<std::uint8_t, crypto_scalarmult_SCALARBYTES> ephemeral_secret{};
+  Bytes signed_payload;
+  std::array<std::uint8_t, crypto_sign_BYTES> signature{};
+
+  HandshakeSide() {
+    crypto_sign_keypair(identity_public.data(), identity_secret.data());
+    randombytes_buf(static_secret.data(), static_secret.size());
+    crypto_scalarmult_base(static_public.data(), static_secret.data());
+    const std::string_view prefix = "noise-libp2p-static-key:";
+    signed_payload.assign(prefix.begin(), prefix.end());
+    signed_payload.insert(signed_payload.end(), static_public.begin(), static_public.end());
+  }
+  // One handshake's ephemeral key, as X25519KeyPair::generate() makes it.
+  void generate_ephemeral() {
+    randombytes_buf(ephemeral_secret.data(), ephemeral_secret.size());
+    crypto_scalarmult_base(ephemeral_public.data(), ephemeral_secret.data());
+  }
+  void sign() {
+    crypto_sign_detached(signature.data(), nullptr, signed_payload.data(), signed_payload.size(),
+                         identity_secret.data());
+  }
+  bool verify(const HandshakeSide& peer) const {
+    return crypto_sign_verify_detached(peer.signature.data(), peer.signed_payload.data(),
+                                       peer.signed_payload.size(),
+                                       peer.identity_public.data()) == 0;
+  }
+};
+
+void BM_HandshakeCryptoFloor(benchmark::State& state) {
+  ensure_sodium();
+  HandshakeSide initiator, responder;
+  std::array<std::uint8_t, crypto_scalarmult_BYTES> shared{};
+  int failures = 0;
+  const auto dh = [&](const auto& secret, const auto& remote_public) {
+    failures += crypto_scalarmult(shared.data(), secret.data(), remote_public.data()) != 0;
+    benchmark::DoNotOptimize(shared.data());
+  };
+  for (auto _ : state) {
+    initiator.generate_ephemeral();
+    responder.generate_ephemeral();
+    // -> e; <- e, ee, s, es; -> s, se: each side computes the same three shared secrets.
+    dh(responder.ephemeral_secret, initiator.ephemeral_public);  // ee
+    dh(responder.static_secret, initiator.ephemeral_public);     // es
+    responder.sign();
+    dh(initiator.ephemeral_secret, responder.ephemeral_public);  // ee
+    dh(initiator.ephemeral_secret, responder.static_public);     // es
+    failures += !initiator.verify(responder);
+    dh(initiator.static_secret, responder.ephemeral_public);  // se
+    initiator.sign();
+    dh(responder.ephemeral_secret, initiator.static_public);  // se
+    failures += !responder.verify(initiator);
+  }
+  if (failures != 0) {
+    state.SkipWithError("a DH or a signature check failed");
+    return;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_HandshakeCryptoFloor)->Unit(benchmark::kMicrosecond);
 
 // ---- BM_IdleSecureConnections ---------------------------------------------------------------
 
