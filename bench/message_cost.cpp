@@ -14,6 +14,8 @@
 //   bb_message_cost asio-pingpong --round-trips N
 //       The same 64-byte framed exchange over a plain Asio TCP socket pair on loopback
 //       ("asio-ping", "asio-echo"), as BM_AsioPingPongLatency does: the reference.
+// Every mode also takes --time-limit-s S (default 600): past it the program gives up, exit 1,
+// whatever it was waiting for (a failed echo would leave the pinging side waiting for good).
 // Prints one JSON line on stdout; exits 1 (with the reason on stderr) when the books do not
 // balance or a run fails, 2 on bad arguments. Never run by CTest: nothing asserts on its costs.
 #include "bb/node/node.hpp"
@@ -21,6 +23,7 @@
 #include "bb/wire/multiaddr.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -32,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -373,10 +377,16 @@ int asio_pingpong(std::uint64_t round_trips) {
 
 // ---- arguments ------------------------------------------------------------------------------
 
+extern "C" void on_time_limit(int /*signal*/) {
+  constexpr char kMessage[] = "bb_message_cost: time limit reached, giving up\n";
+  [[maybe_unused]] const auto written = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  _exit(1);
+}
+
 int usage() {
-  std::cerr << "usage: bb_message_cost throughput --messages N [--size BYTES]\n"
-               "       bb_message_cost pingpong --round-trips N\n"
-               "       bb_message_cost asio-pingpong --round-trips N\n";
+  std::cerr << "usage: bb_message_cost throughput --messages N [--size BYTES] [--time-limit-s S]\n"
+               "       bb_message_cost pingpong --round-trips N [--time-limit-s S]\n"
+               "       bb_message_cost asio-pingpong --round-trips N [--time-limit-s S]\n";
   return 2;
 }
 
@@ -399,6 +409,10 @@ std::optional<std::uint64_t> option(int argc, char** argv, std::string_view name
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string_view mode = argv[1];
+  const auto time_limit_s = option(argc, argv, "--time-limit-s", 600);
+  if (!time_limit_s) return usage();
+  std::signal(SIGALRM, on_time_limit);
+  alarm(static_cast<unsigned>(*time_limit_s));
   try {
     if (mode == "throughput") {
       const auto messages = option(argc, argv, "--messages", 10'000);

@@ -671,6 +671,7 @@ void BM_NodePairs(benchmark::State& state) {
     }
   }
   set_rates(state, size, pairs * per_iteration);
+  state.counters["wire_bytes_per_msg"] = wire_bytes_per_message;
   state.counters["pairs"] = static_cast<double>(pairs);
   state.counters["cpu_util"] = (cpu_after - cpu_before) / wall.count();
 }
