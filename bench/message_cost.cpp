@@ -34,6 +34,7 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -41,11 +42,56 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
+
+// Heap allocations made by each thread: malloc and its relatives are interposed here and count
+// them (operator new, protobuf, Asio's aligned coroutine frames all end in one of them), so a
+// run can say how many the message path makes per message on each side (throughput's JSON).
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t n, std::size_t size);
+void* __libc_realloc(void* p, std::size_t size);
+void* __libc_memalign(std::size_t align, std::size_t size);
+}
+
+namespace {
+thread_local std::uint64_t allocations = 0;
+}  // namespace
+
+extern "C" {
+void* malloc(std::size_t size) {
+  ++allocations;
+  return __libc_malloc(size);
+}
+void* calloc(std::size_t n, std::size_t size) {
+  ++allocations;
+  return __libc_calloc(n, size);
+}
+void* realloc(void* p, std::size_t size) {
+  ++allocations;
+  return __libc_realloc(p, size);
+}
+void* memalign(std::size_t align, std::size_t size) {
+  ++allocations;
+  return __libc_memalign(align, size);
+}
+void* aligned_alloc(std::size_t align, std::size_t size) {
+  ++allocations;
+  return __libc_memalign(align, size);
+}
+int posix_memalign(void** out, std::size_t align, std::size_t size) {
+  ++allocations;
+  void* p = __libc_memalign(align, size);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}
 
 namespace {
 
@@ -171,6 +217,10 @@ asio::awaitable<void> subscribe(nd::Node& node, std::string_view channel) {
 
 // ---- throughput -----------------------------------------------------------------------------
 
+// Each side's thread's allocations so far, read on that thread once its messages are done.
+std::uint64_t tx_allocations = 0;
+std::uint64_t rx_allocations = 0;
+
 // `count` messages without receipts, one more awaiting its receipt; then the sender's books.
 // Returns what went wrong, empty when nothing did.
 asio::awaitable<std::string> send_all(nd::Node& node, PeerId to, Bytes payload,
@@ -184,6 +234,7 @@ asio::awaitable<std::string> send_all(nd::Node& node, PeerId to, Bytes payload,
   if (const rt::Verdict verdict = co_await node.send(to, kChannel, payload, send_options(true))) {
     co_return "final send denied: " + denial_text(*verdict);
   }
+  tx_allocations = allocations;
   const nd::NodeMetrics m = node.metrics();
   if (m.sends != count + 1 || m.receipts_accepted != count + 1 || m.failed_sends() != 0) {
     co_return "sender books: sends " + std::to_string(m.sends) + ", accepted " +
@@ -206,6 +257,7 @@ asio::awaitable<std::string> take_all(nd::Node& node, std::uint64_t count, std::
 }
 
 asio::awaitable<std::string> receiver_books(nd::Node& node, std::uint64_t expected) {
+  rx_allocations = allocations;
   const nd::NodeMetrics m = node.metrics();
   if (m.messages_in != expected || !m.drops.empty()) {
     co_return "receiver books: " + std::to_string(m.messages_in) + " delivered of " +
@@ -234,7 +286,9 @@ int throughput(std::uint64_t messages, std::size_t size) {
                                       {"messages", messages},
                                       {"size", size},
                                       {"books_ok", error.empty()},
-                                      {"seconds", seconds.count()}}
+                                      {"seconds", seconds.count()},
+                                      {"tx_allocations", tx_allocations},
+                                      {"rx_allocations", rx_allocations}}
                    .dump()
             << std::endl;
   if (!error.empty()) {

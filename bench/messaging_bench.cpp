@@ -529,8 +529,13 @@ asio::awaitable<void> confirm_sender(nd::Node& node, PeerId to, ByteView payload
   }
 }
 
-asio::awaitable<void> confirm_receiver(nd::Node& node, std::uint64_t sent, std::string& error) {
+// `per_envelope`: messages per envelope read (above 1 when batches formed).
+asio::awaitable<void> confirm_receiver(nd::Node& node, std::uint64_t sent, std::string& error,
+                                       double* per_envelope = nullptr) {
   const nd::NodeMetrics m = node.metrics();
+  if (per_envelope != nullptr && m.envelopes_in != 0) {
+    *per_envelope = static_cast<double>(m.messages_in) / static_cast<double>(m.envelopes_in);
+  }
   if (m.messages_in != sent + 1 || !m.drops.empty()) {
     error = "receiver books: " + std::to_string(m.messages_in) + " delivered of " +
             std::to_string(sent + 1) + ", " + std::to_string(m.drops.size()) + " drop reasons";
@@ -580,13 +585,15 @@ void BM_NodeThroughput(benchmark::State& state) {
   state.counters["rx_cpu_util"] = (receiver.cpu_seconds() - receiver_cpu) / wall.count();
   const auto sent = static_cast<std::uint64_t>(state.iterations()) * per_iteration;
   sender.run(confirm_sender(sender.node(), *to, payload, sent, error, wire_bytes_per_message));
-  if (error.empty()) receiver.run(confirm_receiver(receiver.node(), sent, error));
+  double per_envelope = 0;
+  if (error.empty()) receiver.run(confirm_receiver(receiver.node(), sent, error, &per_envelope));
   if (!error.empty()) {
     state.SkipWithError(error.c_str());
     return;
   }
   set_rates(state, size, per_iteration);
   state.counters["wire_bytes_per_msg"] = wire_bytes_per_message;
+  state.counters["msgs_per_envelope"] = per_envelope;
 }
 BENCHMARK(BM_NodeThroughput)
     ->Arg(64)

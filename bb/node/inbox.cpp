@@ -28,6 +28,9 @@ constexpr std::uint64_t fnv1a64(std::string_view text) noexcept {
 // the allocations' headers, about.
 constexpr std::size_t kQueuedMessageOverhead = 256;
 
+// Senders with nothing waiting whose entry in waiting_from_ is kept.
+constexpr std::size_t kIdleSendersKept = 256;
+
 std::string suffix_text(wire::ByteView suffix) {
   if (auto addr = wire::Multiaddr::from_bytes(suffix)) return addr->to_string();
   return "0x" + wire::to_hex(suffix);
@@ -77,8 +80,7 @@ asio::awaitable<runtime::Verdict> Inbox::deliver(const runtime::Message& msg) {
   // for a full channel (its stream stops being read; nothing is lost, others go on); so does
   // one over its resource limit with anything waiting. With nothing of its waiting, a refusal
   // (the node as a whole is full) refuses the message.
-  const std::size_t cost = kQueuedMessageOverhead + msg.payload.size() +
-                           2 * msg.dest_suffix.size() + msg.origin.bytes().size();
+  const std::size_t cost = cost_of(msg);
   wire::PeerMemory held;
   while (true) {
     if (core_.stopping) co_return deny(reason::stopped, "the node is stopping", "wire.Recv");
@@ -107,6 +109,35 @@ asio::awaitable<runtime::Verdict> Inbox::deliver(const runtime::Message& msg) {
     ++core_.metrics.inbox_memory_waits;
     co_await room_.wait();
   }
+  enqueue(ch, msg, std::move(held));
+  co_return std::nullopt;
+}
+
+bool Inbox::try_deliver(const runtime::Message& msg) {
+  if (core_.stopping) return false;
+  const std::string key(reinterpret_cast<const char*>(msg.dest_suffix.data()),
+                        msg.dest_suffix.size());
+  auto it = channels_.find(key);
+  if (it == channels_.end() || it->second->queue.size() >= core_.config.inbox_capacity) {
+    return false;
+  }
+  const std::size_t cost = cost_of(msg);
+  const auto waiting = waiting_from_.find(msg.peer);
+  const std::size_t queued = waiting == waiting_from_.end() ? 0 : waiting->second;
+  if (queued > 0 && queued + cost > core_.config.inbox_bytes_per_peer) return false;
+  auto reserved = core_.host.resources().hold_peer_memory(msg.peer, cost);
+  if (!reserved) return false;
+  enqueue(it->second, msg, std::move(*reserved));
+  return true;
+}
+
+std::size_t Inbox::cost_of(const runtime::Message& msg) {
+  return kQueuedMessageOverhead + msg.payload.size() + 2 * msg.dest_suffix.size() +
+         msg.origin.bytes().size();
+}
+
+void Inbox::enqueue(const std::shared_ptr<Channel>& ch, const runtime::Message& msg,
+                    wire::PeerMemory held) {
   Received r = received_from(msg, ch->name);
   ch->queue.push_back(std::move(r));
   ch->arrivals.push_back(++arrival_counter_);
@@ -115,7 +146,6 @@ asio::awaitable<runtime::Verdict> Inbox::deliver(const runtime::Message& msg) {
   ch->changed.notify();
   any_arrival_.notify();
   maybe_notice(msg.peer, ch->queue.size());
-  co_return std::nullopt;
 }
 
 // Receiver-side backpressure: past the high-water mark of a channel, the sender gets a
@@ -158,7 +188,7 @@ const wire::Bytes& Inbox::suffix_for(std::string_view channel) {
 }
 
 std::shared_ptr<Inbox::Channel> Inbox::channel(std::string_view name) {
-  const auto suffix = suffix_for(name);
+  const auto& suffix = suffix_for(name);
   const std::string key(reinterpret_cast<const char*>(suffix.data()), suffix.size());
   auto& slot = channels_[key];
   if (!slot) slot = std::make_shared<Channel>(core_.ex);
@@ -181,7 +211,9 @@ Received Inbox::pop(const std::shared_ptr<Channel>& ch) {
   ch->arrivals.pop_front();
   if (auto it = waiting_from_.find(r.from); it != waiting_from_.end()) {
     it->second -= std::min(it->second, ch->held.front().size());
-    if (it->second == 0) waiting_from_.erase(it);
+    // A sender whose messages were all taken keeps its entry (no allocation per message when
+    // the queue keeps draining), unless many senders have come and gone.
+    if (it->second == 0 && waiting_from_.size() > kIdleSendersKept) waiting_from_.erase(it);
   }
   ch->held.pop_front();
   ch->changed.notify();

@@ -34,6 +34,9 @@ class Inbox {
   // queued; no_subscriber (too many channels nobody subscribed to), resource_limit or stopped
   // otherwise.
   boost::asio::awaitable<runtime::Verdict> deliver(const runtime::Message& msg);
+  // deliver() when it would not wait nor refuse (a channel with room, memory to hold the
+  // message): true once queued; false with nothing done otherwise.
+  bool try_deliver(const runtime::Message& msg);
 
   void subscribe(std::string_view channel);
   boost::asio::awaitable<std::optional<Received>> receive(std::string_view channel);
@@ -58,6 +61,9 @@ class Inbox {
   };
 
   std::shared_ptr<Channel> channel(std::string_view name);
+  static std::size_t cost_of(const runtime::Message& msg);
+  void enqueue(const std::shared_ptr<Channel>& ch, const runtime::Message& msg,
+               wire::PeerMemory held);
   Received pop(const std::shared_ptr<Channel>& ch);
   std::shared_ptr<Channel> oldest_waiting() const;
   void maybe_notice(const wire::PeerId& peer, std::size_t depth);

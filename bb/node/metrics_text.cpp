@@ -184,12 +184,13 @@ void write_connections(Writer& w, const NodeMetrics& m) {
 }
 
 void write_messages(Writer& w, const NodeMetrics& m) {
-  w.single("bb_sent_messages_total", "counter", "Envelopes written to connections.",
-           m.messages_out);
+  w.single("bb_sent_messages_total", "counter", "Messages written to connections.", m.messages_out);
   w.single("bb_sent_bytes_total", "counter", "Framed bytes of the envelopes written.", m.bytes_out);
   w.single("bb_received_messages_total", "counter", "Messages delivered to channels.",
            m.messages_in);
   w.single("bb_received_bytes_total", "counter", "Framed bytes of the envelopes read.", m.bytes_in);
+  w.single("bb_received_envelopes_total", "counter",
+           "Envelopes read (a /bb/wire/1.1.0 batch is one).", m.envelopes_in);
   w.single("bb_sends_total", "counter", "send() and forward() calls, one per destination peer.",
            m.sends);
   w.single("bb_receipts_accepted_total", "counter",

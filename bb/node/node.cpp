@@ -173,7 +173,9 @@ struct Node::Impl final : detail::SendPath {
         if (armed) stage->forget(msg);
       }
     } forget{send_stage, msg, waiter != nullptr};
-    auto verdict = co_await tx->run(msg);
+    Verdict verdict;
+    std::size_t next = 0;
+    if (!tx->try_run(msg, verdict, next)) verdict = co_await tx->resume(msg, next);
     if (verdict && core.stopping && verdict->reason == reason::cancelled) {
       verdict =
           detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
@@ -354,8 +356,8 @@ asio::awaitable<void> Node::start() {
   wire::bb_wire::register_server(
       impl.core.host,
       [arrivals](const wire::PeerId& peer, std::shared_ptr<const core::WireEnvelope> env,
-                 std::size_t frame_bytes) {
-        return arrivals->on_envelope(peer, std::move(env), frame_bytes);
+                 std::size_t frame_bytes, bool batched) {
+        return arrivals->on_envelope(peer, std::move(env), frame_bytes, batched);
       },
       impl.core.config.envelope_caps, impl.server);
   std::vector<wire::Bytes> local;

@@ -243,10 +243,11 @@ using ServiceHandler =
     std::function<boost::asio::awaitable<std::optional<wire::Bytes>>(const Received& request)>;
 
 struct NodeMetrics {
-  std::uint64_t messages_out = 0;  // envelopes written to connections
+  std::uint64_t messages_out = 0;  // messages written to connections (alone or in batches)
   std::uint64_t bytes_out = 0;     // their framed size
   std::uint64_t messages_in = 0;   // fills delivered to channels
   std::uint64_t bytes_in = 0;      // framed size of envelopes read
+  std::uint64_t envelopes_in = 0;  // envelopes read (a batch is one)
   std::uint64_t receipts_accepted = 0;
   std::uint64_t sends = 0;  // send()/forward() calls per destination peer
   // Messages that did not make it, by reason label: denials on the way out, refusals and

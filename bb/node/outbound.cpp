@@ -59,6 +59,22 @@ asio::awaitable<runtime::Verdict> Outbound::send(const wire::PeerId& peer, std::
   co_return std::nullopt;
 }
 
+bool Outbound::try_send(const wire::PeerId& peer, std::uint64_t message_id,
+                        const wire::SingleFillEnvelope& env, std::shared_ptr<Waiter> waiter) {
+  if (core_.stopping) return false;
+  const auto it = links_.find(peer);
+  if (it == links_.end()) return false;
+  Link& link = *it->second;
+  if (link.state != Link::State::open || !link.sender.has_room(wire::envelope_frame_size(env))) {
+    return false;
+  }
+  core_.touched = true;
+  link.sender.push(env);
+  if (!env.src_addresses.empty()) link.addresses_sent = true;
+  link.entries.push_back(Entry{message_id, std::move(waiter), false});
+  return true;
+}
+
 asio::awaitable<void> Outbound::send_control(const wire::PeerId& peer,
                                              const wire::SingleFillEnvelope& env) {
   auto link = link_for(peer, async::saturating_add(core_.clock.now_ns(), 1'000'000'000));
@@ -124,8 +140,11 @@ asio::awaitable<wire::Connection> Outbound::dial(const wire::PeerId& peer,
 asio::awaitable<void> Outbound::run_link(std::shared_ptr<Link> link) {
   try {
     auto conn = co_await dial(link->peer, link->route_deadline_ns);
-    std::vector<std::string> protocols{std::string(wire::bb_wire::kProtocolId)};
+    // Batches where the peer takes them, single envelopes where it only speaks 1.0.0.
+    std::vector<std::string> protocols{std::string(wire::bb_wire::kBatchProtocolId),
+                                       std::string(wire::bb_wire::kProtocolId)};
     link->stream.emplace(co_await conn.open_stream(std::move(protocols)));
+    link->sender.set_batched(link->stream->protocol() == wire::bb_wire::kBatchProtocolId);
   } catch (const system_error& e) {
     if (link->state == Link::State::closed) co_return;  // failed by stop()
     core_.tables.on_unreachable(link->peer);

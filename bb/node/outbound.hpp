@@ -45,6 +45,10 @@ class Outbound {
                                                 const wire::SingleFillEnvelope& envelope,
                                                 std::uint64_t deadline_ns,
                                                 std::shared_ptr<Waiter> waiter);
+  // send() when it would not wait nor deny: the link is open and has room. True once queued;
+  // false with nothing done otherwise.
+  bool try_send(const wire::PeerId& peer, std::uint64_t message_id,
+                const wire::SingleFillEnvelope& envelope, std::shared_ptr<Waiter> waiter);
   // A control envelope (a BackoffNotice): queued when the link is open, never counted.
   boost::asio::awaitable<void> send_control(const wire::PeerId& peer,
                                             const wire::SingleFillEnvelope& envelope);

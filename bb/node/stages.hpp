@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <variant>
 
 namespace bb::node::detail {
 
@@ -39,6 +40,8 @@ class SendStage final : public runtime::Stage {
   SendStage(Core& core, Outbound& outbound, std::uint64_t deadline_ns, std::uint64_t min_budget_ns);
 
   boost::asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override;
+  // Queued at once when the link is open and has room; everything else is invoke()'s.
+  bool try_invoke(runtime::Message& msg, runtime::Verdict& verdict) override;
 
   // The send() running `msg` awaits its receipt through `waiter`.
   void expect_receipt(const runtime::Message& msg, std::shared_ptr<Outbound::Waiter> waiter) {
@@ -47,6 +50,14 @@ class SendStage final : public runtime::Stage {
   void forget(const runtime::Message& msg) { waiters_.erase(&msg); }
 
  private:
+  // The envelope for `msg` and its deadline, or the denial of a message whose budget ran out.
+  struct Prepared {
+    wire::SingleFillEnvelope env;
+    std::uint64_t deadline_ns = 0;
+  };
+  std::variant<Prepared, runtime::Denial> prepare(const runtime::Message& msg) const;
+  std::shared_ptr<Outbound::Waiter> waiter_for(const runtime::Message& msg) const;
+
   Core& core_;
   Outbound& outbound_;
   std::uint64_t deadline_ns_;
@@ -61,6 +72,8 @@ class DeliverStage final : public runtime::Stage {
  public:
   DeliverStage(Inbox& inbox, Requests& requests);
   boost::asio::awaitable<runtime::Verdict> invoke(runtime::Message& msg) override;
+  // Queued at once in a channel with room; everything else is invoke()'s.
+  bool try_invoke(runtime::Message& msg, runtime::Verdict& verdict) override;
 
  private:
   Inbox& inbox_;

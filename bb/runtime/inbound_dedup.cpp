@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstring>
 #include <random>
 
 namespace bb::runtime {
@@ -85,16 +86,29 @@ const DedupHashKeys& hash_keys() {
 
 DedupKey InboundDedup::make_key(const wire::PeerId& origin, std::uint64_t message_id,
                                 std::uint32_t fill_index) {
-  // origin ‖ u32 LE: the fixed-width suffix keeps the concatenation unambiguous.
+  // origin ‖ u32 LE: the fixed-width suffix keeps the concatenation unambiguous. The hash does
+  // not depend on the message id, and messages come in runs from one origin (a batch, a
+  // stream): the last one is remembered per thread, so a run pays for one SipHash.
+  struct Last {
+    std::array<std::uint8_t, wire::Multihash::kMaxEncodedBytes + 4> input{};
+    std::size_t size = 0;
+    std::uint64_t hash = 0;
+  };
+  thread_local Last last;
   std::array<std::uint8_t, wire::Multihash::kMaxEncodedBytes + 4> buf{};
   const wire::ByteView o = origin.bytes();
   std::copy(o.begin(), o.end(), buf.begin());
   for (std::size_t i = 0; i < 4; ++i) {
     buf[o.size() + i] = static_cast<std::uint8_t>(fill_index >> (8 * i));
   }
-  const auto& keys = hash_keys();
-  return DedupKey{detail::siphash24(keys.k[0], keys.k[1], wire::ByteView(buf.data(), o.size() + 4)),
-                  message_id};
+  const std::size_t size = o.size() + 4;
+  if (size != last.size || std::memcmp(buf.data(), last.input.data(), size) != 0) {
+    const auto& keys = hash_keys();
+    last.hash = detail::siphash24(keys.k[0], keys.k[1], wire::ByteView(buf.data(), size));
+    last.input = buf;
+    last.size = size;
+  }
+  return DedupKey{last.hash, message_id};
 }
 
 DedupKey InboundDedup::make_payload_key(const wire::PeerId& origin, wire::ByteView payload) {

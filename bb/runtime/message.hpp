@@ -55,6 +55,9 @@ struct Message {
   // decoded envelope): a stage that keeps the message past the run keeps this and the views,
   // instead of copying the bytes. Null: the bytes belong to the caller for the run only.
   std::shared_ptr<const void> storage;
+  // `storage` holds little besides these bytes (rx: one block for the small messages of a
+  // batch), so keeping it is cheaper than copying them; else it may be a whole envelope.
+  bool storage_is_compact = false;
 };
 
 // The kinds of the original's OpError, for callers that branch on the class of a denial.

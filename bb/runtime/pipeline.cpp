@@ -69,8 +69,34 @@ Pipeline Pipeline::build(const bb::onnx::GraphProto& graph, const StageContext& 
 }
 
 boost::asio::awaitable<Verdict> Pipeline::run(Message& msg) const {
+  Verdict verdict;
+  std::size_t next = 0;
+  if (try_run(msg, verdict, next)) co_return verdict;
+  co_return co_await resume(msg, next);
+}
+
+bool Pipeline::try_run(Message& msg, Verdict& verdict, std::size_t& next) const {
   for (std::size_t i = 0; i < stages_.size(); ++i) {
-    Verdict verdict = co_await stages_[i]->invoke(msg);
+    if (!stages_[i]->try_invoke(msg, verdict)) {
+      next = i;
+      return false;
+    }
+    if (verdict) {
+      verdict->stage = stages_[i]->name();
+      while (i-- > 0) stages_[i]->undo(msg);
+      return true;
+    }
+  }
+  verdict.reset();
+  return true;
+}
+
+boost::asio::awaitable<Verdict> Pipeline::resume(Message& msg, std::size_t next) const {
+  for (std::size_t i = next; i < stages_.size(); ++i) {
+    Verdict verdict;
+    if (i == next || !stages_[i]->try_invoke(msg, verdict)) {
+      verdict = co_await stages_[i]->invoke(msg);
+    }
     if (verdict) {
       verdict->stage = stages_[i]->name();
       while (i-- > 0) stages_[i]->undo(msg);

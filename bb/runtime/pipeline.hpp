@@ -44,6 +44,12 @@ class Pipeline {
   // after the stages before it were asked to undo what they recorded (Stage::undo).
   boost::asio::awaitable<Verdict> run(Message& msg) const;
 
+  // run() without a coroutine as far as the stages decide at once (Stage::try_invoke): true
+  // with `verdict` when the run is over, else false and `next` is the stage to go on from:
+  // `co_await resume(msg, next)` finishes the run exactly as run() would have.
+  bool try_run(Message& msg, Verdict& verdict, std::size_t& next) const;
+  boost::asio::awaitable<Verdict> resume(Message& msg, std::size_t next) const;
+
   std::size_t size() const noexcept { return stages_.size(); }
   std::vector<std::string_view> stage_names() const;
 

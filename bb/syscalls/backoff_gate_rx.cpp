@@ -16,15 +16,22 @@ class BackoffGateRx final : public Stage {
       : Stage(stage_name(node)), peer_(node), peers_(peers) {}
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
+    Verdict verdict;
+    try_invoke(msg, verdict);
+    co_return verdict;
+  }
+
+  bool try_invoke(Message& msg, Verdict& verdict) override {
+    verdict.reset();
     const wire::PeerId& peer = peer_(msg);
     const auto now = peers_.now_ns();
     if (!peers_.backoff().should_retry(peer, now)) {
       const auto retry = peers_.backoff().retry_at(peer).value_or(now);
-      co_return detail::deny(DenyKind::cooldown, reason::cooldown,
+      verdict = detail::deny(DenyKind::cooldown, reason::cooldown,
                              "message from " + peer.to_base58() + " during its backoff window (" +
                                  detail::ms(retry - now) + " left)");
     }
-    co_return std::nullopt;
+    return true;
   }
 
  private:

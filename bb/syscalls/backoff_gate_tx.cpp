@@ -29,6 +29,13 @@ class BackoffGateTx final : public Stage {
         clock_(ctx.clock),
         policy_(node, ctx.peers) {}
 
+  // The fast path: nothing to wait for.
+  bool try_invoke(Message& msg, Verdict& verdict) override {
+    if (!peers_.backoff().should_retry(peer_(msg), clock_.now_ns())) return false;
+    verdict.reset();
+    return true;
+  }
+
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     const wire::PeerId& peer = peer_(msg);
     auto now = clock_.now_ns();

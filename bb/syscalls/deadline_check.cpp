@@ -21,17 +21,24 @@ class DeadlineCheck final : public Stage {
         peers_(peers) {}
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
+    Verdict verdict;
+    try_invoke(msg, verdict);
+    co_return verdict;
+  }
+
+  bool try_invoke(Message& msg, Verdict& verdict) override {
+    verdict.reset();
     std::uint64_t budget = static_budget_ns_;
     if (msg.budget_ns != 0 && (budget == 0 || msg.budget_ns < budget)) budget = msg.budget_ns;
-    if (budget == 0) co_return std::nullopt;
+    if (budget == 0) return true;
     const auto now = peers_.now_ns();
     const auto elapsed = now > msg.start_ns ? now - msg.start_ns : 0;
     if (elapsed >= budget) {
-      co_return detail::deny(
-          DenyKind::timeout, reason::deadline_exceeded,
-          detail::ms(elapsed) + " elapsed of a " + detail::ms(budget) + " budget");
+      verdict =
+          detail::deny(DenyKind::timeout, reason::deadline_exceeded,
+                       detail::ms(elapsed) + " elapsed of a " + detail::ms(budget) + " budget");
     }
-    co_return std::nullopt;
+    return true;
   }
 
  private:

@@ -27,13 +27,20 @@ class DedupGateRx final : public Stage {
   }
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
+    Verdict verdict;
+    try_invoke(msg, verdict);
+    co_return verdict;
+  }
+
+  bool try_invoke(Message& msg, Verdict& verdict) override {
+    verdict.reset();
     if (peers_.dedup().record(key_of(msg))) {
-      co_return detail::deny(DenyKind::duplicate, reason::duplicate,
+      verdict = detail::deny(DenyKind::duplicate, reason::duplicate,
                              "message " + std::to_string(msg.message_id) + " fill " +
                                  std::to_string(msg.fill_index) + " from " +
                                  msg.origin.to_base58() + " was already delivered");
     }
-    co_return std::nullopt;
+    return true;
   }
 
   // A later gate refused the message: forget it, so a retry is not taken for a duplicate.

@@ -16,13 +16,20 @@ class PeerHealthGateRx final : public Stage {
       : Stage(stage_name(node)), peer_(node), peers_(peers) {}
 
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
+    Verdict verdict;
+    try_invoke(msg, verdict);
+    co_return verdict;
+  }
+
+  bool try_invoke(Message& msg, Verdict& verdict) override {
+    verdict.reset();
     const wire::PeerId& peer = peer_(msg);
     if (auto d = peers_.governor().check_inbound(peer); !d.allowed()) {
-      co_return detail::deny(
+      verdict = detail::deny(
           DenyKind::blocked, label(*d.deny),
           "message from " + peer.to_base58() + " denied: " + std::string(label(*d.deny)));
     }
-    co_return std::nullopt;
+    return true;
   }
 
  private:

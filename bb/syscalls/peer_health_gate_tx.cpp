@@ -31,6 +31,17 @@ class PeerHealthGateTx final : public Stage {
         clock_(ctx.clock),
         policy_(node, ctx.peers) {}
 
+  // The fast path: allowed, live and not backing off; anything else is invoke()'s to decide.
+  bool try_invoke(Message& msg, Verdict& verdict) override {
+    const wire::PeerId& peer = peer_(msg);
+    if (!peers_.governor().check_inbound(peer).allowed()) return false;
+    const auto now = peers_.now_ns();
+    if (peers_.phi().state(peer, now) != PhiState::live) return false;
+    if (!peers_.backoff().should_retry(peer, now)) return false;
+    verdict.reset();
+    return true;
+  }
+
   boost::asio::awaitable<Verdict> invoke(Message& msg) override {
     const wire::PeerId& peer = peer_(msg);
     const auto& governor = peers_.governor();

@@ -74,6 +74,25 @@ void encode_envelope_frame_range(const SingleFillEnvelope& env, std::size_t offs
                                  std::span<std::uint8_t> out);
 std::size_t envelope_frame_size(const SingleFillEnvelope& env) noexcept;
 
+// ---- batches (/bb/wire/1.1.0) ---------------------------------------------------------------
+//
+// A batch is one envelope whose fills are messages of their own: each fill carries its own
+// correlation and remaining deadline (SlotFill fields 6–8), the envelope carries what they
+// share (src_peer_bytes, src_peer_addresses, schema_version). Its frame is
+//
+//   varint(length) ‖ fill record ‖ fill record ‖ … ‖ batch tail
+//
+// (protobuf accepts fields in any order). A batch carries only its sender's own messages: a
+// relayed one (src_peer set) travels alone, as a one-fill envelope.
+
+// The size of one fill record (WireEnvelope field 2, tag and length included) for `env`'s
+// fill, correlation and deadline; env.src_peer and env.src_addresses are the batch's, not the
+// record's.
+std::size_t batch_fill_record_size(const SingleFillEnvelope& env) noexcept;
+void append_batch_fill_record(Bytes& out, const SingleFillEnvelope& env);
+// The envelope fields after the records: src addresses (8) and schema_version (7).
+void append_batch_tail(Bytes& out, std::span<const Bytes> src_addresses);
+
 // Decodes `bytes` into `out` and checks it against `caps` in the original's order: total size,
 // then well-formedness, schema version, fill count, src address count (counts are taken from a
 // pass over the raw fields before the message is materialised, so a hostile envelope cannot make

@@ -1,10 +1,11 @@
-// Receipts: what the receiving end of a /bb/wire/1.0.0 stream writes back on the same stream, so
-// the sender learns the outcome of every envelope it wrote. Receipts cover envelopes in the order
-// they were written; each is one frame (unsigned-varint length ‖ body) whose body is
+// Receipts: what the receiving end of a /bb/wire stream writes back on the same stream, so the
+// sender learns the outcome of every message it wrote. Receipts cover messages in the order they
+// were written (over /bb/wire/1.0.0 a message is an envelope; over 1.1.0 a fill of a batch);
+// each is one frame (unsigned-varint length ‖ body) whose body is
 //
 //   varint count ‖ reason
 //
-// count ≥ 1 consecutive envelopes, accepted when `reason` is empty, else refused with that
+// count ≥ 1 consecutive messages, accepted when `reason` is empty, else refused with that
 // stable reason label (1..64 characters from [a-z0-9_:], e.g. "blocklisted", "duplicate").
 #pragma once
 

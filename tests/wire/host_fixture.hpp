@@ -77,7 +77,7 @@ class EventLog : public EventLogBase {
   explicit EventLog(Host& source) : EventLogBase(source, kEventWait) {}
 };
 
-// Serves /bb/wire/1.0.0 on `host` and keeps every envelope that arrives (accepting it, or
+// Serves /bb/wire/1.1.0 and 1.0.0 on `host` and keeps every envelope that arrives (accepting it, or
 // refusing it with what `judge` says), for a test to wait for.
 struct ReceivedEnvelope {
   PeerId peer;
@@ -91,8 +91,13 @@ class EnvelopeLog {
     auto state = state_;
     bb_wire::register_server(
         host,
-        [state](const PeerId& peer, std::shared_ptr<const core::WireEnvelope> env, std::size_t)
-            -> asio::awaitable<std::string_view> { co_return state->take(peer, std::move(env)); });
+        [state](const PeerId& peer, std::shared_ptr<const core::WireEnvelope> env, std::size_t,
+                bool) -> asio::awaitable<bb_wire::Refusals> {
+          const std::string_view reason = state->take(peer, std::move(env));
+          bb_wire::Refusals refused;
+          if (!reason.empty()) refused.push_back({0, reason});
+          co_return refused;
+        });
   }
 
   // The next envelope (from `peer` when given), waiting at most kEventWait; nullopt then.

@@ -13,8 +13,8 @@
 namespace bb::node::detail {
 
 void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
-                 std::shared_ptr<const void> storage) {
-  if (!storage || payload.size() < kSharedPayloadBytes) {
+                 std::shared_ptr<const void> storage, bool compact) {
+  if (!storage || (!compact && payload.size() < kSharedPayloadBytes)) {
     // One allocation for both: cheaper than keeping a whole envelope per small message.
     const std::size_t n = suffix.size() + payload.size();
     std::shared_ptr<std::uint8_t[]> own = std::make_shared_for_overwrite<std::uint8_t[]>(n);
@@ -34,7 +34,7 @@ Received received_from(const runtime::Message& msg, std::string channel) {
   r.from = msg.peer;
   r.origin = msg.origin;
   r.channel = std::move(channel);
-  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage);
+  share_bytes(r, msg.dest_suffix, msg.payload, msg.storage, msg.storage_is_compact);
   r.message_id = msg.message_id;
   r.trigger_only = msg.trigger_only;
   r.type_hash = msg.type_hash;

@@ -29,10 +29,10 @@ namespace bb::node::detail {
 inline constexpr std::size_t kSharedPayloadBytes = 4096;
 
 // Points r.suffix and r.payload at `storage`'s bytes (shared, not copied) for a payload of
-// kSharedPayloadBytes or more; otherwise, or with no storage (bytes the caller owns only for
-// now), copies both into one buffer of r's own.
+// kSharedPayloadBytes or more, or when the storage is compact (runtime::Message); otherwise, or
+// with no storage (bytes the caller owns only for now), copies both into one buffer of r's own.
 void share_bytes(Received& r, wire::ByteView suffix, wire::ByteView payload,
-                 std::shared_ptr<const void> storage);
+                 std::shared_ptr<const void> storage, bool compact = false);
 
 // The Received a delivered fill becomes (the inbox's, a served request's), under `channel`.
 Received received_from(const runtime::Message& msg, std::string channel);

@@ -20,7 +20,7 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::system_error;
 
 asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCaps& caps,
-                            const EnvelopeHandler& handler, ServerStats* stats) {
+                            const EnvelopeHandler& handler, ServerStats* stats, bool batched) {
   constexpr std::size_t kReadChunk = 64 * 1024;
   FrameReader reader(caps.max_total_bytes);
   StreamMemory reserved(stream);
@@ -31,7 +31,7 @@ asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCap
   std::size_t decoded_bytes = 0;  // what the envelope being handled holds, about
   std::uint64_t run = 0;
   std::string_view run_reason;
-  std::size_t taken = 0;  // envelopes of this read not yet answered
+  std::size_t taken = 0;  // messages of this read not yet answered
   struct Unanswered {
     ServerStats* stats;
     std::size_t& n;
@@ -62,15 +62,29 @@ asio::awaitable<void> serve(const PeerId& peer, Stream stream, const EnvelopeCap
         stream.reset();
         throw system_error(ec, "bad envelope on /bb/wire/1.0.0");
       }
-      ++taken;
-      if (stats != nullptr) stats->taken(1);
-      const std::string_view reason = co_await handler(peer, env, frame_bytes);
-      if (run > 0 && reason != run_reason) {
-        append_receipt(receipts, run, run_reason);
-        run = 0;
+      // Over 1.1.0 every fill is a message with its own outcome; over 1.0.0 the envelope is
+      // one message, refused by its first refusal.
+      const std::size_t messages = batched ? static_cast<std::size_t>(env->fills_size()) : 1;
+      taken += messages;
+      if (stats != nullptr) stats->taken(messages);
+      const Refusals refused = co_await handler(peer, env, frame_bytes, batched);
+      auto outcome = [&](std::string_view reason) {
+        if (run > 0 && reason != run_reason) {
+          append_receipt(receipts, run, run_reason);
+          run = 0;
+        }
+        run_reason = reason;
+        ++run;
+      };
+      if (!batched) {
+        outcome(refused.empty() ? std::string_view{} : refused.front().reason);
+        continue;
       }
-      run_reason = reason;
-      ++run;
+      auto next = refused.begin();
+      for (std::size_t i = 0; i < messages; ++i) {
+        while (next != refused.end() && next->fill < i) ++next;
+        outcome(next != refused.end() && next->fill == i ? next->reason : std::string_view{});
+      }
     }
     if (run > 0) {
       append_receipt(receipts, run, run_reason);
@@ -90,19 +104,22 @@ namespace {
 
 // The registry's handler owns copies of what serve() refers to.
 asio::awaitable<void> serve_owned(Connection conn, Stream stream, EnvelopeCaps caps,
-                                  EnvelopeHandler handler, std::shared_ptr<ServerStats> stats) {
-  co_await serve(conn.remote_peer(), std::move(stream), caps, handler, stats.get());
+                                  EnvelopeHandler handler, std::shared_ptr<ServerStats> stats,
+                                  bool batched) {
+  co_await serve(conn.remote_peer(), std::move(stream), caps, handler, stats.get(), batched);
 }
 
 }  // namespace
 
 void register_server(Host& host, EnvelopeHandler handler, EnvelopeCaps caps,
                      std::shared_ptr<ServerStats> stats) {
-  host.set_handler(std::string(kProtocolId),
-                   [handler = std::move(handler), caps, stats = std::move(stats)](Connection conn,
-                                                                                  Stream stream) {
-                     return serve_owned(std::move(conn), std::move(stream), caps, handler, stats);
-                   });
+  for (const bool batched : {true, false}) {
+    host.set_handler(std::string(batched ? kBatchProtocolId : kProtocolId),
+                     [handler, caps, stats, batched](Connection conn, Stream stream) {
+                       return serve_owned(std::move(conn), std::move(stream), caps, handler, stats,
+                                          batched);
+                     });
+  }
 }
 
 Sender::Sender(const asio::any_io_executor& executor, SenderLimits limits)
@@ -111,13 +128,50 @@ Sender::Sender(const asio::any_io_executor& executor, SenderLimits limits)
 bool Sender::has_room(std::size_t frame_bytes) const noexcept {
   if (queued_ == 0 && writing_ == 0) return true;  // one message always fits
   return queued_ < limits_.max_queued_messages &&
-         pending_.size() + writing_ + frame_bytes <= limits_.max_queued_bytes;
+         queued_bytes() + frame_bytes <= limits_.max_queued_bytes;
 }
 
 void Sender::push(const SingleFillEnvelope& envelope, bool counted) {
-  // Nothing queued ahead of it and room in the stream: the frame is encoded straight into the
-  // connection's output (one copy of the payload on our side of Noise, not two).
-  if (stream_ != nullptr && pending_.empty() && writing_ == 0 &&
+  // A message of our own, not large, joins the open batch over 1.1.0 unless the link is idle
+  // (nothing awaits a receipt: going straight out is then the fastest way).
+  const bool batchable = batched_ && counted && envelope.src_peer.empty();
+  const std::size_t record = batchable ? batch_fill_record_size(envelope) : 0;
+  const bool small = record <= limits_.max_batch_bytes / 4;
+  if (!(batchable && small && in_flight_ > 0) && try_straight(envelope, counted)) return;
+  if (batchable && small) {
+    if (batch_fills_ > 0 &&
+        (batch_fills_ >= limits_.max_batch_fills ||
+         batch_.size() + record > limits_.max_batch_bytes || !envelope.src_addresses.empty())) {
+      seal_batch();
+    }
+    if (batch_fills_ == 0) {
+      batch_tail_.clear();
+      append_batch_tail(batch_tail_, envelope.src_addresses);
+    }
+    append_batch_fill_record(batch_, envelope);
+    ++batch_fills_;
+  } else {
+    seal_batch();  // what was queued before it leaves before it
+    append_envelope_frame(pending_, envelope);
+  }
+  ++queued_;
+  if (counted) ++queued_counted_;
+  work_.notify();
+}
+
+void Sender::seal_batch() {
+  if (batch_fills_ == 0) return;
+  append_varint(pending_, batch_.size() + batch_tail_.size());
+  pending_.insert(pending_.end(), batch_.begin(), batch_.end());
+  pending_.insert(pending_.end(), batch_tail_.begin(), batch_tail_.end());
+  batch_.clear();
+  batch_fills_ = 0;
+}
+
+// Nothing queued ahead of it and room in the stream: the frame is encoded straight into the
+// connection's output (one copy of the payload on our side of Noise, not two).
+bool Sender::try_straight(const SingleFillEnvelope& envelope, bool counted) {
+  if (stream_ != nullptr && pending_.empty() && batch_fills_ == 0 && writing_ == 0 &&
       in_flight_ < limits_.max_awaiting_receipt) {
     const std::size_t size = envelope_frame_size(envelope);
     auto fill = [&envelope](std::size_t offset, std::span<std::uint8_t> out) {
@@ -129,18 +183,18 @@ void Sender::push(const SingleFillEnvelope& envelope, bool counted) {
     if (stream_->try_write_into(size, fill, kStraightBatchBytes)) {
       ++in_flight_;
       if (on_written_ != nullptr && *on_written_) (*on_written_)(counted ? 1 : 0, size);
-      return;
+      return true;
     }
   }
-  append_envelope_frame(pending_, envelope);
-  ++queued_;
-  if (counted) ++queued_counted_;
-  work_.notify();
+  return false;
 }
 
 void Sender::clear() noexcept {
   pending_.clear();
   pending_.shrink_to_fit();
+  batch_.clear();
+  batch_.shrink_to_fit();
+  batch_fills_ = 0;
   queued_ = 0;
   queued_counted_ = 0;
   in_flight_ = 0;
@@ -167,7 +221,10 @@ asio::awaitable<void> Sender::write_loop(
     Stream& stream, const std::function<void(std::size_t, std::size_t)>& on_written) {
   Bytes buffer;
   while (true) {
-    while (pending_.empty() || in_flight_ >= limits_.max_awaiting_receipt) co_await work_.wait();
+    while ((pending_.empty() && batch_fills_ == 0) || in_flight_ >= limits_.max_awaiting_receipt) {
+      co_await work_.wait();
+    }
+    seal_batch();
     buffer.swap(pending_);
     pending_.clear();
     const std::size_t messages = queued_counted_;
@@ -201,7 +258,7 @@ asio::awaitable<void> Sender::read_receipts(Stream& stream, const ReceiptCallbac
       if (receipt->count > in_flight_) {
         throw system_error(make_error_code(errc::receipt_malformed),
                            "receipt for " + std::to_string(receipt->count) +
-                               " envelopes with only " + std::to_string(in_flight_) + " written");
+                               " messages with only " + std::to_string(in_flight_) + " written");
       }
       in_flight_ -= receipt->count;
       on_receipt(receipt->count, receipt->reason);
