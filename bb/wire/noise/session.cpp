@@ -191,22 +191,33 @@ void Transport::set_nonces_for_test(std::uint64_t send, std::uint64_t receive) n
   receive_.set_nonce_for_test(receive);
 }
 
+std::size_t Transport::sealed_size(std::size_t plaintext_bytes) noexcept {
+  const std::size_t frames = (plaintext_bytes + kMaxPlaintextBytes - 1) / kMaxPlaintextBytes;
+  return plaintext_bytes + frames * (kFrameHeaderBytes + kTagBytes);
+}
+
 boost::system::error_code Transport::seal(ByteView plaintext, Bytes& out) {
   if (plaintext.empty()) return {};
+  const std::size_t start = out.size();
+  out.resize(start + sealed_size(plaintext.size()));
+  auto ec = seal_into(plaintext, std::span(out).subspan(start));
+  if (ec) out.resize(start);
+  return ec;
+}
+
+boost::system::error_code Transport::seal_into(ByteView plaintext, std::span<std::uint8_t> out) {
+  if (out.size() != sealed_size(plaintext.size())) {
+    return make_error_code(boost::system::errc::invalid_argument);
+  }
   const std::size_t frames = (plaintext.size() + kMaxPlaintextBytes - 1) / kMaxPlaintextBytes;
   // Refuse before encrypting anything, so a failed seal neither half-writes nor burns nonces.
   if (CipherState::kMaxNonce - send_.nonce() < frames) return errc::noise_nonce_exhausted;
-  const std::size_t start = out.size();
-  out.resize(start + plaintext.size() + frames * (kFrameHeaderBytes + kTagBytes));
-  std::uint8_t* at = out.data() + start;
+  std::uint8_t* at = out.data();
   for (ByteView rest = plaintext; !rest.empty();) {
     const ByteView chunk = rest.first(std::min(rest.size(), kMaxPlaintextBytes));
     const std::size_t message_size = chunk.size() + kTagBytes;
     put_length(at, message_size);
-    if (auto ec = send_.encrypt({}, chunk, {at + kFrameHeaderBytes, message_size})) {
-      out.resize(start);
-      return ec;
-    }
+    if (auto ec = send_.encrypt({}, chunk, {at + kFrameHeaderBytes, message_size})) return ec;
     at += kFrameHeaderBytes + message_size;
     rest = rest.subspan(chunk.size());
   }

@@ -119,6 +119,12 @@ class Transport {
   // an empty plaintext appends nothing. Grows `out` once and encrypts straight into it. Error:
   // noise_nonce_exhausted, checked for all chunks up front, with `out` unchanged.
   boost::system::error_code seal(ByteView plaintext, Bytes& out);
+  // The bytes seal() appends for `plaintext_bytes` of plaintext.
+  static std::size_t sealed_size(std::size_t plaintext_bytes) noexcept;
+  // seal() into `out`, exactly sealed_size(plaintext.size()) bytes (invalid_argument otherwise):
+  // a writer that keeps its buffer at its largest size seals without zero-filling it first.
+  // Errors as seal().
+  boost::system::error_code seal_into(ByteView plaintext, std::span<std::uint8_t> out);
   // Decrypts one Noise message in place (message excludes the length prefix) and returns the
   // plaintext view inside `message`. Errors: noise_decrypt_failed, noise_nonce_exhausted,
   // noise_truncated (shorter than a tag), noise_frame_too_large.

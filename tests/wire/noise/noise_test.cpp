@@ -536,6 +536,31 @@ TEST(Noise, SealedFramesAreFullWhenSplit) {
   EXPECT_EQ(noise_frame_length(ByteView(wire).subspan(2 + kMaxMessageBytes)), 1 + kTagBytes);
 }
 
+// seal_into() writes what seal() would append, into a buffer of exactly sealed_size() bytes
+// whatever it held before, and refuses a buffer of any other size without using a nonce.
+TEST(Noise, SealIntoFillsExactlyTheSealedSize) {
+  auto [a, b] = connected();
+  for (const std::size_t size : {std::size_t{1}, kMaxPlaintextBytes, 2 * kMaxPlaintextBytes + 7}) {
+    const Bytes plaintext = pattern_bytes(size);
+    Bytes out(Transport::sealed_size(size) + 1, 0xee);
+    EXPECT_EQ(a.seal_into(plaintext, std::span(out)), boost::system::errc::invalid_argument);
+    out.pop_back();
+    const std::uint64_t nonce = a.send_nonce();
+    ASSERT_FALSE(a.seal_into(plaintext, std::span(out)));
+    const std::size_t frames = (size + kMaxPlaintextBytes - 1) / kMaxPlaintextBytes;
+    EXPECT_EQ(a.send_nonce(), nonce + frames);
+    Bytes opened;
+    for (std::size_t at = 0; at < out.size();) {
+      const std::size_t length = noise_frame_length(ByteView(out).subspan(at)).value();
+      auto plain = b.open(std::span(out).subspan(at + kFrameHeaderBytes, length));
+      ASSERT_TRUE(plain) << size;
+      opened.insert(opened.end(), plain->begin(), plain->end());
+      at += kFrameHeaderBytes + length;
+    }
+    EXPECT_EQ(opened, plaintext) << size;
+  }
+}
+
 TEST(Noise, TamperedCiphertextFailsToOpen) {
   for (std::size_t n = 0; n < 5 + kTagBytes; ++n) {
     auto [a, b] = connected();
