@@ -232,9 +232,23 @@ std::size_t envelope_frame_size(const SingleFillEnvelope& env) noexcept {
 
 void append_envelope_frame(Bytes& out, const SingleFillEnvelope& env) {
   const auto s = sizes_of(env);
-  const std::size_t at = out.size();
-  out.resize(at + varint_size(s.body) + s.body);
-  put_frame(out.data() + at, env, s);
+  const std::size_t total = varint_size(s.body) + s.body;
+  if (env.payload.size() < 4096) {
+    const std::size_t at = out.size();
+    out.resize(at + total);
+    put_frame(out.data() + at, env, s);
+    return;
+  }
+  // A large payload is appended as it is, not over bytes resize() zero-filled first: head and
+  // tail (small, capped) are encoded aside.
+  thread_local Bytes scratch;
+  scratch.resize(total - env.payload.size());
+  std::uint8_t* tail = put_head(scratch.data(), env, s);
+  const auto head_size = static_cast<std::ptrdiff_t>(tail - scratch.data());
+  put_tail(tail, env, s);
+  out.insert(out.end(), scratch.begin(), scratch.begin() + head_size);
+  out.insert(out.end(), env.payload.begin(), env.payload.end());
+  out.insert(out.end(), scratch.begin() + head_size, scratch.end());
 }
 
 void encode_envelope_frame_range(const SingleFillEnvelope& env, std::size_t offset,

@@ -244,6 +244,27 @@ TEST(SingleFillEnvelope, EncodesExactlyAsProtobufDoes) {
   expect_same_as_protobuf(env);
 }
 
+// From 4 KiB on the payload is appended as it is (no zero-fill first): the same bytes.
+TEST(SingleFillEnvelope, EncodesALargePayloadExactlyAsProtobufDoes) {
+  const auto origin = PeerId::from_u64(42);
+  const Bytes suffix{0xe2, 0x01, 0x05};
+  Bytes payload(70'000);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>(i * 7);
+  const std::vector<Bytes> addrs{Bytes{0x04, 127, 0, 0, 1, 0x06, 0x0f, 0xa1}};
+  SingleFillEnvelope env;
+  env.dest_suffix = suffix;
+  env.payload = payload;
+  env.type_hash = 9;
+  env.correlation_kind = 2;
+  env.wire_req_id = 77;
+  env.remaining_deadline_ns = 1'000;
+  env.src_peer = origin.bytes();
+  env.src_addresses = addrs;
+  expect_same_as_protobuf(env);
+  env.payload = ByteView(payload).first(4096);  // the boundary
+  expect_same_as_protobuf(env);
+}
+
 TEST(SingleFillEnvelope, EncodesTheOriginSignatureExactlyAsProtobufDoes) {
   const auto origin = PeerId::from_u64(42);
   const Bytes suffix{0xe2, 0x01, 0x05};
