@@ -12,6 +12,7 @@
 #include "bb/wire/frame.hpp"
 #include "bb/wire/host.hpp"
 #include "bb/wire/receipt.hpp"
+#include "bb/wire/varint.hpp"
 #include "tests/node/node_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -94,9 +95,10 @@ class HandMadePeer {
   const PeerId& id() const { return host_.peer_id(); }
   const wire::Ed25519KeyPair& identity() const { return host_.identity(); }
 
-  asio::awaitable<void> open(const wire::Multiaddr& to) {
+  asio::awaitable<void> open(const wire::Multiaddr& to,
+                             std::string_view protocol = wire::bb_wire::kProtocolId) {
     auto conn = co_await host_.connect(to);
-    std::vector<std::string> protocols{std::string(wire::bb_wire::kProtocolId)};
+    std::vector<std::string> protocols{std::string(protocol)};
     stream_.emplace(co_await conn.open_stream(std::move(protocols)));
   }
 
@@ -252,6 +254,94 @@ asio::awaitable<void> forged_origins(Cluster& cluster, HandMadePeer& m) {
   } else {
     ADD_FAILURE() << "v did not get M's own message";
   }
+}
+
+// One /bb/wire/1.1.0 batch (fills with their own ids): `fills` then the batch's tail, with
+// src_peer set when `origin` is given.
+wire::Bytes batch_frame(const std::vector<RawFill>& fills, const PeerId* origin = nullptr) {
+  wire::Bytes body;
+  for (const RawFill& f : fills) {
+    wire::SingleFillEnvelope env;
+    env.dest_suffix = f.suffix;
+    env.payload = f.payload;
+    env.correlation_kind = 1;
+    env.wire_req_id = f.message_id;
+    env.remaining_deadline_ns = 1'000'000'000;
+    env.origin_signature = f.signature;
+    wire::append_batch_fill_record(body, env);
+  }
+  if (origin != nullptr) {
+    body.push_back(0x32);  // field 6, src_peer_bytes
+    wire::append_varint(body, origin->bytes().size());
+    body.insert(body.end(), origin->bytes().begin(), origin->bytes().end());
+  }
+  wire::append_batch_tail(body, {});
+  wire::Bytes frame;
+  wire::append_varint(frame, body.size());
+  frame.insert(frame.end(), body.begin(), body.end());
+  return frame;
+}
+
+// A peer speaking /bb/wire/1.1.0 by hand: each fill of a batch is judged on its own (repeats
+// refused `duplicate` and not delivered, the rest delivered once), a batch claiming another
+// origin is refused fill by fill (`forged_origin`: someone else's words travel alone, signed),
+// and an honest Node's message still gets through meanwhile.
+asio::awaitable<void> hostile_batches(Cluster& cluster, HandMadePeer& m) {
+  Node& l = *co_await cluster.start();
+  Node& v = *co_await cluster.start();
+  v.subscribe("chat");
+  (void)co_await l.connect(dial_addr(v));
+  co_await m.open(dial_addr(v), wire::bb_wire::kBatchProtocolId);
+
+  std::vector<RawFill> fills;
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    RawFill f;
+    f.message_id = i < 20 ? 1000 + i : i < 30 ? 1000 : 2000 + i;  // 20..29 repeat id 1000
+    f.suffix = suffix_of("chat");
+    f.payload = bytes_of("m" + std::to_string(i));
+    fills.push_back(std::move(f));
+  }
+  const auto reasons = co_await m.exchange(batch_frame(fills), fills.size());
+  for (std::size_t i = 0; i < reasons.size(); ++i) {
+    EXPECT_EQ(reasons[i], i >= 20 && i < 30 ? "duplicate" : "") << "fill " << i;
+  }
+  std::size_t delivered = 0;
+  while (auto got = v.try_receive("chat")) {
+    EXPECT_EQ(got->origin, m.id());
+    ++delivered;
+  }
+  EXPECT_EQ(delivered, 30u);
+
+  // Five unsigned fills claiming L as their author, in one batch.
+  std::vector<RawFill> forged(5);
+  for (std::size_t i = 0; i < forged.size(); ++i) {
+    forged[i].message_id = 5000 + i;
+    forged[i].suffix = suffix_of("chat");
+    forged[i].payload = bytes_of("L says " + std::to_string(i));
+  }
+  const PeerId l_id = l.peer_id();
+  const auto forged_reasons = co_await m.exchange(batch_frame(forged, &l_id), forged.size());
+  EXPECT_EQ(count_of(forged_reasons, "forged_origin"), forged.size());
+  EXPECT_FALSE(v.try_receive("chat")) << "a forgery was delivered";
+
+  SendOptions await;
+  await.await_receipt = true;
+  const Verdict verdict = co_await l.send(v.peer_id(), "chat", wire::as_bytes("from L"), await);
+  EXPECT_FALSE(verdict) << reason_of(verdict);
+  if (auto got = v.try_receive("chat")) {
+    EXPECT_EQ(got->origin, l_id);
+    EXPECT_EQ(text_of(*got), "from L");
+  } else {
+    ADD_FAILURE() << "L's message did not reach v";
+  }
+  const NodeMetrics vm = v.metrics();
+  EXPECT_EQ(vm.dropped("rx:duplicate"), 10u) << describe(vm);
+  EXPECT_EQ(vm.dropped("rx:forged_origin"), forged.size()) << describe(vm);
+  EXPECT_EQ(vm.messages_in, 31u) << describe(vm);
+}
+
+TEST(NodeOrigin, ABatchIsJudgedFillByFillAndAForgedOneIsRefusedWhole) {
+  run_scenario(&with_hand_made_peer<&hostile_batches>);
 }
 
 TEST(NodeOrigin, ForgedOriginsAreRefusedAndTheAuthorsNextMessageGetsThrough) {
