@@ -916,6 +916,20 @@ asio::awaitable<void> node_ping_pong(benchmark::State& state, nd::Node& node, Mu
     state.SetIterationTime(elapsed.count());
     rtt_us.push_back(elapsed.count() * 1e6);
   }
+  if (!error.empty()) co_return;
+  // One more ping awaiting its receipt: receipts come back in order, so then every ping's
+  // outcome is in, and the client's books must balance (each send accepted, none failed).
+  nd::SendOptions confirm = options;
+  confirm.await_receipt = true;
+  if (const rt::Verdict verdict = co_await node.send(server_id, kPingChannel, request, confirm)) {
+    error = "final ping denied: " + denial_text(*verdict);
+    co_return;
+  }
+  const nd::NodeMetrics m = node.metrics();
+  if (m.sends != m.receipts_accepted || m.failed_sends() != 0) {
+    error = "client books: sends " + std::to_string(m.sends) + ", accepted " +
+            std::to_string(m.receipts_accepted) + ", failed " + std::to_string(m.failed_sends());
+  }
 }
 
 // Runs the client and stops its node however the client ended.
