@@ -99,7 +99,7 @@ struct Node::Impl final : detail::SendPath {
         ++core.metrics.connections_opened;
         core.tables.on_connected(e->peer);
         if (auto conn = core.host.connection(e->peer)) {
-          core.tasks.spawn(ping_loop(*conn), "ping " + e->peer.to_base58());
+          core.tasks.spawn(upkeep.ping_loop(*conn), "ping " + e->peer.to_base58());
         }
       } else if (auto* d = std::get_if<wire::PeerDisconnected>(&*event)) {
         ++core.metrics.connections_closed;
@@ -114,52 +114,41 @@ struct Node::Impl final : detail::SendPath {
     }
   }
 
-  // Liveness: a ping per interval feeds the RTT estimate and the failure detector.
-  asio::awaitable<void> ping_loop(wire::Connection conn) {
-    const auto interval = to_ns(core.config.ping_interval);
-    const auto timeout = std::max(core.config.ping_interval, std::chrono::milliseconds(1000));
-    while (conn.is_open() && !core.stopping) {
-      const bool slept = co_await core.clock.sleep_for(interval);
-      if (!slept) co_return;
-      if (!conn.is_open() || core.stopping) co_return;
-      try {
-        const auto rtt = co_await wire::ping::ping(conn, timeout);
-        core.tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
-        core.metrics.round_trips.observe(static_cast<std::uint64_t>(rtt.count()));
-      } catch (const system_error& e) {
-        if (e.code() == asio::error::operation_aborted) co_return;
-        spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
-      }
-    }
-  }
-
-  asio::awaitable<void> tick_loop() {
-    const auto interval = to_ns(core.config.tick_interval);
-    while (!core.stopping) {
-      const bool slept = co_await core.clock.sleep_for(interval);
-      if (!slept) co_return;
-      core.tables.tick();
-      (void)core.tables.backpressure().sweep(core.clock.now_ns());  // silent periods that ran out
-    }
-  }
-
   // ---- sends ----
 
-  asio::awaitable<Verdict> run_send(Message& msg, const SendOptions& options) {
+  // The start of every send: counted; refused at once by a stopping node (true, `verdict`
+  // set); else given its hop's budget when it has none, so that the gates that wait (a
+  // cooldown, a down peer's probe) wait no longer than wire.Send would give it.
+  bool begin_send(Message& msg, Verdict& verdict) {
     ++core.metrics.sends;
     if (core.stopping || (core.draining && !msg.response)) {
-      const Denial stopped_denial = detail::deny(reason::stopped, "the node is stopping");
-      ++core.metrics.drops[std::string(stopped_denial.reason)];
-      co_return stopped_denial;  // reported by the return value alone
+      verdict = detail::deny(reason::stopped, "the node is stopping");
+      ++core.metrics.drops[std::string(verdict->reason)];
+      return true;  // reported by the return value alone
     }
-    // A message without a budget gets its hop's now, so that the gates that wait (a cooldown,
-    // a down peer's probe) wait no longer than wire.Send would give it.
     if (msg.budget_ns == 0) {
       const auto rtt = core.tables.rtt().estimate(msg.peer);
       msg.start_ns = core.clock.now_ns();
       msg.budget_ns = runtime::hop_budget_ns(rtt ? &*rtt : nullptr, core.config.default_deadline_ns,
                                              core.config.min_hop_budget_ns);
     }
+    return false;
+  }
+
+  // The pipeline's verdict, as send() reports it: a denial counted (and reported by the return
+  // value alone), a wait cancelled by stop() called `stopped`.
+  Verdict end_send(Verdict verdict) {
+    if (verdict && core.stopping && verdict->reason == reason::cancelled) {
+      verdict =
+          detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
+    }
+    if (verdict) ++core.metrics.drops[std::string(verdict->reason)];
+    return verdict;
+  }
+
+  asio::awaitable<Verdict> run_send(Message& msg, const SendOptions& options) {
+    Verdict refused;
+    if (begin_send(msg, refused)) co_return refused;
     std::shared_ptr<detail::Outbound::Waiter> waiter;
     if (options.await_receipt) {
       waiter = std::make_shared<detail::Outbound::Waiter>(core.ex);
@@ -176,14 +165,8 @@ struct Node::Impl final : detail::SendPath {
     Verdict verdict;
     std::size_t next = 0;
     if (!tx->try_run(msg, verdict, next)) verdict = co_await tx->resume(msg, next);
-    if (verdict && core.stopping && verdict->reason == reason::cancelled) {
-      verdict =
-          detail::deny(reason::stopped, "the node stopped while " + verdict->stage + " waited");
-    }
-    if (verdict) {
-      ++core.metrics.drops[std::string(verdict->reason)];
-      co_return verdict;  // reported by the return value alone
-    }
+    verdict = end_send(std::move(verdict));
+    if (verdict) co_return verdict;
     if (!waiter) co_return std::nullopt;
     while (!waiter->done) co_await waiter->done_event.wait();
     co_return waiter->verdict;
@@ -232,7 +215,7 @@ struct Node::Impl final : detail::SendPath {
   // send() of our own message to one peer: signed with `signature` when it is given (the
   // fan-out's one signature), else signed here when options.relayable asks for it.
   asio::awaitable<Verdict> send_own(const wire::PeerId& peer, std::string_view channel,
-                                    wire::ByteView payload, const SendOptions& options,
+                                    wire::ByteView payload, SendOptions options,
                                     const wire::Signature* signature) {
     Message msg = own_message(peer, channel, payload, options);
     wire::Signature own;
@@ -241,7 +224,13 @@ struct Node::Impl final : detail::SendPath {
       signature = &own;
     }
     if (signature != nullptr) msg.origin_signature = wire::ByteView(*signature);
-    co_return co_await run_send(msg, options);
+    if (options.await_receipt) co_return co_await run_send(msg, options);
+    // run_send() inline: no second frame when every stage decides at once.
+    Verdict verdict;
+    if (begin_send(msg, verdict)) co_return verdict;
+    std::size_t next = 0;
+    if (!tx->try_run(msg, verdict, next)) verdict = co_await tx->resume(msg, next);
+    co_return end_send(std::move(verdict));
   }
 
   // ---- stopping ----
@@ -368,7 +357,7 @@ asio::awaitable<void> Node::start() {
   impl.outbound.set_local_addresses(std::move(local));
   impl.started = true;
   impl.core.tasks.spawn(impl.pump_host_events(), "host events");
-  impl.core.tasks.spawn(impl.tick_loop(), "tables tick");
+  impl.core.tasks.spawn(impl.upkeep.tick_loop(), "tables tick");
   impl.upkeep.start();
 }
 
@@ -400,7 +389,8 @@ void Node::set_peer_router(PeerRouter router) {
 
 asio::awaitable<Verdict> Node::send(const wire::PeerId& peer, std::string_view channel,
                                     wire::ByteView payload, SendOptions options) {
-  co_return co_await impl_->send_own(peer, channel, payload, options, nullptr);
+  // Not a coroutine: send_own's is the one frame of a send that no stage suspends.
+  return impl_->send_own(peer, channel, payload, std::move(options), nullptr);
 }
 
 asio::awaitable<std::vector<Verdict>> Node::send(std::span<const wire::PeerId> peers,

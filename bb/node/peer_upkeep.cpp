@@ -1,6 +1,7 @@
 #include "bb/node/peer_upkeep.hpp"
 
 #include "bb/wire/error.hpp"
+#include "bb/wire/protocols/ping.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/system/system_error.hpp>
@@ -15,6 +16,11 @@ using boost::system::system_error;
 namespace {
 
 constexpr std::uint64_t kMaxBackoffFactor = 64;
+
+std::uint64_t to_ns(std::chrono::milliseconds d) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
 
 }  // namespace
 
@@ -126,6 +132,35 @@ asio::awaitable<void> PeerUpkeep::dial(wire::PeerId peer) {
   auto& b = backoff_[peer];
   b.delay_ns = b.delay_ns == 0 ? first : std::min(b.delay_ns * 2, first * kMaxBackoffFactor);
   b.retry_at_ns = async::saturating_add(core_.clock.now_ns(), b.delay_ns);
+}
+
+// Liveness: a ping per interval feeds the RTT estimate and the failure detector.
+asio::awaitable<void> PeerUpkeep::ping_loop(wire::Connection conn) {
+  const auto interval = to_ns(core_.config.ping_interval);
+  const auto timeout = std::max(core_.config.ping_interval, std::chrono::milliseconds(1000));
+  while (conn.is_open() && !core_.stopping) {
+    const bool slept = co_await core_.clock.sleep_for(interval);
+    if (!slept) co_return;
+    if (!conn.is_open() || core_.stopping) co_return;
+    try {
+      const auto rtt = co_await wire::ping::ping(conn, timeout);
+      core_.tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
+      core_.metrics.round_trips.observe(static_cast<std::uint64_t>(rtt.count()));
+    } catch (const system_error& e) {
+      if (e.code() == asio::error::operation_aborted) co_return;
+      spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
+    }
+  }
+}
+
+asio::awaitable<void> PeerUpkeep::tick_loop() {
+  const auto interval = to_ns(core_.config.tick_interval);
+  while (!core_.stopping) {
+    const bool slept = co_await core_.clock.sleep_for(interval);
+    if (!slept) co_return;
+    core_.tables.tick();
+    (void)core_.tables.backpressure().sweep(core_.clock.now_ns());  // silent periods that ran out
+  }
 }
 
 }  // namespace bb::node::detail

@@ -1,6 +1,7 @@
 // The Node's care of its peer store: what the Host's events teach it (identify, connections),
 // keeping connected peers' addresses fresh, sweeping expired ones, saving and loading the file
-// (NodeConfig::peer_store_file) and the low-water mark (NodeConfig::min_connections).
+// (NodeConfig::peer_store_file), the low-water mark (NodeConfig::min_connections), and the
+// liveness loops (pings, the tables' tick).
 //
 // Thread rule: the Node's executor. Its loops and dials are tasks of the Node (Core::tasks) and
 // end with them; the object lives in Node::Impl, which outlives those tasks.
@@ -36,6 +37,11 @@ class PeerUpkeep {
   void check();
 
   std::size_t dials_in_flight() const noexcept { return dialing_.size(); }
+
+  // Liveness, as tasks of the Node: a ping per NodeConfig::ping_interval on `conn` (the RTT
+  // estimate, the failure detector) until it closes; the tables' tick per tick_interval.
+  boost::asio::awaitable<void> ping_loop(wire::Connection conn);
+  boost::asio::awaitable<void> tick_loop();
 
  private:
   struct Backoff {
