@@ -243,51 +243,6 @@ TEST(ConnectionOnManualClock, AnsweredPingsKeepAnIdleConnectionOpen) {
   test::run_async(answered_pings(clock), kTestLimit);
 }
 
-// A ManualClock that counts the timers armed on it.
-class CountingClock final : public async::Clock {
- public:
-  std::uint64_t now_ns() const noexcept override { return clock_.now_ns(); }
-  asio::awaitable<bool> sleep_until(std::uint64_t deadline_ns) override {
-    ++armed_;
-    co_return co_await clock_.sleep_until(deadline_ns);
-  }
-  std::size_t armed() const noexcept { return armed_; }
-
- private:
-  async::ManualClock clock_;
-  std::size_t armed_ = 0;
-};
-
-// The write timeout bounds a write the transport makes wait. A write it takes at once needs no
-// deadline: echoing small messages arms no timer on either side.
-asio::awaitable<void> small_writes_arm_no_timer(CountingClock& clock) {
-  const auto a = Ed25519KeyPair::generate();
-  const auto b = Ed25519KeyPair::generate();
-  auto pair = co_await test::memory_connection_pair(a, b, b.peer_id(), on_clock(clock));
-  auto client = [&]() -> asio::awaitable<void> {
-    auto stream = co_await pair.dialer.open_stream(test::kEcho);
-    co_await settle();  // the negotiation's deadlines are behind us
-    const std::size_t armed_before = clock.armed();
-    for (std::uint8_t i = 0; i < 10; ++i) {
-      const Bytes sent(100, i);
-      co_await stream.write(sent);
-      Bytes got(sent.size());
-      co_await stream.read_exact(got);
-      EXPECT_EQ(got, sent);
-    }
-    EXPECT_EQ(clock.armed(), armed_before);
-    stream.close_write();
-    std::uint8_t end;
-    EXPECT_EQ(co_await stream.read_some(std::span(&end, 1)), 0u);  // the echo's end of stream
-  };
-  co_await test::run_with(pair, client() && test::serve_echo(pair.listener));
-}
-
-TEST(ConnectionOnManualClock, WritesTheTransportTakesAtOnceArmNoWriteTimer) {
-  CountingClock clock;
-  test::run_async(small_writes_arm_no_timer(clock), kTestLimit);
-}
-
 // The upgrade's deadline is on the connection's clock: a peer that never answers fails it at
 // handshake_timeout of virtual time, not before.
 asio::awaitable<void> upgrade_against_silence(async::ManualClock& clock) {

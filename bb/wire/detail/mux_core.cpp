@@ -268,27 +268,16 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
       c.writing_bytes = 0;
       co_return c.close(ec);
     }
-    // The socket usually takes the whole batch at once: writing it now costs no timer and no
-    // scheduler pass for a completion. Only what it leaves waits, and that wait is bounded.
-    error_code ec;
-    std::size_t n = c.stream->try_write(batch, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
-    if (!ec && n < batch.size()) {
-      auto outcome = co_await (c.stream->async_write(ByteView(batch).subspan(n)) ||
-                               c.clock.sleep_for(async::to_ns(c.options.write_timeout)));
-      if (outcome.index() == 1) {
-        c.writing_bytes = 0;
-        (void)c.account_buffers(0);
-        // A peer that made us answer and never read is over its output bound, not just slow.
-        co_return c.close(c.reader_stalled ? make_error_code(errc::output_backlog_exceeded)
-                                           : make_error_code(asio::error::timed_out));
-      }
-      auto [write_ec, written] = std::get<0>(outcome);
-      ec = write_ec;
-      n += written;
-    }
+    auto outcome = co_await (c.stream->async_write(ByteView(batch)) ||
+                             c.clock.sleep_for(async::to_ns(c.options.write_timeout)));
     c.writing_bytes = 0;
     (void)c.account_buffers(0);  // shrinking never fails
+    if (outcome.index() == 1) {
+      // A peer that made us answer and never read is over its output bound, not just slow.
+      co_return c.close(c.reader_stalled ? make_error_code(errc::output_backlog_exceeded)
+                                         : make_error_code(asio::error::timed_out));
+    }
+    auto [ec, n] = std::get<0>(outcome);
     if (ec) co_return c.close(ec);
     c.bytes_sent += n;
     c.flushed.notify();
