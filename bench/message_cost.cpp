@@ -215,6 +215,13 @@ asio::awaitable<void> subscribe(nd::Node& node, std::string_view channel) {
   co_return;
 }
 
+// A mode's exit status: 0, or 1 with `error` on stderr.
+int exit_status(const std::string& error) {
+  if (error.empty()) return 0;
+  std::cerr << "bb_message_cost: " << error << "\n";
+  return 1;
+}
+
 // ---- throughput -----------------------------------------------------------------------------
 
 // Each side's thread's allocations so far, read on that thread once its messages are done.
@@ -291,11 +298,7 @@ int throughput(std::uint64_t messages, std::size_t size) {
                                       {"rx_allocations", rx_allocations}}
                    .dump()
             << std::endl;
-  if (!error.empty()) {
-    std::cerr << "bb_message_cost: " << error << "\n";
-    return 1;
-  }
-  return 0;
+  return exit_status(error);
 }
 
 // ---- pingpong -------------------------------------------------------------------------------
@@ -338,11 +341,7 @@ int print_ping_result(const char* mode, std::uint64_t round_trips,
                                                               static_cast<double>(round_trips)}}
                    .dump()
             << std::endl;
-  if (!error.empty()) {
-    std::cerr << "bb_message_cost: " << error << "\n";
-    return 1;
-  }
-  return 0;
+  return exit_status(error);
 }
 
 int pingpong(std::uint64_t round_trips) {

@@ -195,14 +195,19 @@ std::uint8_t* put_head(std::uint8_t* p, const SingleFillEnvelope& env, const Siz
   return p;
 }
 
-// What comes after the payload's bytes.
-std::uint8_t* put_tail(std::uint8_t* p, const SingleFillEnvelope& env, const Sizes& s) noexcept {
+// The fill's fields after its payload: trigger_only (3), type_hash (4), origin_signature (5).
+void put_fill_flags(std::uint8_t*& p, const SingleFillEnvelope& env) noexcept {
   if (env.trigger_only) {
     *p++ = tag(3, 0);
     *p++ = 1;
   }
   put_varint_field(p, tag(4, 0), env.type_hash);
   if (!env.origin_signature.empty()) put_bytes(p, tag(5, 2), env.origin_signature);
+}
+
+// What comes after the payload's bytes.
+std::uint8_t* put_tail(std::uint8_t* p, const SingleFillEnvelope& env, const Sizes& s) noexcept {
+  put_fill_flags(p, env);
   // 3: correlation
   *p++ = tag(3, 2);
   put(p, s.correlation);
@@ -307,12 +312,7 @@ void append_batch_fill_record(Bytes& out, const SingleFillEnvelope& env) {
   put(p, fill);
   if (!env.dest_suffix.empty()) put_bytes(p, tag(1, 2), env.dest_suffix);
   if (!env.payload.empty()) put_bytes(p, tag(2, 2), env.payload);
-  if (env.trigger_only) {
-    *p++ = tag(3, 0);
-    *p++ = 1;
-  }
-  put_varint_field(p, tag(4, 0), env.type_hash);
-  if (!env.origin_signature.empty()) put_bytes(p, tag(5, 2), env.origin_signature);
+  put_fill_flags(p, env);
   *p++ = tag(6, 0);
   put(p, env.wire_req_id);
   put_varint_field(p, tag(7, 0), env.correlation_kind);
