@@ -6,7 +6,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
-#include <random>
+#include <sodium.h>
 
 namespace bb::runtime {
 namespace detail {
@@ -72,8 +72,9 @@ namespace {
 struct DedupHashKeys {
   std::array<std::uint64_t, 6> k{};
   DedupHashKeys() {
-    std::random_device rd;
-    for (auto& w : k) w = (std::uint64_t{rd()} << 32) ^ rd();
+    // From libsodium's generator, like every other random draw of bb: a program that installs
+    // its own (bb-sim, seeded) gets the same keys on every run.
+    randombytes_buf(k.data(), sizeof k);
   }
 };
 

@@ -21,6 +21,22 @@ Host::Host(const asio::any_io_executor& executor, Ed25519KeyPair identity, HostO
 Host::~Host() = default;
 
 Multiaddr Host::listen(const Multiaddr& addr) {
+  if (impl_->options.transport != nullptr) {
+    Impl* impl = impl_.get();
+    Multiaddr bound = impl->options.transport->listen(addr, [impl](std::unique_ptr<ByteStream> s) {
+      if (impl->stopping) {
+        s->close();
+        return;
+      }
+      impl->start_ticking();
+      impl->on_inbound(std::move(s));
+    });
+    impl->transport_listens.push_back(bound);
+    impl->start_ticking();
+    impl->listen_addrs.push_back(bound);
+    impl->schedule_push();
+    return bound;
+  }
   auto& listener = impl_->listeners.emplace_back(TcpListener::listen(impl_->ex, addr));
   impl_->start_ticking();
   Multiaddr bound = listener.local_addr();
@@ -137,6 +153,7 @@ asio::awaitable<void> Host::stop() {
   impl.accept_room.notify();
   impl.push_wanted.notify();
   for (auto& l : impl.listeners) l.close();
+  impl.unlisten_transport();
   // What was written (the last receipts above all) goes out before the close, for at most
   // kStopFlushBound (a peer that does not read).
   std::vector<Connection> open;

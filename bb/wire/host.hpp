@@ -30,6 +30,7 @@
 #include "bb/wire/histogram.hpp"
 #include "bb/wire/protocols/identify.hpp"
 #include "bb/wire/resource_manager.hpp"
+#include "bb/wire/transport.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -52,6 +53,9 @@ struct HostOptions {
   // backoff) and its upkeep (activity samples, trimming); async::steady_clock() when null. Must
   // outlive the Host.
   async::Clock* clock = nullptr;
+  // Listens and dials through this transport instead of TCP when set (bb-sim's simulated
+  // network); must outlive the Host. The descriptor limit then does not bound the connections.
+  Transport* transport = nullptr;
   ConnectionOptions connection;
   // Both limits are lowered at construction if the process's file descriptor limit (raised to
   // its hard limit first, once per process) cannot hold them; see fit_to_fd_limit().

@@ -60,6 +60,7 @@ constexpr std::size_t kMaxLingering = 64;
 constexpr std::size_t kFirstMessageBytes = 1 + mss::kHeader.size() + 1;
 
 inline FdBudget fit_options(HostOptions& options) {
+  if (options.transport != nullptr) return {};  // no descriptors: the transport is the program's
   const FdBudget budget =
       fit_to_fd_limit(raise_fd_limit(), options.max_connections, options.max_pending_inbound,
                       options.connection_manager.max_outbound_dials);
@@ -136,6 +137,12 @@ struct Host::Impl {
     // Every connection's deadlines and keep-alive run on the Host's clock unless told otherwise.
     if (options.connection.clock == nullptr) options.connection.clock = &clock;
     register_builtin_protocols();
+  }
+  ~Impl() { unlisten_transport(); }
+
+  void unlisten_transport() noexcept {
+    for (const auto& bound : transport_listens) options.transport->unlisten(bound);
+    transport_listens.clear();
   }
 
   ConnectionManager::TimePoint now() const { return cm.now(); }
@@ -346,9 +353,13 @@ struct Host::Impl {
       if (!scope) throw system_error(scope.error(), resources.last_refusal());
       std::unique_ptr<ByteStream> stream = std::move(over);
       if (!stream) {
-        tcp::socket socket = co_await tcp_connect(addr.decapsulate_code(protocol::p2p),
-                                                  options.connection.handshake_timeout, clock);
-        stream = make_tcp_stream(std::move(socket));
+        if (options.transport != nullptr) {
+          stream = co_await options.transport->dial(addr.decapsulate_code(protocol::p2p));
+        } else {
+          tcp::socket socket = co_await tcp_connect(addr.decapsulate_code(protocol::p2p),
+                                                    options.connection.handshake_timeout, clock);
+          stream = make_tcp_stream(std::move(socket));
+        }
       }
       const std::uint64_t connected_ns = clock.now_ns();
       auto conn = co_await Connection::upgrade(std::move(stream), Direction::outbound, identity,
@@ -370,6 +381,7 @@ struct Host::Impl {
   ConnectionManager cm;
   ResourceManager resources;
   std::list<TcpListener> listeners;
+  std::vector<Multiaddr> transport_listens;  // bound through options.transport
   std::vector<Multiaddr> listen_addrs;
   std::unordered_map<PeerId, Connection> connections;
   std::unordered_map<PeerId, std::shared_ptr<PendingDial>> dials;
