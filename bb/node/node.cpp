@@ -98,8 +98,8 @@ struct Node::Impl final : detail::SendPath {
       if (auto* e = std::get_if<wire::PeerConnected>(&*event)) {
         ++core.metrics.connections_opened;
         core.tables.on_connected(e->peer);
-        if (auto conn = core.host.connection(e->peer)) {
-          core.tasks.spawn(upkeep.ping_loop(*conn), "ping " + e->peer.to_base58());
+        if (upkeep.wants_ping_loop(e->peer)) {
+          core.tasks.spawn(upkeep.ping_loop(e->peer), "ping " + e->peer.to_base58());
         }
       } else if (auto* d = std::get_if<wire::PeerDisconnected>(&*event)) {
         ++core.metrics.connections_closed;

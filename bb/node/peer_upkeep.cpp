@@ -7,6 +7,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <optional>
 
 namespace bb::node::detail {
 
@@ -134,23 +135,41 @@ asio::awaitable<void> PeerUpkeep::dial(wire::PeerId peer) {
   b.retry_at_ns = async::saturating_add(core_.clock.now_ns(), b.delay_ns);
 }
 
-// Liveness: a ping per interval feeds the RTT estimate and the failure detector.
-asio::awaitable<void> PeerUpkeep::ping_loop(wire::Connection conn) {
+// Liveness: a ping per interval feeds the RTT estimate and the failure detector. It follows the
+// peer, not one connection: when simultaneous dials leave the Host another connection to the
+// peer than the one first registered, the pings move to it (on the old one they would time out
+// and call a healthy peer down).
+asio::awaitable<void> PeerUpkeep::ping_loop(wire::PeerId peer) {
+  struct Leave {
+    std::unordered_set<wire::PeerId>& set;
+    const wire::PeerId& peer;
+    ~Leave() { set.erase(peer); }
+  } leave{pinging_, peer};
   const auto interval = to_ns(core_.config.ping_interval);
   const auto timeout = std::max(core_.config.ping_interval, std::chrono::milliseconds(1000));
-  while (conn.is_open() && !core_.stopping) {
+  std::optional<wire::Connection> on;        // the connection `pinger` pings on
+  std::optional<wire::ping::Pinger> pinger;  // one ping stream per connection, kept
+  while (!core_.stopping) {
     const bool slept = co_await core_.clock.sleep_for(interval);
-    if (!slept) co_return;
-    if (!conn.is_open() || core_.stopping) co_return;
+    if (!slept || core_.stopping) break;
+    const auto conn = core_.host.connection(peer);
+    if (!conn || !conn->is_open()) break;
+    if (!on || !(*on == *conn)) {
+      pinger.reset();
+      on = *conn;
+      pinger.emplace(*conn, core_.clock);
+    }
     try {
-      const auto rtt = co_await wire::ping::ping(conn, timeout);
-      core_.tables.on_round_trip(conn.remote_peer(), static_cast<std::uint64_t>(rtt.count()));
+      const auto rtt = co_await pinger->ping(timeout);
+      core_.tables.on_round_trip(peer, static_cast<std::uint64_t>(rtt.count()));
       core_.metrics.round_trips.observe(static_cast<std::uint64_t>(rtt.count()));
     } catch (const system_error& e) {
       if (e.code() == asio::error::operation_aborted) co_return;
-      spdlog::debug("ping to {} failed: {}", conn.remote_peer().to_base58(), wire::error_text(e));
+      spdlog::debug("ping to {} failed: {}", peer.to_base58(), wire::error_text(e));
     }
   }
+  // Stopping, the connection still up: end the stream cleanly, so the peer sees no reset.
+  if (pinger && on && on->is_open()) co_await pinger->close(std::chrono::milliseconds(200));
 }
 
 asio::awaitable<void> PeerUpkeep::tick_loop() {

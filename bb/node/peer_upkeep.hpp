@@ -38,9 +38,12 @@ class PeerUpkeep {
 
   std::size_t dials_in_flight() const noexcept { return dialing_.size(); }
 
-  // Liveness, as tasks of the Node: a ping per NodeConfig::ping_interval on `conn` (the RTT
-  // estimate, the failure detector) until it closes; the tables' tick per tick_interval.
-  boost::asio::awaitable<void> ping_loop(wire::Connection conn);
+  // Liveness, as tasks of the Node: a ping per NodeConfig::ping_interval to `peer` (the RTT
+  // estimate, the failure detector) while it is connected, on whichever connection the Host
+  // keeps for it (simultaneous dials replace the first one registered without an event); one
+  // loop per peer (false: one runs already). The tables' tick per tick_interval.
+  bool wants_ping_loop(const wire::PeerId& peer) { return pinging_.insert(peer).second; }
+  boost::asio::awaitable<void> ping_loop(wire::PeerId peer);
   boost::asio::awaitable<void> tick_loop();
 
  private:
@@ -55,6 +58,7 @@ class PeerUpkeep {
 
   Core& core_;
   std::unordered_set<wire::PeerId> dialing_;
+  std::unordered_set<wire::PeerId> pinging_;           // peers with a ping loop running
   std::unordered_map<wire::PeerId, Backoff> backoff_;  // peers whose last low-water dial failed
 };
 

@@ -234,6 +234,9 @@ asio::awaitable<void> Gossipsub::Impl::handle_frame(const wire::PeerId& peer,
     (void)co_await node.clock().sleep_for(kGateRetryNs);
     if (stopped) co_return;
   }
+  // An RPC is traffic from the peer: the failure detector hears it as it hears a ping, so a
+  // peer that talks gossip between pings is never suspected (and its batches never held).
+  node.tables().on_heartbeat(peer);
   auto pending = router.handle_rpc(peer, std::move(*rpc));
   for (const auto& p : pending) {
     const Acceptance acceptance = co_await validate(p);

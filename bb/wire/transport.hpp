@@ -27,8 +27,8 @@ class Transport {
   // Stops taking connections to a bound address: `accept` is not called again. Idempotent.
   virtual void unlisten(const Multiaddr& bound) noexcept = 0;
   // A stream to `addr` (its /p2p/ part removed). Throws boost::system::system_error: refused,
-  // unreachable, timed out.
-  virtual boost::asio::awaitable<std::unique_ptr<ByteStream>> dial(const Multiaddr& addr) = 0;
+  // unreachable, timed out. (By value: the coroutine may start after the caller's expression.)
+  virtual boost::asio::awaitable<std::unique_ptr<ByteStream>> dial(Multiaddr addr) = 0;
 };
 
 }  // namespace bb::wire

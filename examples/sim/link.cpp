@@ -48,14 +48,9 @@ struct Pipe {
 
 class SimLink final : public Link, public std::enable_shared_from_this<SimLink> {
  public:
-  SimLink(const asio::any_io_executor& ex, async::Clock& clock, Path& path, Endpoint a, Endpoint b,
-          LinkParams params, std::uint64_t seed)
-      : executor(ex),
-        clock(clock),
-        path(path),
-        params(params),
-        rng(seed),
-        pipes{Pipe(ex), Pipe(ex)} {
+  SimLink(const asio::any_io_executor& ex, async::Clock& c, Path& p, Endpoint a, Endpoint b,
+          LinkParams lp, std::uint64_t seed)
+      : executor(ex), clock(c), path(p), params(lp), rng(seed), pipes{Pipe(ex), Pipe(ex)} {
     pipes[0].from = a;
     pipes[0].to = b;
     pipes[1].from = b;
@@ -85,7 +80,7 @@ class SimLink final : public Link, public std::enable_shared_from_this<SimLink> 
   }
 
   // Puts a chunk on the wire of pipe i.
-  void send(int i, Chunk chunk) {
+  void send(std::size_t i, Chunk chunk) {
     Pipe& p = pipes[i];
     const std::uint64_t now = clock.now_ns();
     const std::size_t n = chunk.bytes.size();
@@ -111,7 +106,7 @@ class SimLink final : public Link, public std::enable_shared_from_this<SimLink> 
   }
 
   // Delivers pipe i's chunks as they arrive; ends when none is in flight.
-  static asio::awaitable<void> pump(std::shared_ptr<SimLink> self, int i) {
+  static asio::awaitable<void> pump(std::shared_ptr<SimLink> self, std::size_t i) {
     Pipe& p = self->pipes[i];
     while (!p.flight.empty() && !self->broken_) {
       Chunk& c = p.flight.front();
@@ -131,7 +126,7 @@ class SimLink final : public Link, public std::enable_shared_from_this<SimLink> 
         p.last_arrival_ns = std::max(p.last_arrival_ns, at);
         continue;
       }
-      const bool reader_gone = self->closed[i == 0 ? 1 : 0];
+      const bool reader_gone = self->closed[1 - i];
       if (reader_gone) {
         p.held -= c.bytes.size();
         p.writable.notify();
@@ -162,7 +157,7 @@ class SimLink final : public Link, public std::enable_shared_from_this<SimLink> 
 
 class End final : public wire::ByteStream {
  public:
-  End(std::shared_ptr<SimLink> link, int side) : link_(std::move(link)), side_(side) {}
+  End(std::shared_ptr<SimLink> link, std::size_t side) : link_(std::move(link)), side_(side) {}
   ~End() override { close(); }
   End(const End&) = delete;
   End& operator=(const End&) = delete;
@@ -300,7 +295,7 @@ class End final : public wire::ByteStream {
   }
 
   std::shared_ptr<SimLink> link_;
-  int side_;
+  std::size_t side_;
 };
 
 }  // namespace

@@ -66,7 +66,7 @@ class Network::HostTransport final : public wire::Transport {
     if (auto e = endpoint_of(bound)) net_.listeners_.erase({e->ip, e->port});
   }
 
-  asio::awaitable<std::unique_ptr<wire::ByteStream>> dial(const wire::Multiaddr& addr) override {
+  asio::awaitable<std::unique_ptr<wire::ByteStream>> dial(wire::Multiaddr addr) override {
     co_return co_await net_.dial(ip_, addr);
   }
 

@@ -36,6 +36,8 @@ struct Summary {
   double ratio = 0;
   std::vector<std::uint64_t> latencies;
   std::vector<std::uint32_t> hops;
+  std::vector<std::uint32_t> mesh;
+  double mesh_hops_mean = 0;
   std::size_t lookups = 0, found = 0, failed = 0;
   std::vector<std::size_t> lookup_hops;
   double queried_mean = 0;
@@ -60,6 +62,12 @@ Summary summarise(const Results& r) {
   std::sort(s.latencies.begin(), s.latencies.end());
   s.hops = r.hops;
   std::sort(s.hops.begin(), s.hops.end());
+  s.mesh = r.mesh_distances;
+  std::sort(s.mesh.begin(), s.mesh.end());
+  if (!s.mesh.empty())
+    s.mesh_hops_mean =
+        static_cast<double>(std::accumulate(s.mesh.begin(), s.mesh.end(), std::uint64_t{0})) /
+        static_cast<double>(s.mesh.size());
   std::size_t queried = 0;
   for (const auto& l : r.lookups) {
     ++s.lookups;
@@ -163,6 +171,11 @@ void print_tables(const Results& r, std::FILE* out) {
   for (const auto& [h, n] : histogram) std::fprintf(out, " %u:%zu", h, n);
   std::fprintf(
       out,
+      "\n  hops in the final mesh graph: mean %.2f, p50 %.0f, p99 %.0f, max %.0f; unreached %zu",
+      s.mesh_hops_mean, percentile(s.mesh, 0.5), percentile(s.mesh, 0.99), percentile(s.mesh, 1.0),
+      r.mesh_unreachable);
+  std::fprintf(
+      out,
       "\n  duplicates received by the routers: %llu (%.2f per delivery); delivered twice to an "
       "application: %llu\n",
       static_cast<unsigned long long>(s.duplicates),
@@ -200,6 +213,9 @@ std::string summary_json(const Results& r) {
   j["hops_p50"] = percentile(s.hops, 0.5);
   j["hops_p99"] = percentile(s.hops, 0.99);
   j["hops_max"] = percentile(s.hops, 1.0);
+  j["mesh_hops_mean"] = round3(s.mesh_hops_mean);
+  j["mesh_hops_max"] = percentile(s.mesh, 1.0);
+  j["mesh_unreachable"] = r.mesh_unreachable;
   j["router_duplicates"] = s.duplicates;
   j["app_duplicates"] = r.app_duplicates;
   j["mesh_degree_mean"] = round3(s.mesh_mean);

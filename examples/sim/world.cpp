@@ -222,8 +222,8 @@ class World {
   void report_progress(std::chrono::steady_clock::time_point wall_start) {
     std::size_t alive = 0, joined = 0;
     for (const auto& h : hosts_) {
-      alive += h->alive ? 1 : 0;
-      joined += h->joined ? 1 : 0;
+      alive += h->alive ? 1u : 0u;
+      joined += h->joined ? 1u : 0u;
     }
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -350,19 +350,21 @@ class World {
     if (from == nullptr || target == nullptr || !from->kad) return;
     const std::size_t slot = results_.lookups.size();
     results_.lookups.push_back(LookupRecord{phase});
-    spawn([](World& w, Host& from, wire::PeerId target, std::size_t slot) -> asio::awaitable<void> {
-      dht::LookupStats stats;
-      wire::Bytes key(target.bytes().begin(), target.bytes().end());
-      auto found = co_await from.kad->closest_peers(std::move(key), &stats);
-      LookupRecord& r = w.results_.lookups[slot];
-      r.hops = stats.hops;
-      r.queried = stats.queried;
-      if (!found) {
-        r.failed = true;
-        co_return;
-      }
-      for (const auto& p : *found) r.found = r.found || p.peer == target;
-    }(*this, *from, target->id, slot));
+    spawn(run_lookup(*from, target->id, slot));
+  }
+
+  asio::awaitable<void> run_lookup(Host& asker, wire::PeerId target, std::size_t slot) {
+    dht::LookupStats stats;
+    wire::Bytes key(target.bytes().begin(), target.bytes().end());
+    auto found = co_await asker.kad->closest_peers(std::move(key), &stats);
+    LookupRecord& r = results_.lookups[slot];
+    r.hops = stats.hops;
+    r.queried = stats.queried;
+    if (!found) {
+      r.failed = true;
+      co_return;
+    }
+    for (const auto& p : *found) r.found = r.found || p.peer == target;
   }
 
   void partition(double fraction) {
@@ -408,12 +410,55 @@ class World {
     h.node.reset();
   }
 
+  void measure_mesh() {
+    std::vector<std::vector<std::size_t>> adjacent(hosts_.size());
+    std::vector<std::size_t> live;
+    for (const auto& h : hosts_) {
+      if (!h->alive || !h->ps) continue;
+      live.push_back(h->index);
+      for (const auto& p : h->ps->router().mesh_peers(s_.topic)) {
+        auto it = by_peer_.find(p);
+        if (it != by_peer_.end()) adjacent[h->index].push_back(it->second);
+      }
+    }
+    const std::size_t sources = std::min<std::size_t>(32, live.size());
+    for (std::size_t k = 0; k < sources; ++k) {
+      const std::size_t source = live[k * live.size() / sources];
+      std::vector<std::uint32_t> dist(hosts_.size(), UINT32_MAX);
+      std::vector<std::size_t> queue{source};
+      dist[source] = 0;
+      for (std::size_t q = 0; q < queue.size(); ++q) {
+        for (const std::size_t next : adjacent[queue[q]]) {
+          if (dist[next] != UINT32_MAX) continue;
+          dist[next] = dist[queue[q]] + 1;
+          queue.push_back(next);
+        }
+      }
+      for (const std::size_t h : live) {
+        if (h == source) continue;
+        if (dist[h] == UINT32_MAX) {
+          ++results_.mesh_unreachable;
+        } else {
+          results_.mesh_distances.push_back(dist[h]);
+        }
+      }
+    }
+  }
+
+  asio::awaitable<void> stop_at_end(Host& h, std::size_t& left) {
+    h.alive = false;
+    co_await stop_host(h);
+    --left;
+  }
+
   void finish() {
     results_.sim_end_ns = clock_.now_ns();
     for (const auto& h : hosts_) {
       HostRecord r;
       r.bootstrap = h->bootstrap;
-      r.joined = h->joined;
+      // In the DHT: its bootstrap found peers, or peers found it since (a bootstrap host
+      // whose own bootstrap raced the others').
+      r.joined = h->alive && h->kad && h->kad->routing_table().size() > 0;
       r.alive = h->alive;
       r.restarts = h->restarts;
       const HostTraffic& t = net_.traffic(h->ip);
@@ -427,10 +472,11 @@ class World {
       }
       if (h->node) r.connections = h->node->host().connection_count();
       if (h->kad) r.routing_table = h->kad->routing_table().size();
-      results_.joined += h->joined ? 1 : 0;
+      results_.joined += r.joined ? 1 : 0;
       results_.hosts.push_back(r);
     }
     for (auto& m : messages_) results_.messages.push_back(m.record);
+    measure_mesh();
     results_.links_made = net_.links_made();
     results_.app_duplicates = app_duplicates_;
     results_.task_failures = task_failures_;
@@ -439,13 +485,7 @@ class World {
     for (auto& h : hosts_) {
       if (!h->node) continue;
       ++stopping;
-      spawn([](Host& h, std::size_t& left) -> asio::awaitable<void> {
-        h.alive = false;
-        if (h.ps) co_await h.ps->stop();
-        if (h.kad) co_await h.kad->stop();
-        if (h.node) co_await h.node->stop();
-        --left;
-      }(*h, stopping));
+      spawn(stop_at_end(*h, stopping));
     }
     const std::uint64_t limit = clock_.now_ns() + 60'000 * kMs;
     while (stopping > 0 && clock_.now_ns() < limit) {

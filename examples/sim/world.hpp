@@ -58,6 +58,10 @@ struct Results {
   std::vector<std::uint64_t> latencies_ns;  // one per delivery
   std::vector<std::uint32_t> hops;          // one per delivery whose path was traced
   std::size_t untraced_hops = 0;
+  // Hops between hosts in the final mesh graph (breadth-first from up to 32 live hosts): what the
+  // gossipsub spec's degree argument speaks of, next to `hops` (the fastest path, by latency).
+  std::vector<std::uint32_t> mesh_distances;
+  std::size_t mesh_unreachable = 0;  // live hosts a sampled source's mesh does not reach
   std::vector<LookupRecord> lookups;
   std::vector<HostRecord> hosts;  // at the end
   std::size_t joined = 0;

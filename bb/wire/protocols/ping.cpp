@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace bb::wire::ping {
 
@@ -17,7 +19,15 @@ asio::awaitable<void> serve(Stream stream) {
   while (true) {
     std::size_t got = 0;
     while (got < buf.size()) {
-      const std::size_t n = co_await stream.read_some(std::span(buf).subspan(got));
+      std::size_t n = 0;
+      try {
+        n = co_await stream.read_some(std::span(buf).subspan(got));
+      } catch (const boost::system::system_error& e) {
+        // A pinger that kept its stream resets it when it stops: the end of its pings, not an
+        // error of ours to report.
+        if (e.code() == make_error_code(errc::yamux_stream_reset)) co_return;
+        throw;
+      }
       if (n == 0) {
         stream.close_write();
         co_return;
@@ -62,6 +72,62 @@ asio::awaitable<std::chrono::nanoseconds> ping(Connection connection,
   co_return co_await async::with_timeout(clock, ping_once(connection, clock), timeout_ns,
                                          make_error_code(errc::handshake_timeout),
                                          "ping " + connection.remote_peer().to_base58());
+}
+
+Pinger::Pinger(Connection connection, async::Clock& clock)
+    : connection_(std::move(connection)), clock_(clock) {}
+
+Pinger::~Pinger() = default;
+
+asio::awaitable<std::chrono::nanoseconds> Pinger::once() {
+  if (!stream_) {
+    std::vector<std::string> protocols{std::string(kProtocolId)};
+    stream_ = co_await connection_.open_stream(std::move(protocols));
+  }
+  std::array<std::uint8_t, kPayloadBytes> sent{};
+  randombytes_buf(sent.data(), sent.size());
+  const std::uint64_t start = clock_.now_ns();
+  co_await stream_->write(sent);
+  std::array<std::uint8_t, kPayloadBytes> echo{};
+  co_await stream_->read_exact(echo);
+  const std::uint64_t rtt = clock_.now_ns() - start;
+  if (echo != sent) {
+    throw boost::system::system_error(make_error_code(errc::ping_mismatch),
+                                      "ping to " + connection_.remote_peer().to_base58());
+  }
+  co_return std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(rtt));
+}
+
+asio::awaitable<std::chrono::nanoseconds> Pinger::ping(std::chrono::milliseconds timeout) {
+  const auto timeout_ns = static_cast<std::uint64_t>(
+      std::max<std::chrono::nanoseconds::rep>(0, std::chrono::nanoseconds(timeout).count()));
+  try {
+    co_return co_await async::with_timeout(clock_, once(), timeout_ns,
+                                           make_error_code(errc::handshake_timeout),
+                                           "ping " + connection_.remote_peer().to_base58());
+  } catch (...) {
+    stream_.reset();  // cut short somewhere: what is on it now is unknown
+    throw;
+  }
+}
+
+asio::awaitable<void> Pinger::close(std::chrono::milliseconds timeout) {
+  if (!stream_) co_return;
+  Stream& stream = *stream_;
+  stream.close_write();
+  const auto drain = [](Stream& s) -> asio::awaitable<void> {
+    std::array<std::uint8_t, kPayloadBytes> rest{};
+    while (co_await s.read_some(rest) > 0) {
+    }
+  };
+  try {
+    co_await async::with_timeout(
+        clock_, drain(stream),
+        static_cast<std::uint64_t>(std::chrono::nanoseconds(timeout).count()),
+        make_error_code(errc::handshake_timeout), "ping close");
+  } catch (const boost::system::system_error&) {
+  }
+  stream_.reset();
 }
 
 }  // namespace bb::wire::ping

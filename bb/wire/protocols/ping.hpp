@@ -5,6 +5,7 @@
 #include "bb/wire/connection.hpp"
 
 #include <chrono>
+#include <optional>
 #include <string_view>
 
 namespace bb::wire::ping {
@@ -21,5 +22,29 @@ boost::asio::awaitable<void> serve(Stream stream);
 boost::asio::awaitable<std::chrono::nanoseconds> ping(Connection connection,
                                                       std::chrono::milliseconds timeout,
                                                       async::Clock& clock = async::steady_clock());
+
+// Pings one connection again and again over one stream, as the spec allows: after the first, a
+// ping is one round trip of 32 bytes each way, with no stream to open and negotiate (a Node pings
+// every peer every second). A ping that fails or times out drops its stream (a reset); the next
+// one opens another. Thread rule: the connection's executor; one ping at a time.
+class Pinger {
+ public:
+  explicit Pinger(Connection connection, async::Clock& clock = async::steady_clock());
+  ~Pinger();  // resets a stream still open: close() first to end it cleanly
+  Pinger(const Pinger&) = delete;
+  Pinger& operator=(const Pinger&) = delete;
+
+  // As ping() above, over the kept stream.
+  boost::asio::awaitable<std::chrono::nanoseconds> ping(std::chrono::milliseconds timeout);
+  // Ends the stream cleanly (our side closed, the peer's end read), within `timeout`.
+  boost::asio::awaitable<void> close(std::chrono::milliseconds timeout);
+
+ private:
+  boost::asio::awaitable<std::chrono::nanoseconds> once();
+
+  Connection connection_;
+  async::Clock& clock_;
+  std::optional<Stream> stream_;
+};
 
 }  // namespace bb::wire::ping
