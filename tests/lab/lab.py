@@ -47,6 +47,12 @@ def node_ip(i):
     return "10.77.%d.%d" % (i // 200, i % 200 + 1)
 
 
+def node_mac(i):
+    """A fixed, locally administered MAC per node (-1: the hub's br0, -2: br1)."""
+    v = i & 0xffff
+    return "02:77:00:%02x:%02x:%02x" % (0xff if i < 0 else 0, v >> 8, v & 0xff)
+
+
 class SetupError(Exception):
     """The lab could not be built or driven (not a check that failed)."""
 
@@ -339,31 +345,60 @@ class Lab:
                                                        % r.returncode))
         self.namespaces.append(self.hub)
 
+    def batch(self, ns, lines):
+        """`ip -n NS -batch -`: many commands in one process."""
+        cmd = ["ip"] + (["-n", ns] if ns else []) + ["-batch", "-"]
+        r = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            raise SetupError("`%s` failed (status %d): %s"
+                             % (" ".join(cmd), r.returncode, r.stderr.strip()))
+
     def build(self, n):
+        """The hub namespace with bridges br0 and br1 (br1 holds one side of a partition), and
+        n + 1 node namespaces (the last one is the relay's client), each with eth0 on br0.
+
+        Every namespace gets a permanent neighbour entry for every other address: this kernel's
+        neighbour table is one for all namespaces, bounded by the root namespace's gc_thresh3
+        (1024 here), and 51 namespaces that each learn 50 neighbours by ARP overflow it: new
+        connections then fail ("neighbor table overflow" in dmesg). Permanent entries do not
+        count against that bound, and the lab changes nothing in the root namespace."""
         t0 = time.monotonic()
         hub = self.hub
-        self.ip("link", "set", "lo", "up", ns=hub)
-        for br in ("br0", "br1"):  # br1 holds one side of a partition
-            self.ip("link", "add", br, "type", "bridge", ns=hub)
-            self.ip("link", "set", br, "up", ns=hub)
-        self.ip("addr", "add", "%s/%d" % (HUB_IP, PREFIX_LEN), "dev", "br0", ns=hub)
-        for i in range(n + 1):  # node n's namespace is the relay's client
+        count = n + 1
+        hub_cmds = ["link set lo up"]
+        for br in ("br0", "br1"):
+            hub_cmds += ["link add %s address %s type bridge" % (br, node_mac(-1 if br == "br0"
+                                                                             else -2)),
+                         "link set %s up" % br]
+        hub_cmds.append("addr add %s/%d dev br0" % (HUB_IP, PREFIX_LEN))
+        for i in range(count):
             ns = "%s-%d" % (self.prefix, i)
             self.ip("netns", "add", ns)
             self.namespaces.append(ns)
-            port = "p%d" % i
-            self.ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns,
-                    ns=hub)
-            self.ip("link", "set", port, "master", "br0", ns=hub)
-            self.ip("link", "set", port, "up", ns=hub)
-            self.ip("addr", "add", "%s/%d" % (node_ip(i), PREFIX_LEN), "dev", "eth0", ns=ns)
-            self.ip("link", "set", "eth0", "up", ns=ns)
-            self.ip("link", "set", "lo", "up", ns=ns)
+            hub_cmds += ["link add p%d type veth peer name eth0 address %s netns %s"
+                         % (i, node_mac(i), ns),
+                         "link set p%d master br0" % i,
+                         "link set p%d up" % i]
+        hub_cmds += ["neigh replace %s lladdr %s dev br0 nud permanent" % (node_ip(i),
+                                                                           node_mac(i))
+                     for i in range(count)]
+        self.batch(hub, hub_cmds)
+        for i in range(count):
+            ns = "%s-%d" % (self.prefix, i)
+            cmds = ["addr add %s/%d dev eth0" % (node_ip(i), PREFIX_LEN),
+                    "link set eth0 up", "link set lo up",
+                    "neigh replace %s lladdr %s dev eth0 nud permanent" % (HUB_IP,
+                                                                           node_mac(-1))]
+            cmds += ["neigh replace %s lladdr %s dev eth0 nud permanent" % (node_ip(j),
+                                                                            node_mac(j))
+                     for j in range(count) if j != i]
+            self.batch(ns, cmds)
             if i < n:
                 self.nodes.append(Node(self, i))
         self.extra_ns = "%s-%d" % (self.prefix, n)
         log("lab: %d namespaces (+ hub %s) on bridge br0 in %.1f s"
-            % (n + 1, hub, time.monotonic() - t0))
+            % (count, hub, time.monotonic() - t0))
 
     def keygen(self):
         procs = [subprocess.Popen([self.bb_node, "keygen", "--out", nd.key, "--json"],
@@ -537,18 +572,23 @@ class Lab:
         {index: text or None}."""
         urls = {nd.index: "http://%s:%d/metrics" % (nd.ip, METRICS_PORT) for nd in nodes}
         script = (
-            "import json,sys,urllib.request\n"
+            "import json,sys,threading,time,urllib.request\n"
             "out={}\n"
-            "for k,u in json.loads(sys.argv[1]).items():\n"
+            "def get(k,u):\n"
+            "  t=time.monotonic()\n"
             "  try: out[k]=urllib.request.urlopen(u,timeout=5).read().decode()\n"
-            "  except Exception as e: out[k]=None\n"
+            "  except Exception as e: out[k]='error: %s after %.1f s' % (e, time.monotonic()-t)\n"
+            "ts=[threading.Thread(target=get,args=kv) for kv in json.loads(sys.argv[1]).items()]\n"
+            "for t in ts: t.start()\n"
+            "for t in ts: t.join()\n"
             "print(json.dumps(out))\n")
-        r = subprocess.run(self.in_ns(self.hub, [sys.executable, "-c", script,
-                                                 json.dumps(urls)]),
-                           capture_output=True, text=True, timeout=60)
         try:
+            r = subprocess.run(self.in_ns(self.hub, [sys.executable, "-c", script,
+                                                     json.dumps(urls)]),
+                               capture_output=True, text=True, timeout=30)
             got = json.loads(r.stdout)
-        except ValueError:
+        except (subprocess.TimeoutExpired, ValueError) as e:
+            log("lab: the metrics scrape failed: %s" % e)
             return {nd.index: None for nd in nodes}
         return {int(k): v for k, v in got.items()}
 
@@ -559,10 +599,13 @@ class Lab:
         over, unread, used_max, rss = [], [], 0, []
         for nd in nodes:
             text = texts.get(nd.index)
+            if text is not None and text.startswith("error: "):
+                unread.append("node%d (%s)" % (nd.index, text[7:]))
+                continue
             used = metric(text, "bb_resource_used", scope="system", resource="memory")
             limit = metric(text, "bb_resource_limit", scope="system", resource="memory")
             if used is None or limit is None:
-                unread.append(nd.index)
+                unread.append("node%d (no bb_resource_used/limit memory lines)" % nd.index)
                 continue
             used_max = max(used_max, used)
             if used > limit:
@@ -577,7 +620,7 @@ class Lab:
             % (self.max_memory, len(nodes) - len(unread), used_max,
                max(rss) / 2**20 if rss else 0, statistics.median(rss) / 2**20 if rss else 0,
                ("; over: " + ", ".join(over)) if over else "",
-               ("; metrics unreadable from nodes %s" % unread) if unread else ""))
+               ("; metrics unreadable from %s" % ", ".join(unread)) if unread else ""))
 
     def check_alive(self, nodes):
         dead = ["node%d (%s)" % (nd.index, describe_exit(nd.proc)) for nd in nodes
