@@ -717,7 +717,12 @@ class Lab:
     def scenario_relay(self):
         r = self.results
         latency, jitter, loss, rto = 40.0, 10.0, 0.05, 200.0
-        target = self.nodes[0]
+        # The relay forwards to the node with the fewest peers: a node whose topic mesh is full
+        # prunes a newcomer's GRAFT (gossipsub's D_hi), and a leaf pruned by its only peer gets
+        # messages by gossip alone, by chance.
+        target = min(self.nodes[1:], key=lambda nd: (len(connected_peers(nd)), nd.index))
+        r.info("the relay forwards to node%d (%d peers)" % (target.index,
+                                                            len(connected_peers(target))))
         relay = JsonProcess("relay", self.in_ns(self.hub, [
             sys.executable, os.path.join(HERE, "relay.py"), "--listen", "%s:0" % HUB_IP,
             "--target", "%s:%d" % (target.ip, NODE_PORT), "--latency-ms", str(latency),
@@ -726,7 +731,8 @@ class Lab:
         self.processes.append(relay)
         e = relay.wait_for(lambda e: e.get("event") == "listening", self.deadline.bound(10))
         if not r.check("relay up", e is not None,
-                       "listening on %s:%s, forwarding to node0" % (HUB_IP, e["port"]) if e
+                       "listening on %s:%s, forwarding to node%d" % (HUB_IP, e["port"],
+                                                                     target.index) if e
                        else "the relay printed no listening line (%s)" % describe_exit(relay)):
             return
         via = "/ip4/%s/tcp/%d/p2p/%s" % (HUB_IP, e["port"], target.peer)
@@ -749,8 +755,8 @@ class Lab:
                 "min %.1f max %.1f ms"
                 % (statistics.median(d_rtt), statistics.median(r_rtt), added, latency, jitter,
                    loss * 100, rto, min(r_rtt), max(r_rtt)))
-        # A node whose only peer is node0 through the relay: it gets the topic's messages, later
-        # than the others by about the one-way latency.
+        # A node whose only peer is the target, through the relay: it gets the topic's messages,
+        # later than the target by about the one-way latency.
         x = Node(self, len(self.nodes))
         x.ns = self.extra_ns
         x.key = os.path.join(self.tmp, "relay-client.key")
@@ -762,18 +768,20 @@ class Lab:
             os.path.join(self.tmp, "relay-client.stderr"))
         x.procs.append(xp)
         self.processes.append(xp)
-        # Both ends of the mesh link: a message that node0 forwards before X's GRAFT reaches it
-        # would not be forwarded to X (nor gossiped: X is then in node0's mesh).
+        # Both ends of the mesh link: a message that the target forwards before X's GRAFT
+        # reaches it would not be forwarded to X (nor gossiped: X is then in its mesh).
         meshed = xp.wait_for(lambda e: e.get("event") == "mesh_peer" and e.get("joined"),
                              self.deadline.bound(20))
         meshed = meshed and target.proc.wait_for(
             lambda e: e.get("event") == "mesh_peer" and e.get("joined")
             and e.get("peer") == x.peer, self.deadline.bound(20))
         if not r.check("relay client meshed", bool(meshed),
-                       "node0 and the relay client have each other in their meshes on '%s'"
-                       % TOPIC if meshed
-                       else "no mesh_peer lines for the link within 20 s (%s)"
-                       % describe_exit(xp)):
+                       "node%d and the relay client have each other in their meshes on '%s'"
+                       % (target.index, TOPIC) if meshed
+                       else "no mesh_peer joined lines for the link from both ends within 20 s "
+                       "(the client's mesh lines: %s; %s)"
+                       % ([(e.get("joined"), e.get("ts")) for e in xp.snapshot()
+                           if e.get("event") == "mesh_peer"], describe_exit(xp))):
             xp.terminate()
             return
         lags = []
@@ -784,10 +792,13 @@ class Lab:
             if tx is not None and t0 is not None:
                 lags.append((tx - t0) * 1000)
         if lags:
-            r.check("relayed lag", min(lags) >= latency * 0.9,
-                    "the relay client got each message %s ms after node0 (one-way latency "
+            # The times are when the lab read each node's line: a loaded machine delays a line by
+            # some milliseconds, so the median lag is held to 3/4 of the one-way latency.
+            r.check("relayed lag", statistics.median(lags) >= latency * 0.75,
+                    "the relay client got each message %s ms after node%d (one-way latency "
                     "%.0f ms + jitter up to %.0f ms, a chunk held %.0f ms at %.0f%%)"
-                    % ([round(v, 1) for v in lags], latency, jitter, rto, loss * 100))
+                    % ([round(v, 1) for v in lags], target.index, latency, jitter, rto,
+                       loss * 100))
         self.sends("relay", [(x.ns, target)] * 3 + [(src.ns, target)])
         # Direct sends through the relay, by the relay's address.
         relay_target = RelayAddr(target, via)
