@@ -639,14 +639,24 @@ class Lab:
         wrong = []
         for nd in self.nodes:
             for p in nd.procs:
-                for e in p.snapshot()[self.marks.get(id(p), 0):]:
+                lines = p.snapshot()
+                for k in range(self.marks.get(id(p), 0), len(lines)):
+                    e = lines[k]
                     if e.get("event") != "health" or e.get("state") != "down" \
                             or e.get("cause") != "phi" or e.get("peer") not in index:
                         continue
                     j = index[e["peer"]]
-                    if not excused(nd.index, j):
-                        wrong.append("node%d called node%d down at %s" % (nd.index, j,
-                                                                         e.get("ts")))
+                    if excused(nd.index, j):
+                        continue
+                    ups = [x for x in lines[:k] if x.get("peer") == e["peer"]
+                           and x.get("event") in ("peer_up", "peer_down")]
+                    since = ""
+                    if ups and ups[-1].get("event") == "peer_up":
+                        since = ", %.1f s after its connection came up (%s)" % (
+                            e["_t"] - ups[-1]["_t"], " ".join(
+                                x.get("direction", "down") for x in ups))
+                    wrong.append("node%d called node%d down at %s%s" % (nd.index, j,
+                                                                       e.get("ts"), since))
         self.results.check("no false down", not wrong,
                            "no node called a peer down whose link was not cut" if not wrong
                            else "%d: %s" % (len(wrong), "; ".join(wrong[:8])))
