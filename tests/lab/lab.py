@@ -254,6 +254,10 @@ class Results:
             self.scenarios[self.current] = "fail"
         return ok
 
+    def skip(self, reason):
+        log("SKIP %s: %s" % (self.current, reason))
+        self.scenarios[self.current] = "skipped"
+
     def info(self, detail):
         log("     %s: %s" % (self.current, detail))
 
@@ -938,10 +942,16 @@ class Lab:
         src = self.nodes[-1]
         spec = ["tbf", "rate", "%dkbit" % rate_kbit, "burst", str(BURST_BYTES), "latency",
                 "500ms"]
-        subprocess.run(self.in_ns(self.hub, ["tc", "qdisc", "add", "dev", slow.port_name,
-                                             "root"] + spec), check=True, capture_output=True)
-        subprocess.run(self.in_ns(slow.ns, ["tc", "qdisc", "add", "dev", "eth0", "root"] + spec),
-                       check=True, capture_output=True)
+        for ns, dev in ((self.hub, slow.port_name), (slow.ns, "eth0")):
+            cmd = self.in_ns(ns, ["tc", "qdisc", "add", "dev", dev, "root"] + spec)
+            try:
+                t = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            except OSError as e:
+                t = subprocess.CompletedProcess(cmd, 127, "", str(e))
+            if t.returncode != 0:
+                r.skip("`%s` failed: %s" % (" ".join(cmd[4:]), t.stderr.strip()))
+                self.clear_tbf(slow)
+                return
         r.info("tbf %d kbit/s on node%d's link, both ways" % (rate_kbit, slow.index))
         t_limit = time.monotonic()
         size = self.args.bulk_bytes
@@ -999,10 +1009,15 @@ class Lab:
                                                                                   slow.index))
             self.end_checks(excused=lambda i, j: slow.index in (i, j))
         finally:
-            subprocess.run(self.in_ns(self.hub, ["tc", "qdisc", "del", "dev", slow.port_name,
-                                                 "root"]), capture_output=True)
-            subprocess.run(self.in_ns(slow.ns, ["tc", "qdisc", "del", "dev", "eth0", "root"]),
-                           capture_output=True)
+            self.clear_tbf(slow)
+
+    def clear_tbf(self, slow):
+        for ns, dev in ((self.hub, slow.port_name), (slow.ns, "eth0")):
+            try:
+                subprocess.run(self.in_ns(ns, ["tc", "qdisc", "del", "dev", dev, "root"]),
+                               capture_output=True, timeout=30)
+            except OSError:
+                pass
 
     def scenario_kill_restart(self):
         r = self.results
@@ -1238,6 +1253,7 @@ def main(argv):
     lab = Lab(args)
     # SIGTERM ends the run as Ctrl-C does: through the cleanup below.
     signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)
     code, reason = 0, None
     try:
         try:
@@ -1294,7 +1310,14 @@ def run(lab, args):
         t = time.monotonic()
         lab.results.begin(name)
         lab.mark_scenario()
-        runners[name]()
+        try:
+            runners[name]()
+        except KeyboardInterrupt:
+            lab.results.scenarios[name] = "fail"  # not finished
+            raise
+        except Exception as e:  # a broken step fails its scenario; the next ones still run
+            lab.results.check("completed", False, "the scenario stopped: %s: %s"
+                              % (type(e).__name__, e))
         log("     %s: %s in %.1f s" % (name, lab.results.scenarios[name], time.monotonic() - t))
     lab.stop_all()
 
