@@ -1081,6 +1081,13 @@ class Lab:
                                             else "status %d" % status))
         r.check("clean stop", not bad, "%d nodes stopped on SIGTERM with status 0" % len(live)
                 if not bad else "; ".join(bad))
+        repeats = [(nd.index, x) for nd in self.nodes for p in nd.procs
+                   for x in repeated_peer_up(p)]
+        r.info("%d peer_up lines for a peer already up (a second connection event with no "
+               "peer_down between: simultaneous dials)%s"
+               % (len(repeats), (", e.g. node%d: %s at %s" % (repeats[0][0], repeats[0][1][0],
+                                                             repeats[0][1][1]))
+                  if repeats else ""))
         stray = [(nd.index, p.bad_lines[:1]) for nd in self.nodes for p in nd.procs
                  if p.bad_lines]
         r.check("json lines", not stray, "every stdout line of every node was a JSON object"
@@ -1152,15 +1159,29 @@ def last_health(nd, peer):
 
 
 def connected_peers(nd):
-    """The peers a node's latest process reports connected: peer_up minus peer_down, counted
-    per connection."""
-    count = {}
+    """The peers a node's latest process reports connected. The Host keeps one connection per
+    peer, so a peer_down ends the peer's connection whatever number of peer_up lines came before
+    it (see repeated_peer_up)."""
+    up = set()
     for e in nd.proc.snapshot():
         if e.get("event") == "peer_up":
-            count[e["peer"]] = count.get(e["peer"], 0) + 1
+            up.add(e["peer"])
         elif e.get("event") == "peer_down":
-            count[e["peer"]] = count.get(e["peer"], 0) - 1
-    return set(p for p, c in count.items() if c > 0)
+            up.discard(e["peer"])
+    return up
+
+
+def repeated_peer_up(p):
+    """peer_up lines for a peer already up (no peer_down between): [(peer, ts)]."""
+    up, out = set(), []
+    for e in p.snapshot():
+        if e.get("event") == "peer_up":
+            if e["peer"] in up:
+                out.append((e["peer"], e.get("ts")))
+            up.add(e["peer"])
+        elif e.get("event") == "peer_down":
+            up.discard(e["peer"])
+    return out
 
 
 METRIC_RE = re.compile(r'^(\w+)\{([^}]*)\}\s+(\S+)', re.M)
