@@ -889,8 +889,27 @@ class Lab:
                          for nd in self.nodes)
         r.info("%d of those %d links are still open (no peer_down) while partitioned"
                % (open_links, crossing))
+        # Direct sends across the partition, started now and collected after the publishes:
+        # each must fail (no route), and must not arrive after the heal either.
+        cross = []
+        for src, dst in ((a[1], b[1]), (b[2], a[2])):
+            data = self.token("cross-send")
+            cross.append((dst, data, self.start_tool(src.ns, [
+                "send", dst.addr, "--channel", "default", "--data", data, "--json",
+                "--timeout-ms", "3000"])))
         side_a = self.publish_and_check("side-a", a[-1], a, avoid=b, timeout=30)
         side_b = self.publish_and_check("side-b", b[-1], b, avoid=a, timeout=30)
+        outcomes = self.finish_tools([c[2] for c in cross], 30)
+        cross_bad = []
+        for (dst, data, _), (status, lines, err) in zip(cross, outcomes):
+            if status == 0:
+                cross_bad.append("to node%d: reported delivered" % dst.index)
+            elif status is None:
+                cross_bad.append("to node%d: %s" % (dst.index, err))
+        r.check("cross sends fail", not cross_bad,
+                "%d sends across the partition failed: %s" % (len(cross), "; ".join(
+                    error_text(lines, err) for status, lines, err in outcomes))
+                if not cross_bad else "; ".join(cross_bad))
         t1 = time.monotonic()
         self.set_partition(b, False)
         r.info("healed (B's ports back on br0)")
@@ -932,6 +951,11 @@ class Lab:
         pairs = [(self.rng.choice(a).ns, self.rng.choice(b)) for _ in range(3)] + \
             [(self.rng.choice(b).ns, self.rng.choice(a)) for _ in range(3)]
         self.sends("healed", pairs)
+        late = [(dst.index, dst.message_count(data)) for dst, data, _ in cross
+                if dst.message_count(data) > 0]
+        r.check("failed stay undelivered", not late,
+                "no failed cross-partition send arrived after the heal" if not late
+                else "failed sends printed after the heal (node, count): %s" % late)
         self.end_checks(excused=lambda i, j: (i in sides) != (j in sides))
 
     def scenario_bandwidth(self):
