@@ -37,6 +37,7 @@ EXIT_SETUP = 2
 EXIT_SKIPPED_REQUIRED = 77
 SCENARIOS = ["bootstrap-join", "relay", "partition-heal", "bandwidth", "kill-restart"]
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 
 
 def log(msg):
@@ -187,7 +188,6 @@ class Node:
         self.peer = None
         self.port_name = "p%d" % index  # its veth's end in the hub namespace
         self.procs = []
-        self.extra = []
 
     @property
     def addr(self):
@@ -205,7 +205,6 @@ class Node:
                 "--max-memory", str(self.lab.max_memory),
                 "--metrics", "/ip4/%s/tcp/%d" % (self.ip, METRICS_PORT),
                 "--serve-perf"] + args
-        self.extra = args
         name = "node%d.%d" % (self.index, len(self.procs))
         env = None
         if self.lab.args.node_log:
@@ -278,6 +277,7 @@ class Lab:
         self.hub = self.prefix + "-hub"
         self.namespaces = []
         self.processes = []  # every JsonProcess started, to stop at the end
+        self.tools = []  # transient commands started by start_tool, killed if still running
         self.tmp = tempfile.mkdtemp(prefix="bblab%d-" % self.pid)
         self.nodes = []
         self.extra_ns = None  # a namespace for the relay's client node
@@ -314,8 +314,10 @@ class Lab:
 
     def start_tool(self, ns, argv):
         cmd = self.in_ns(ns, [self.bb_node] + argv)
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.tools.append(p)
+        return p
 
     def finish_tools(self, procs, timeout):
         """Waits for transient commands started together: [(status, lines, stderr)]."""
@@ -429,7 +431,15 @@ class Lab:
     def cleanup(self):
         # Nothing may interrupt this: a second Ctrl-C would leave namespaces behind.
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
+            for t in self.tools:
+                if t.poll() is None:
+                    t.kill()
+                    try:
+                        t.communicate(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        pass
             for p in self.processes:
                 p.terminate()
             end = time.monotonic() + 6
@@ -440,14 +450,17 @@ class Lab:
             for p in self.processes:
                 p.close()
             if self.args.keep:
-                log("lab: --keep: namespaces %s-* and %s left in place; logs in %s"
-                    % (self.prefix, self.tmp, self.tmp))
+                log("lab: --keep: namespaces %s-* left in place (remove them with `ip netns del`);"
+                    " keys and each process's .jsonl and .stderr in %s" % (self.prefix, self.tmp))
                 return
             for ns in reversed(self.namespaces):
-                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+                d = subprocess.run(["ip", "netns", "del", ns], capture_output=True, text=True)
+                if d.returncode != 0:
+                    log("lab: warning: `ip netns del %s` failed: %s" % (ns, d.stderr.strip()))
             shutil.rmtree(self.tmp, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, old)
+            signal.signal(signal.SIGTERM, old_term)
 
     # -- the network of nodes ----------------------------------------------------------------
 
@@ -520,9 +533,9 @@ class Lab:
         missing, took = self.wait_pubsub(data, reach, timeout, since=t0)
         self.results.check(
             name + " reach", not missing,
-            "%d/%d nodes got it within %.2f s of the publish command's start%s" % (len(reach) - len(missing), len(reach), took,
-                                                ("; missing nodes %s" % missing) if missing
-                                                else ""))
+            "%d/%d nodes got it within %.2f s of the publish command's start%s"
+            % (len(reach) - len(missing), len(reach), took,
+               ("; missing nodes %s" % missing) if missing else ""))
         dups = [(nd.index, nd.pubsub_count(data)) for nd in reach if nd.pubsub_count(data) > 1]
         self.results.check(name + " once", not dups,
                            "no node printed it twice" if not dups
@@ -1248,8 +1261,9 @@ def parse_args(argv):
     p.add_argument("--nodes", type=int, default=20, help="bb-node hosts, one per namespace")
     p.add_argument("--scenario", action="append", choices=SCENARIOS + ["all"],
                    help="a scenario to run (repeatable); default all")
-    p.add_argument("--bb-node", default="build/default/examples/node/bb-node",
-                   help="the bb-node binary")
+    p.add_argument("--bb-node", default=os.path.join(REPO, "build/default/examples/node/bb-node"),
+                   help="the bb-node binary (default: build/default/examples/node/bb-node of "
+                   "this checkout)")
     p.add_argument("--seed", type=int, default=1, help="seed of every random choice")
     p.add_argument("--timeout-s", type=float, default=280.0, help="bound on the whole run")
     p.add_argument("--max-memory", type=int, default=64 << 20,

@@ -21,7 +21,6 @@ import json
 import random
 import signal
 import sys
-import time
 
 
 def emit(obj):
