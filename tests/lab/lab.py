@@ -31,6 +31,8 @@ NODE_PORT = 4001
 METRICS_PORT = 9100
 HUB_IP = "10.77.255.254"
 PREFIX_LEN = 16
+SETTLE_S = 8.0  # bootstrap-join's observation window after the last new connection
+SETTLE_BOUND_S = 20.0
 BURST_BYTES = 5000  # the tbf bucket of the bandwidth scenario
 EXIT_FAIL = 1
 EXIT_SETUP = 2
@@ -739,7 +741,27 @@ class Lab:
         self.sends("join", pairs)
         sample = self.rng.sample(self.nodes[1:], min(4, len(self.nodes) - 1))
         self.find_peers("find-peer", sample, self.nodes)
+        self.settle()
         self.end_checks()
+
+    def settle(self):
+        """An observation window, not a synchronisation: lets the failure detector reach its
+        first verdict on every connection of the new network (about 6 s after a peer's last
+        heartbeat with the default pings and phi thresholds) before *no false down* is checked,
+        so that a wrong verdict shows in this scenario rather than the next. It lasts until no
+        node has had a new connection for SETTLE_S seconds, within SETTLE_BOUND_S."""
+        t0 = time.monotonic()
+        end = t0 + self.deadline.bound(SETTLE_BOUND_S)
+        quiet = threading.Event()  # never set: its wait is the window
+        while True:
+            ups = [e["_t"] for nd in self.nodes for e in nd.events("peer_up")]
+            due = (max(ups) if ups else t0) + SETTLE_S
+            now = time.monotonic()
+            if now >= due or now >= end:
+                break
+            quiet.wait(min(due, end) - now)
+        self.results.info("settled %.1f s (until no new connection for %.0f s)"
+                          % (time.monotonic() - t0, SETTLE_S))
 
     def scenario_relay(self):
         r = self.results
