@@ -841,9 +841,10 @@ class Lab:
             if tx is not None and t0 is not None:
                 lags.append((tx - t0) * 1000)
         if lags:
-            # The times are when the lab read each node's line: a loaded machine delays a line by
-            # some milliseconds, so the median lag is held to 3/4 of the one-way latency.
-            r.check("relayed lag", statistics.median(lags) >= latency * 0.75,
+            # The times are when the lab read each node's line, and a loaded machine delays a
+            # line by some milliseconds (the node forwards before it prints): the median lag is
+            # held to half the one-way latency. The ping check above is the precise figure.
+            r.check("relayed lag", statistics.median(lags) >= latency * 0.5,
                     "the relay client got each message %s ms after node%d (one-way latency "
                     "%.0f ms + jitter up to %.0f ms, a chunk held %.0f ms at %.0f%%)"
                     % ([round(v, 1) for v in lags], target.index, latency, jitter, rto,
