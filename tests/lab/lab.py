@@ -574,7 +574,8 @@ class Lab:
                     wrong.append("node%d printed delivered message %s %d times"
                                  % (dst.index, data, n))
             else:
-                failed.append("to node%d: %s" % (dst.index, error_text(lines, err)))
+                failed.append("to node%d: status %s, %s" % (dst.index, status,
+                                                            error_text(lines, err)))
                 n = dst.message_count(data)
                 if n > 1:
                     wrong.append("node%d printed failed message %s %d times"
@@ -1188,7 +1189,7 @@ def error_text(lines, err):
     if errs:
         e = errs[-1]
         return "%s: %s" % (e.get("error"), e.get("message", e.get("detail", "")))
-    return err.splitlines()[-1] if err else "no output"
+    return err.splitlines()[-1] if err else "no error line on stdout or stderr"
 
 
 def describe_exit(p):
