@@ -2,6 +2,11 @@
 #include "bb/dht/detail/service.hpp"
 #include "bb/dht/error.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -82,17 +87,29 @@ asio::awaitable<std::size_t> Kademlia::bootstrap(std::vector<wire::Multiaddr> pe
   co_return s.core.table().size();
 }
 
+asio::awaitable<void> Kademlia::Impl::join_one(wire::Multiaddr addr) {
+  if (stopped) co_return;
+  try {
+    const wire::PeerId peer = co_await node.connect(addr);
+    // Identify tells whether it serves the DHT; a bootstrap peer is asked in any case (it
+    // leaves the table at its first failure if it does not).
+    if (!stopped) core.table().add(peer, now());
+  } catch (const boost::system::system_error& e) {
+    spdlog::info("dht: bootstrap peer {} unreachable: {}", addr.to_string(), e.what());
+  }
+}
+
 asio::awaitable<void> Kademlia::Impl::join(std::vector<wire::Multiaddr> peers) {
-  for (const auto& addr : peers) {
-    if (stopped) co_return;
-    try {
-      const wire::PeerId peer = co_await node.connect(addr);
-      // Identify tells whether it serves the DHT; a bootstrap peer is asked in any case (it
-      // leaves the table at its first failure if it does not).
-      core.table().add(peer, now());
-    } catch (const boost::system::system_error& e) {
-      spdlog::info("dht: bootstrap peer {} unreachable: {}", addr.to_string(), e.what());
-    }
+  // All at once: one after another, a join through 20 bootstrap peers took 20 handshakes' time
+  // (bb-sim: most of 4,000 hosts joining within 40 s had not joined 10 s after they started).
+  if (!peers.empty()) {
+    const auto ex = co_await asio::this_coro::executor;
+    using Op = decltype(asio::co_spawn(ex, join_one(peers.front()), asio::deferred));
+    std::vector<Op> dials;
+    dials.reserve(peers.size());
+    for (auto& addr : peers) dials.push_back(asio::co_spawn(ex, join_one(std::move(addr)), asio::deferred));
+    (void)co_await asio::experimental::make_parallel_group(std::move(dials))
+        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
   }
   if (core.table().size() == 0 || stopped) co_return;
   const Key self_key = core.table().self_key();

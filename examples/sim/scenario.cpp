@@ -168,6 +168,7 @@ Scenario parse_scenario(const std::string& json_text) {
   take(j, "nodes", s.nodes, w);
   take(j, "seed", s.seed, w);
   take(j, "bootstrap_nodes", s.bootstrap_nodes, w);
+  take(j, "bootstrap_per_host", s.bootstrap_per_host, w);
   take(j, "join_spread_ms", s.join_spread_ms, w);
   take(j, "end_ms", s.end_ms, w);
   take(j, "topic", s.topic, w);

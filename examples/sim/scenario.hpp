@@ -48,6 +48,10 @@ struct Scenario {
   std::size_t nodes = 100;
   std::uint64_t seed = 1;
   std::size_t bootstrap_nodes = 3;
+  // How many of the bootstrap hosts each other host is given, drawn at random (0: all of them).
+  // A bootstrap host takes at most the Host's max_connections (1,024): with every host dialling
+  // every bootstrap host, joins beyond that many are refused.
+  std::size_t bootstrap_per_host = 0;
   double join_spread_ms = 10'000;  // hosts start at random times in [0, spread]
   double end_ms = 60'000;
   std::string topic = "bb-sim";

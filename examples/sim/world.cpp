@@ -243,12 +243,18 @@ class World {
     return cfg;
   }
 
-  std::vector<wire::Multiaddr> bootstrap_addrs(const Host& self) const {
-    std::vector<wire::Multiaddr> out;
-    for (std::size_t i = 0; i < s_.bootstrap_nodes && i < hosts_.size(); ++i) {
-      if (i == self.index) continue;
-      out.push_back(endpoint_addr({hosts_[i]->ip, 4001}).with_peer_id(hosts_[i]->id));
+  std::vector<wire::Multiaddr> bootstrap_addrs(const Host& self) {
+    std::vector<std::size_t> chosen;
+    for (std::size_t i = 0; i < s_.bootstrap_nodes && i < hosts_.size(); ++i)
+      if (i != self.index) chosen.push_back(i);
+    if (s_.bootstrap_per_host > 0 && chosen.size() > s_.bootstrap_per_host) {
+      std::shuffle(chosen.begin(), chosen.end(), rng_);
+      chosen.resize(s_.bootstrap_per_host);
+      std::sort(chosen.begin(), chosen.end());
     }
+    std::vector<wire::Multiaddr> out;
+    for (const std::size_t i : chosen)
+      out.push_back(endpoint_addr({hosts_[i]->ip, 4001}).with_peer_id(hosts_[i]->id));
     return out;
   }
 

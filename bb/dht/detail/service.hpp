@@ -34,12 +34,13 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
     std::uint64_t announced_ns = 0;
   };
   std::map<wire::Bytes, Provided> providing;
-  std::uint64_t next_seq = 0;
+  std::uint64_t next_seq = 0;  // for our /bb/ records: one above the highest we have seen
   // The addresses bootstrap() was given: dialled again when the routing table runs empty.
   std::vector<wire::Multiaddr> bootstrap_addrs;
-  boost::asio::awaitable<void> join(
-      std::vector<wire::Multiaddr>
-          peers);  // for our /bb/ records: one above the highest we have seen
+  // Dials the addresses, all at once, adds those that answer to the table, then looks up our
+  // own key.
+  boost::asio::awaitable<void> join(std::vector<wire::Multiaddr> peers);
+  boost::asio::awaitable<void> join_one(wire::Multiaddr addr);
 
   // --- streams (dht/streams.cpp)
   static boost::asio::awaitable<void> serve_stream(std::shared_ptr<Impl> impl,
