@@ -25,7 +25,9 @@ void check_keys(const json& j, std::initializer_list<const char*> known, const s
   for (const auto& [key, value] : j.items()) {
     bool ok = false;
     for (const char* k : known) ok = ok || key == k;
-    if (!ok) throw std::runtime_error("scenario: " + where + ": unknown field \"" + key + "\"");
+    if (!ok)
+      throw std::runtime_error((where == "scenario" ? where : "scenario: " + where) +
+                               ": unknown field \"" + key + "\"");
   }
 }
 
@@ -158,7 +160,7 @@ Scenario parse_scenario(const std::string& json_text) {
     throw std::runtime_error(std::string("scenario: not JSON: ") + e.what());
   }
   check_keys(j,
-             {"name", "nodes", "seed", "bootstrap_nodes", "join_spread_ms", "end_ms", "topic",
+             {"name", "nodes", "seed", "bootstrap_nodes", "bootstrap_per_host", "join_spread_ms", "end_ms", "topic",
               "link", "classes", "ping_interval_ms", "connect_timeout_ms", "mesh", "events"},
              "scenario");
   Scenario s;

@@ -101,12 +101,27 @@ asio::awaitable<std::chrono::nanoseconds> Pinger::once() {
 asio::awaitable<std::chrono::nanoseconds> Pinger::ping(std::chrono::milliseconds timeout) {
   const auto timeout_ns = static_cast<std::uint64_t>(
       std::max<std::chrono::nanoseconds::rep>(0, std::chrono::nanoseconds(timeout).count()));
+  const std::string what = "ping " + connection_.remote_peer().to_base58();
+  const bool reused = stream_.has_value();
   try {
     co_return co_await async::with_timeout(clock_, once(), timeout_ns,
-                                           make_error_code(errc::handshake_timeout),
-                                           "ping " + connection_.remote_peer().to_base58());
-  } catch (...) {
+                                           make_error_code(errc::handshake_timeout), what);
+  } catch (const boost::system::system_error& e) {
     stream_.reset();  // cut short somewhere: what is on it now is unknown
+    // A kept stream may have been ended by the peer (js-libp2p ends a ping stream after its
+    // timeout): that is no failed ping, so once more on a new stream. A timeout is.
+    if (!reused || e.code() == make_error_code(errc::handshake_timeout) ||
+        e.code() == asio::error::operation_aborted)
+      throw;
+  } catch (...) {
+    stream_.reset();
+    throw;
+  }
+  try {
+    co_return co_await async::with_timeout(clock_, once(), timeout_ns,
+                                           make_error_code(errc::handshake_timeout), what);
+  } catch (...) {
+    stream_.reset();
     throw;
   }
 }
