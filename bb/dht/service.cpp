@@ -2,12 +2,12 @@
 #include "bb/dht/detail/service.hpp"
 #include "bb/dht/error.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -107,7 +107,8 @@ asio::awaitable<void> Kademlia::Impl::join(std::vector<wire::Multiaddr> peers) {
     using Op = decltype(asio::co_spawn(ex, join_one(peers.front()), asio::deferred));
     std::vector<Op> dials;
     dials.reserve(peers.size());
-    for (auto& addr : peers) dials.push_back(asio::co_spawn(ex, join_one(std::move(addr)), asio::deferred));
+    for (auto& addr : peers)
+      dials.push_back(asio::co_spawn(ex, join_one(std::move(addr)), asio::deferred));
     (void)co_await asio::experimental::make_parallel_group(std::move(dials))
         .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
   }

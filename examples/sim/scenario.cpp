@@ -159,10 +159,11 @@ Scenario parse_scenario(const std::string& json_text) {
   } catch (const json::exception& e) {
     throw std::runtime_error(std::string("scenario: not JSON: ") + e.what());
   }
-  check_keys(j,
-             {"name", "nodes", "seed", "bootstrap_nodes", "bootstrap_per_host", "join_spread_ms", "end_ms", "topic",
-              "link", "classes", "ping_interval_ms", "connect_timeout_ms", "mesh", "events"},
-             "scenario");
+  check_keys(
+      j,
+      {"name", "nodes", "seed", "bootstrap_nodes", "bootstrap_per_host", "join_spread_ms", "end_ms",
+       "topic", "link", "classes", "ping_interval_ms", "connect_timeout_ms", "mesh", "events"},
+      "scenario");
   Scenario s;
   s.events.clear();
   const std::string w = "scenario";
