@@ -42,6 +42,7 @@ struct Summary {
   std::vector<std::size_t> lookup_hops;
   double queried_mean = 0;
   std::uint64_t duplicates = 0, messages_in = 0;
+  std::size_t connected_but_down = 0;
   double mesh_mean = 0, conn_mean = 0, table_mean = 0, bytes_out_mean = 0;
   std::size_t mesh_min = 0, mesh_max = 0, live = 0;
   std::uint64_t bytes_out_max = 0;
@@ -84,6 +85,7 @@ Summary summarise(const Results& r) {
   s.mesh_min = SIZE_MAX;
   for (const auto& h : r.hosts) {
     s.duplicates += h.pubsub_duplicates;
+    s.connected_but_down += h.connected_but_down;
     s.messages_in += h.pubsub_messages_in;
     s.bytes_out_max = std::max(s.bytes_out_max, h.bytes_out);
     out += h.bytes_out;
@@ -117,8 +119,11 @@ void print_tables(const Results& r, std::FILE* out) {
   std::fprintf(out,
                "  every node is a bb::node::Node with gossipsub and the Kademlia DHT, over Noise "
                "and Yamux (real crypto) on a simulated network\n");
-  std::fprintf(out, "hosts: %zu joined the DHT, %zu live at the end; %llu connections made\n",
-               r.joined, s.live, static_cast<unsigned long long>(r.links_made));
+  std::fprintf(out,
+               "hosts: %zu joined the DHT, %zu live at the end; %llu connections made; %zu "
+               "connected peers called down by their host's failure detector\n",
+               r.joined, s.live, static_cast<unsigned long long>(r.links_made),
+               s.connected_but_down);
   std::fprintf(out,
                "  per live host: %.1f connections, %.1f peers in the routing table, mesh degree "
                "%.2f (min %zu, max %zu; D=%zu, D_low=%zu, D_high=%zu)\n",
@@ -222,6 +227,7 @@ std::string summary_json(const Results& r) {
   j["mesh_degree_min"] = s.mesh_min;
   j["mesh_degree_max"] = s.mesh_max;
   j["connections_mean"] = round3(s.conn_mean);
+  j["connected_but_down"] = s.connected_but_down;
   j["joined"] = r.joined;
   j["live"] = s.live;
   j["bytes_out_mean"] = std::round(s.bytes_out_mean);

@@ -476,7 +476,11 @@ class World {
         r.pubsub_duplicates = st.router.duplicates;
         r.mesh = h->ps->router().mesh_peers(s_.topic).size();
       }
-      if (h->node) r.connections = h->node->host().connection_count();
+      if (h->node) {
+        r.connections = h->node->host().connection_count();
+        for (const auto& peer : h->node->host().connected_peers())
+          if (h->node->peer_status(peer).down) ++r.connected_but_down;
+      }
       if (h->kad) r.routing_table = h->kad->routing_table().size();
       results_.joined += r.joined ? 1 : 0;
       results_.hosts.push_back(r);

@@ -47,6 +47,7 @@ struct HostRecord {
   std::uint64_t bytes_out = 0, bytes_in = 0;
   std::uint64_t pubsub_messages_in = 0, pubsub_duplicates = 0;
   std::size_t connections = 0;
+  std::size_t connected_but_down = 0;  // connected peers its failure detector calls down
   std::size_t mesh = 0;
   std::size_t routing_table = 0;
 };
