@@ -4,6 +4,7 @@
 set -euo pipefail
 sim="$1"
 scenario="$2"
+charts="${3:-}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$sim" --scenario "$scenario" --seed 5 -q >"$out/a"
@@ -29,3 +30,15 @@ assert 0 < s["p50_ms"] <= s["p99_ms"], (s["p50_ms"], s["p99_ms"])
 print("ok:", json.dumps({k: s[k] for k in ("nodes", "seed", "delivery_ratio", "p50_ms", "p99_ms")}))
 '
 echo "ok: seed 5 twice: $(wc -c <"$out/a") identical bytes; seed 6 differs"
+# The data files, and the charts drawn from them (scripts/sim-charts), when gnuplot is here.
+"$sim" --scenario "$scenario" --seed 5 -q --data "$out/data" >/dev/null
+for f in latency_cdf.dat hops.dat hosts.dat messages.dat; do
+  [ -s "$out/data/$f" ] || { echo "FAIL: --data wrote no $f"; exit 1; }
+done
+if [ -n "$charts" ] && command -v gnuplot >/dev/null; then
+  "$charts" "$out/data" --out "$out/img" >/dev/null
+  for f in sim-latency.png sim-hops.png sim-traffic.png; do
+    [ -s "$out/img/$f" ] || { echo "FAIL: sim-charts drew no $f"; exit 1; }
+  done
+  echo "ok: data files and charts"
+fi
