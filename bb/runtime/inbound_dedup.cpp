@@ -2,11 +2,11 @@
 
 #include "bb/wire/multihash.hpp"
 
+#include <sodium.h>
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
-#include <sodium.h>
 
 namespace bb::runtime {
 namespace detail {

@@ -1,4 +1,5 @@
 #include "examples/sim/network.hpp"
+#include "examples/sim/random.hpp"
 
 #include "bb/wire/multiaddr.hpp"
 
@@ -27,13 +28,6 @@ std::optional<Endpoint> endpoint_of(const wire::Multiaddr& addr) {
     return std::nullopt;
   }
   return Endpoint{(a << 24) | (b << 16) | (c << 8) | d, static_cast<std::uint16_t>(port)};
-}
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
 }
 
 }  // namespace
@@ -161,7 +155,7 @@ asio::awaitable<std::unique_ptr<wire::ByteStream>> Network::dial(std::uint32_t f
                        "bb-sim: nobody listens on " + addr.to_string());
   }
   const Endpoint local{from, hosts_.at(from)->next_port()};
-  const std::uint64_t link_seed = mix(seed_ ^ mix(++links_made_));
+  const std::uint64_t link_seed = mix64(seed_ ^ mix64(++links_made_));
   LinkEnds ends = make_link(executor_, clock_, *this, local, *to, params, link_seed);
   for (const std::uint32_t ip : {from, to->ip}) {
     auto& list = links_of_[ip];

@@ -10,4 +10,13 @@ namespace bb::sim {
 
 void seed_randomness(std::uint64_t seed);
 
+// splitmix64's finaliser: a well-spread 64-bit value from any input, for deriving the seeds of
+// the simulation's parts (a link's losses, a pair's latency, a host's gossipsub RNG).
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace bb::sim

@@ -5,6 +5,7 @@
 #include "bb/node/node.hpp"
 #include "bb/pubsub/gossipsub.hpp"
 #include "examples/sim/network.hpp"
+#include "examples/sim/random.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,13 +28,6 @@ namespace {
 
 constexpr std::uint16_t kUntraced = 0xffff;
 constexpr std::uint64_t kMs = 1'000'000;
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 std::uint64_t ms_to_ns(double ms) {
   return ms <= 0 ? 0 : static_cast<std::uint64_t>(ms * 1e6);
@@ -66,7 +60,7 @@ class World {
   World(const Scenario& s, std::FILE* progress)
       : s_(s),
         progress_(progress),
-        rng_(mix(s.seed)),
+        rng_(mix64(s.seed)),
         net_(io_.get_executor(), clock_, s.seed,
              [this](std::uint32_t a, std::uint32_t b) { return link_between(a, b); }) {
     net_.connect_timeout_ns = ms_to_ns(s.connect_timeout_ms);
@@ -160,7 +154,7 @@ class World {
     const LinkSpec& y = spec_of(b);
     // Each pair has its own latency, the same whichever side dials and whenever.
     const std::uint64_t pair = (std::uint64_t{std::min(a, b)} << 32) | std::max(a, b);
-    const double u = static_cast<double>(mix(s_.seed ^ mix(pair)) >> 11) * 0x1.0p-53;
+    const double u = static_cast<double>(mix64(s_.seed ^ mix64(pair)) >> 11) * 0x1.0p-53;
     const double lo = std::max(x.latency_ms_min, y.latency_ms_min);
     const double hi = std::max({x.latency_ms_max, y.latency_ms_max, lo});
     LinkSpec worst;
@@ -267,7 +261,7 @@ class World {
     go.router.d_lo = s_.mesh_d_low;
     go.router.d_hi = s_.mesh_d_high;
     go.router.d_lazy = s_.mesh_d_lazy;
-    go.rng_seed = mix(s_.seed ^ mix(h.index * 1000 + h.restarts + 1));
+    go.rng_seed = mix64(s_.seed ^ mix64(h.index * 1000 + h.restarts + 1));
     go.first_seqno = clock_.now_ns() + 1;  // above any of an earlier life, as the wall clock is
     h.ps = std::make_unique<pubsub::Gossipsub>(*h.node, go);
     h.ps->start();
