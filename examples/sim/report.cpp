@@ -43,6 +43,7 @@ struct Summary {
   double queried_mean = 0;
   std::uint64_t duplicates = 0, messages_in = 0;
   std::size_t connected_but_down = 0;
+  std::vector<double> join_ms;
   double mesh_mean = 0, conn_mean = 0, table_mean = 0, bytes_out_mean = 0;
   std::size_t mesh_min = 0, mesh_max = 0, live = 0;
   std::uint64_t bytes_out_max = 0;
@@ -86,6 +87,7 @@ Summary summarise(const Results& r) {
   for (const auto& h : r.hosts) {
     s.duplicates += h.pubsub_duplicates;
     s.connected_but_down += h.connected_but_down;
+    if (h.join_ms > 0) s.join_ms.push_back(h.join_ms);
     s.messages_in += h.pubsub_messages_in;
     s.bytes_out_max = std::max(s.bytes_out_max, h.bytes_out);
     out += h.bytes_out;
@@ -98,6 +100,7 @@ Summary summarise(const Results& r) {
     s.mesh_max = std::max(s.mesh_max, h.mesh);
   }
   if (s.live == 0) s.mesh_min = 0;
+  std::sort(s.join_ms.begin(), s.join_ms.end());
   const auto per = [](double total, std::size_t n) {
     return n == 0 ? 0.0 : total / static_cast<double>(n);
   };
@@ -124,6 +127,8 @@ void print_tables(const Results& r, std::FILE* out) {
                "connected peers called down by their host's failure detector\n",
                r.joined, s.live, static_cast<unsigned long long>(r.links_made),
                s.connected_but_down);
+  std::fprintf(out, "  joining (start to the DHT bootstrap's end): p50 %.0f ms, p99 %.0f ms\n",
+               percentile(s.join_ms, 0.5), percentile(s.join_ms, 0.99));
   std::fprintf(out,
                "  per live host: %.1f connections, %.1f peers in the routing table, mesh degree "
                "%.2f (min %zu, max %zu; D=%zu, D_low=%zu, D_high=%zu)\n",
@@ -229,6 +234,8 @@ std::string summary_json(const Results& r) {
   j["connections_mean"] = round3(s.conn_mean);
   j["connected_but_down"] = s.connected_but_down;
   j["joined"] = r.joined;
+  j["join_ms_p50"] = std::round(percentile(s.join_ms, 0.5));
+  j["join_ms_p99"] = std::round(percentile(s.join_ms, 0.99));
   j["live"] = s.live;
   j["bytes_out_mean"] = std::round(s.bytes_out_mean);
   j["bytes_out_max"] = s.bytes_out_max;

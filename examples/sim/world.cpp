@@ -47,6 +47,7 @@ struct Host {
   bool joined = false;   // its DHT bootstrap ended with peers in the table
   bool alive = false;
   std::size_t restarts = 0;
+  std::uint64_t join_ns = 0;  // from its start to the end of its DHT bootstrap (its last life)
 };
 
 struct Message {
@@ -254,6 +255,7 @@ class World {
 
   asio::awaitable<void> start_host(Host& h) {
     h.alive = true;
+    const std::uint64_t started_ns = clock_.now_ns();
     h.node = std::make_unique<node::Node>(io_.get_executor(), node_config(h));
     co_await h.node->start();
     pubsub::GossipsubOptions go;
@@ -272,6 +274,7 @@ class World {
     spawn(read_loop(h, *h.ps));
     const std::size_t table = co_await h.kad->bootstrap(bootstrap_addrs(h));
     h.joined = h.alive && (table > 0 || hosts_.size() == 1);
+    if (h.joined) h.join_ns = clock_.now_ns() - started_ns;
   }
 
   asio::awaitable<void> read_loop(Host& h, pubsub::Gossipsub& ps) {
@@ -461,6 +464,7 @@ class World {
       r.joined = h->alive && h->kad && h->kad->routing_table().size() > 0;
       r.alive = h->alive;
       r.restarts = h->restarts;
+      r.join_ms = static_cast<double>(h->join_ns) / 1e6;
       const HostTraffic& t = net_.traffic(h->ip);
       r.bytes_out = t.bytes_out;
       r.bytes_in = t.bytes_in;

@@ -44,6 +44,7 @@ struct HostRecord {
   bool joined = false;
   bool alive = false;
   std::size_t restarts = 0;
+  double join_ms = 0;  // from its start to the end of its DHT bootstrap, when it joined
   std::uint64_t bytes_out = 0, bytes_in = 0;
   std::uint64_t pubsub_messages_in = 0, pubsub_duplicates = 0;
   std::size_t connections = 0;
