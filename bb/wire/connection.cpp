@@ -156,6 +156,16 @@ asio::awaitable<void> Connection::flush() {
   }
 }
 
+void Connection::end_writing() {
+  if (core_) core_->end_writing();
+}
+
+asio::awaitable<void> Connection::wait_closed() {
+  auto core = core_;
+  if (!core) co_return;
+  while (core->open) co_await core->closed.wait();
+}
+
 bool Connection::is_open() const noexcept {
   return core_ && core_->open;
 }

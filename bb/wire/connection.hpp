@@ -190,6 +190,12 @@ class Connection {
   // socket, or the connection closed. For a graceful stop: flush, then close(). The caller
   // bounds it (a peer that does not read holds it up to the write timeout).
   boost::asio::awaitable<void> flush();
+  // A graceful end, for a stop: what is queued goes out, then a GoAway (normal), then our half
+  // of the byte stream is shut; reading goes on, and the connection closes once the peer has
+  // read it all and shut its half too. wait_closed() returns then; the caller bounds it and
+  // close()s what is left (a peer that neither reads nor closes).
+  void end_writing();
+  boost::asio::awaitable<void> wait_closed();
 
   bool is_open() const noexcept;
   Direction direction() const noexcept;

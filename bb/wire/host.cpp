@@ -154,18 +154,21 @@ asio::awaitable<void> Host::stop() {
   impl.push_wanted.notify();
   for (auto& l : impl.listeners) l.close();
   impl.unlisten_transport();
-  // What was written (the last receipts above all) goes out before the close, for at most
-  // kStopFlushBound (a peer that does not read).
+  // What was written (the last receipts above all) goes out, then each connection ends the way
+  // TCP ends without loss: our half shut after the last byte, the peer reads to its end and
+  // shuts its half. All at once, for at most kStopCloseBound (a peer that neither reads nor
+  // closes); what is left then is closed outright.
   std::vector<Connection> open;
   for (auto& [peer, conn] : impl.connections) open.push_back(conn);
-  const std::uint64_t flush_deadline =
-      async::saturating_add(impl.clock.now_ns(), async::to_ns(kStopFlushBound));
+  for (auto& conn : open) conn.end_writing();
+  const std::uint64_t deadline =
+      async::saturating_add(impl.clock.now_ns(), async::to_ns(kStopCloseBound));
   for (auto& conn : open) {
     const std::uint64_t now = impl.clock.now_ns();
-    if (now >= flush_deadline) break;
+    if (now >= deadline) break;
     (void)co_await async::capture(
-        async::with_timeout(impl.clock, conn.flush(), flush_deadline - now,
-                            make_error_code(asio::error::timed_out), "flush"));
+        async::with_timeout(impl.clock, conn.wait_closed(), deadline - now,
+                            make_error_code(asio::error::timed_out), "graceful close"));
   }
   for (auto& [peer, conn] : impl.connections) conn.close();
   impl.tasks.cancel_all();

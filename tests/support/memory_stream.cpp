@@ -189,6 +189,14 @@ class End final : public wire::ByteStream {
     link.wake_all();
   }
 
+  // Half-close, as TCP's: the peer reads the end after what was sent; we go on reading.
+  void shutdown_write() noexcept override {
+    Pipe& out = link_->pipes[side_];
+    if (out.writer_closed) return;
+    out.writer_closed = true;
+    out.readable.notify();
+  }
+
   bool is_open() const noexcept override { return !link_->closed[side_]; }
 
   wire::Multiaddr remote_addr() const override {
@@ -209,7 +217,7 @@ class End final : public wire::ByteStream {
       ec = link.broken_;
       return 0;
     }
-    if (link.closed[1 - side_]) {
+    if (link.closed[1 - side_] || link.pipes[side_].writer_closed) {
       ec = asio::error::broken_pipe;
       return 0;
     }

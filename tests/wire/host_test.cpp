@@ -1126,6 +1126,113 @@ TEST(Host, StopDeliversQueuedEventsThenEndsAndPeersSeeTheDisconnect) {
   test::run_async(two_hosts(&stop_drains_then_ends, no_identify, HostOptions()), kTestLimit);
 }
 
+std::string what_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+asio::awaitable<void> open_bulk_stream(Host& a, Multiaddr to, std::optional<Stream>& out) {
+  auto conn = co_await a.connect(std::move(to));
+  std::vector<std::string> protocols{"/test/bulk/1"};
+  auto stream = co_await conn.open_stream(std::move(protocols));
+  out.emplace(std::move(stream));
+}
+
+asio::awaitable<void> write_then_stop(Host& a, std::optional<Stream>& stream, std::size_t size,
+                                      bool& wrote, bool& stopped) {
+  const Bytes bulk(size, 0x5a);
+  co_await stream->write(bulk);
+  stream->close_write();
+  wrote = true;
+  co_await a.stop();
+  stream.reset();  // (its connection closed: no reset)
+  stopped = true;
+}
+
+// A stop ends each connection the way TCP ends without loss: our half shut after the last
+// byte, then the peer's end awaited while reading on. Closing at once, as stops did, resets
+// the connection whenever input is still unread, and a reset throws away what the peer had not
+// yet read of ours: under load, a chat's last lines (ChatMesh.BurstOfTenThousandLines...). b
+// runs on an io_context of its own, held while a writes and stops: a's stop must wait for it
+// (a's clock is manual, so the bound never runs out here), and b then reads all of it and the
+// end.
+TEST(Host, StopLosesNothingThePeerHasNotReadYet) {
+  asio::io_context a_ioc;
+  asio::io_context b_ioc;
+  async::ManualClock a_clock;
+  HostOptions a_options;
+  a_options.clock = &a_clock;
+  a_options.identify_peers = false;
+  HostOptions b_options;
+  b_options.identify_peers = false;
+  Host a(a_ioc.get_executor(), Ed25519KeyPair::generate(), a_options);
+  Host b(b_ioc.get_executor(), Ed25519KeyPair::generate(), b_options);
+  constexpr std::size_t kBulk = 200 * 1024;  // within one stream window: written unread
+  std::size_t b_got = 0;
+  bool b_wrote = false;
+  bool b_saw_end = false;
+  std::string b_error;
+  b.set_handler("/test/bulk/1", [&](Connection, Stream stream) -> asio::awaitable<void> {
+    try {
+      const Bytes hello(1024, 7);
+      co_await stream.write(hello);
+      b_wrote = true;
+      std::vector<std::uint8_t> buf(16 * 1024);
+      while (const std::size_t n = co_await stream.read_some(buf)) b_got += n;
+      b_saw_end = true;
+    } catch (const std::exception& e) {
+      b_error = e.what();
+    }
+  });
+  const Multiaddr b_addr = b.listen(loopback());
+
+  bool a_wrote = false;
+  bool a_stopped = false;
+  std::string a_error;
+  std::optional<Stream> a_stream;
+  asio::co_spawn(
+      a_ioc, open_bulk_stream(a, b_addr, a_stream),
+      [&](std::exception_ptr e) {
+        if (e) a_error = "connect: " + what_of(e);
+      });
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto in_time = [&] { return std::chrono::steady_clock::now() < limit; };
+  // Both run until a has its stream and b has written its KiB.
+  while ((!b_wrote || !a_stream) && a_error.empty() && b_error.empty() && in_time()) {
+    a_ioc.run_for(1ms);
+    b_ioc.run_for(1ms);
+  }
+  ASSERT_TRUE(b_wrote && a_stream) << a_error << b_error;
+  // b is held. a writes, then stops; the old close (a reset) ended a's stop without b running.
+  asio::co_spawn(
+      a_ioc, write_then_stop(a, a_stream, kBulk, a_wrote, a_stopped),
+      [&](std::exception_ptr e) {
+        if (e) a_error = "write and stop: " + what_of(e);
+      });
+  for (int i = 0; i < 100 && !a_stopped && a_error.empty(); ++i) a_ioc.run_for(1ms);
+  EXPECT_TRUE(a_wrote) << a_error;
+  EXPECT_FALSE(a_stopped) << "a closed before b had read what a wrote";
+  // Now b runs too: it reads everything a wrote, then the end.
+  while ((!a_stopped || !(b_saw_end || !b_error.empty())) && a_error.empty() && in_time()) {
+    a_ioc.run_for(1ms);
+    b_ioc.run_for(1ms);
+  }
+  EXPECT_TRUE(a_error.empty()) << a_error;
+  EXPECT_TRUE(a_stopped);
+  EXPECT_TRUE(b_error.empty()) << b_error;
+  EXPECT_TRUE(b_saw_end);
+  EXPECT_EQ(b_got, kBulk);
+  bool b_stopped = false;
+  asio::co_spawn(b_ioc, b.stop(), [&](std::exception_ptr) { b_stopped = true; });
+  while (!b_stopped && in_time()) b_ioc.run_for(1ms);
+  EXPECT_TRUE(b_stopped);
+}
+
 asio::awaitable<std::uint64_t> read_to_end(Stream& stream) {
   std::vector<std::uint8_t> buf(std::size_t{1} << 20);
   std::uint64_t total = 0;

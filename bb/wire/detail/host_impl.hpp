@@ -42,7 +42,8 @@ using boost::system::error_code;
 using boost::system::system_error;
 
 constexpr std::size_t kEventQueueBound = 4096;
-constexpr std::chrono::milliseconds kStopFlushBound{500};
+// Host::stop's graceful close of every connection: written out, ended, and the peer's end read.
+constexpr std::chrono::milliseconds kStopCloseBound{2'000};
 
 // Accept errors back off from the first to the last value, doubling; one warning at most per
 // kAcceptWarningInterval.

@@ -154,11 +154,18 @@ void MuxCore::close(error_code why) {
   }
 }
 
+void MuxCore::end_writing() {
+  if (!open || ending) return;
+  ending = true;
+  (void)session.go_away(yamux::kGoAwayNormal);
+  output.notify();
+}
+
 // Best effort, never waits: the GoAway goes out only if no write is in flight (a frame now
 // would land inside it) and the stream takes it at once. What was queued is dropped: the
 // connection is going, and the peer should read why rather than the rest.
 void MuxCore::send_go_away(std::uint32_t code) {
-  if (writing_bytes > 0 || !stream->is_open()) return;
+  if (writing_bytes > 0 || write_shut || !stream->is_open()) return;
   (void)session.take_output();
   Bytes frame;
   yamux::append_header(frame, yamux::Header{yamux::FrameType::go_away, 0, 0, code});
@@ -250,7 +257,17 @@ asio::awaitable<void> writer(std::shared_ptr<MuxCore> core) {
   Bytes plaintext;  // handed back to the session at each take: its output grows once
   while (c.open) {
     if (c.session.output_size() == 0) {
+      if (c.ending && !c.write_shut) {  // all written, the GoAway last: the peer reads the end
+        c.write_shut = true;
+        c.stream->shutdown_write();
+        c.flushed.notify();
+      }
       co_await c.output.wait();
+      continue;
+    }
+    if (c.write_shut) {  // (window updates, pongs: nothing more can go out)
+      c.session.take_output(plaintext);
+      c.drained.notify();
       continue;
     }
     // Everything the session has queued (bounded by max_pending_output plus control frames)

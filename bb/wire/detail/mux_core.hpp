@@ -65,6 +65,12 @@ struct MuxCore final : yamux::BufferAccount {
   // Turns session events into wake-ups. Called after every receive() and by stream operations.
   void process_events();
   void close(boost::system::error_code why);
+  // The graceful end's first half: what is queued goes out, then a GoAway (normal), then our
+  // half of the byte stream is shut (the writer does it). Reading goes on until the peer shuts
+  // its half (close() then follows), so nothing the peer sends is left unread: closing a TCP
+  // socket with unread input resets it, and a reset discards what the peer had not yet read of
+  // ours.
+  void end_writing();
   // Best effort, never waits (see the definition).
   void send_go_away(std::uint32_t code);
   [[noreturn]] void throw_closed() const;
@@ -90,6 +96,8 @@ struct MuxCore final : yamux::BufferAccount {
   Bytes initial_ciphertext;  // read during the upgrade, past its last message
   bool open = true;
   bool go_away_received = false;
+  bool ending = false;     // end_writing() was called
+  bool write_shut = false;  // our half of the byte stream is shut: output is dropped
   boost::system::error_code reason;
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
