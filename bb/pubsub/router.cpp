@@ -135,6 +135,12 @@ void Router::remove_peer(const wire::PeerId& peer) {
   s.peers.erase(it);
 }
 
+void Router::announce_subscriptions(const wire::PeerId& peer) {
+  auto& s = *impl_;
+  if (!s.peers.contains(peer)) return;
+  for (const auto& topic : s.topics) s.out(peer).subscriptions.emplace_back(true, topic);
+}
+
 bool Router::has_peer(const wire::PeerId& peer) const {
   return impl_->peers.contains(peer);
 }

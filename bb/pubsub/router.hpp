@@ -136,6 +136,9 @@ class Router {
   void add_peer(const wire::PeerId& peer, PeerKind kind, bool outbound, std::string ip);
   void remove_peer(const wire::PeerId& peer);
   bool has_peer(const wire::PeerId& peer) const;
+  // Queues our subscriptions for a known peer again: our stream to it is new (its connection
+  // was replaced), and the peer may have forgotten them with the old connection.
+  void announce_subscriptions(const wire::PeerId& peer);
 
   // Who the owner may send to and hear from at all (the Node's gates: blocklist, allowlist,
   // peers down). Consulted whenever peers are chosen. Null: everyone.

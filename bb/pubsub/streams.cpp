@@ -37,37 +37,68 @@ void Gossipsub::Impl::enqueue(const wire::PeerId& peer, std::string frames) {
   link.wake.notify();
 }
 
+// Our stream to the peer, opened on the connection the Host holds for it. When simultaneous
+// dials leave the Host another connection than the one the stream went out on (the first is
+// closed, with no event), the stream breaks while the peer is still connected: the link moves
+// to the new connection, with the router's state of the peer and what was queued for it kept.
 asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_ptr<Link> link) {
-  try {
-    auto stream = co_await node.host().open_stream(peer, options.protocols);
-    if (link->gone) co_return;
-    const auto kind = peer_kind(stream.protocol());
-    auto conn = node.host().connection(peer);
-    if (!kind || !conn) {
+  for (bool first = true;; first = false) {
+    try {
+      auto conn = node.host().connection(peer);
+      if (!conn) {
+        throw boost::system::system_error(make_error_code(wire::errc::peer_unreachable),
+                                          "no connection to " + peer.to_base58());
+      }
+      link->on = *conn;
+      auto protocols = options.protocols;
+      auto stream = co_await conn->open_stream(std::move(protocols));
+      if (link->gone) co_return;
+      const auto kind = peer_kind(stream.protocol());
+      if (!kind) {
+        link->gone = true;
+        written.notify();
+        co_return;
+      }
+      link->out.emplace(std::move(stream));
+      link->memory.emplace(*link->out);
+      if (link->memory->resize(link->queued)) {
+        link->queue.clear();
+        link->queued = 0;
+      }
+      const bool known = router.has_peer(peer);
+      add_router_peer(peer, *kind, *conn);  // (a known peer: its connection's direction now)
+      if (!first && known) router.announce_subscriptions(peer);
+      pump();
+    } catch (const boost::system::system_error&) {
+      if (!link->gone && !stopped && link_moved(peer, *link)) continue;
+      // The peer speaks none of our protocols, or went away: it is no pubsub peer of ours,
+      // unless it opened a stream to us (then it stays and hears nothing until it reconnects).
+      if (!link->gone && !router.has_peer(peer)) drop_peer(peer);
       link->gone = true;
       written.notify();
       co_return;
     }
-    link->out.emplace(std::move(stream));
-    link->memory.emplace(*link->out);
-    if (link->memory->resize(link->queued)) {
-      link->queue.clear();
-      link->queued = 0;
-    }
-    add_router_peer(peer, *kind, *conn);
-    pump();
-  } catch (const boost::system::system_error&) {
-    // The peer speaks none of our protocols, or went away: it is no pubsub peer of ours,
-    // unless it opened a stream to us (then it stays and hears nothing until it reconnects).
-    if (!link->gone && !router.has_peer(peer)) drop_peer(peer);
-    link->gone = true;
-    written.notify();
-    co_return;
+    const bool broke = co_await write_loop(peer, link);
+    if (!broke || stopped || !link_moved(peer, *link)) break;
+    link->memory.reset();
+    link->out.reset();
   }
-  co_await write_loop(peer, link);
+  if (link->out) link->out->close_write();
+  if (!stopped && links.contains(peer) && links[peer] == link) {
+    // Our stream to it broke while the connection lives: the peer cannot hear us any more.
+    router.remove_peer(peer);
+    links.erase(peer);
+    pump();
+  }
+  written.notify();
 }
 
-asio::awaitable<void> Gossipsub::Impl::write_loop(wire::PeerId peer, std::shared_ptr<Link> link) {
+bool Gossipsub::Impl::link_moved(const wire::PeerId& peer, const Link& link) const {
+  const auto now = node.host().connection(peer);
+  return now && now->is_open() && link.on && !(*now == *link.on);
+}
+
+asio::awaitable<bool> Gossipsub::Impl::write_loop(wire::PeerId peer, std::shared_ptr<Link> link) {
   std::string batch;
   while (!link->gone && !stopped) {
     if (link->queue.empty()) {
@@ -95,10 +126,20 @@ asio::awaitable<void> Gossipsub::Impl::write_loop(wire::PeerId peer, std::shared
       continue;
     }
     if (!verdict) {
+      bool broke = false;
       try {
         co_await link->out->write(wire::as_bytes(batch));
       } catch (const boost::system::system_error&) {
-        link->gone = true;
+        broke = true;
+      }
+      if (broke) {
+        // Still counted in link->queued: it goes again if the link moves to a new connection
+        // (the peer drops what it already had as duplicates).
+        link->queue.push_front(std::move(batch));
+        batch = std::string();
+        link->writing = false;
+        written.notify();
+        co_return true;
       }
     } else {
       ++counters.rpcs_gated_out;
@@ -108,14 +149,7 @@ asio::awaitable<void> Gossipsub::Impl::write_loop(wire::PeerId peer, std::shared
     if (link->memory) (void)link->memory->resize(link->queued);
     written.notify();
   }
-  if (link->out) link->out->close_write();
-  if (!stopped && links.contains(peer) && links[peer] == link) {
-    // Our stream to it broke while the connection lives: the peer cannot hear us any more.
-    router.remove_peer(peer);
-    links.erase(peer);
-    pump();
-  }
-  written.notify();
+  co_return false;
 }
 
 asio::awaitable<void> Gossipsub::Impl::serve(wire::Connection conn, wire::Stream stream) {

@@ -21,6 +21,7 @@ struct Gossipsub::Impl {
   // Our side of one peer: the stream we write RPCs to, and what waits to be written.
   struct Link {
     explicit Link(const boost::asio::any_io_executor& ex) : wake(ex) {}
+    std::optional<wire::Connection> on;  // the connection `out` was opened on
     std::optional<wire::Stream> out;
     std::optional<wire::StreamMemory> memory;  // the queue's reservation in out's scope
     std::deque<std::string> queue;             // framed RPCs
@@ -71,7 +72,11 @@ struct Gossipsub::Impl {
   bool idle() const;
 
   boost::asio::awaitable<void> run_link(wire::PeerId peer, std::shared_ptr<Link> link);
-  boost::asio::awaitable<void> write_loop(wire::PeerId peer, std::shared_ptr<Link> link);
+  // Writes the queue to link->out until the link is gone (returns false) or the stream broke
+  // (true; the batch being written is back at the queue's front).
+  boost::asio::awaitable<bool> write_loop(wire::PeerId peer, std::shared_ptr<Link> link);
+  // Whether the Host now holds another open connection to `peer` than the one link->on names.
+  bool link_moved(const wire::PeerId& peer, const Link& link) const;
   boost::asio::awaitable<void> serve(wire::Connection conn, wire::Stream stream);
   static boost::asio::awaitable<void> serve_stream(std::shared_ptr<Impl> impl,
                                                    wire::Connection conn, wire::Stream stream);
