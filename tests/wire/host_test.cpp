@@ -1195,11 +1195,9 @@ TEST(Host, StopLosesNothingThePeerHasNotReadYet) {
   bool a_stopped = false;
   std::string a_error;
   std::optional<Stream> a_stream;
-  asio::co_spawn(
-      a_ioc, open_bulk_stream(a, b_addr, a_stream),
-      [&](std::exception_ptr e) {
-        if (e) a_error = "connect: " + what_of(e);
-      });
+  asio::co_spawn(a_ioc, open_bulk_stream(a, b_addr, a_stream), [&](std::exception_ptr e) {
+    if (e) a_error = "connect: " + what_of(e);
+  });
   const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   const auto in_time = [&] { return std::chrono::steady_clock::now() < limit; };
   // Both run until a has its stream and b has written its KiB.
@@ -1209,11 +1207,10 @@ TEST(Host, StopLosesNothingThePeerHasNotReadYet) {
   }
   ASSERT_TRUE(b_wrote && a_stream) << a_error << b_error;
   // b is held. a writes, then stops; the old close (a reset) ended a's stop without b running.
-  asio::co_spawn(
-      a_ioc, write_then_stop(a, a_stream, kBulk, a_wrote, a_stopped),
-      [&](std::exception_ptr e) {
-        if (e) a_error = "write and stop: " + what_of(e);
-      });
+  asio::co_spawn(a_ioc, write_then_stop(a, a_stream, kBulk, a_wrote, a_stopped),
+                 [&](std::exception_ptr e) {
+                   if (e) a_error = "write and stop: " + what_of(e);
+                 });
   for (int i = 0; i < 100 && !a_stopped && a_error.empty(); ++i) a_ioc.run_for(1ms);
   EXPECT_TRUE(a_wrote) << a_error;
   EXPECT_FALSE(a_stopped) << "a closed before b had read what a wrote";
