@@ -96,7 +96,7 @@ struct MuxCore final : yamux::BufferAccount {
   Bytes initial_ciphertext;  // read during the upgrade, past its last message
   bool open = true;
   bool go_away_received = false;
-  bool ending = false;     // end_writing() was called
+  bool ending = false;      // end_writing() was called
   bool write_shut = false;  // our half of the byte stream is shut: output is dropped
   boost::system::error_code reason;
   std::uint64_t bytes_sent = 0;
