@@ -179,16 +179,8 @@ class End final : public wire::ByteStream {
   }
 
   std::size_t read_some(std::span<std::uint8_t> out, error_code& ec) override {
-    ec = {};
     SimLink& link = *link_;
-    if (link.closed[side_]) {
-      ec = asio::error::bad_descriptor;
-      return 0;
-    }
-    if (link.broken_) {
-      ec = link.broken_;
-      return 0;
-    }
+    if (!usable(link, ec)) return 0;
     Pipe& in = link.pipes[1 - side_];
     if (in.unread() > 0 && !out.empty()) {
       const std::size_t n = std::min(out.size(), in.unread());
@@ -265,16 +257,19 @@ class End final : public wire::ByteStream {
     }
   }
 
-  std::size_t write_now(SimLink& link, wire::ByteView data, error_code& ec) {
+  // Clears `ec`, or sets it when this end is closed or the link broke (then false).
+  bool usable(const SimLink& link, error_code& ec) const {
     ec = {};
     if (link.closed[side_]) {
       ec = asio::error::bad_descriptor;
-      return 0;
-    }
-    if (link.broken_) {
+    } else if (link.broken_) {
       ec = link.broken_;
-      return 0;
     }
+    return !ec;
+  }
+
+  std::size_t write_now(SimLink& link, wire::ByteView data, error_code& ec) {
+    if (!usable(link, ec)) return 0;
     Pipe& out = link.pipes[side_];
     // The peer closed (not only its writing) and we know it: its end of stream arrived.
     if (out.fin_sent || (link.full_close[1 - side_] && link.pipes[1 - side_].fin_arrived)) {
