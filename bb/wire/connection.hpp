@@ -187,8 +187,9 @@ class Connection {
   // every pending stream operation. Idempotent.
   void close(boost::system::error_code reason = {});
   // Returns once everything written so far (stream data, receipts, window updates) is on the
-  // socket, or the connection closed. For a graceful stop: flush, then close(). The caller
-  // bounds it (a peer that does not read holds it up to the write timeout).
+  // socket, or the connection closed. The caller bounds it (a peer that does not read holds it
+  // up to the write timeout). A flush then close() still resets a connection whose input is
+  // unread; for a stop, end_writing() below.
   boost::asio::awaitable<void> flush();
   // A graceful end, for a stop: what is queued goes out, then a GoAway (normal), then our half
   // of the byte stream is shut; reading goes on, and the connection closes once the peer has
