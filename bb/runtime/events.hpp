@@ -23,10 +23,14 @@ struct PeerUp {
 struct PeerDown {
   wire::PeerId peer;
   std::string_view cause;  // "failures" (threshold reached), "phi" (failure detector), ...
+  // For "phi": how long the peer had been silent (no heartbeat) when the detector called it
+  // down, so a reader can tell when the silence began. 0 for other causes.
+  std::uint64_t silent_ns = 0;
 };
 struct PeerSuspect {
   wire::PeerId peer;
   double phi;
+  std::uint64_t silent_ns = 0;  // since the peer's last heartbeat
 };
 struct PeerBlocked {
   wire::PeerId peer;

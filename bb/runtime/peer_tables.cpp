@@ -14,9 +14,9 @@ PeerTables::PeerTables(async::Clock& clock, EventQueue& events, const PeerTables
       backpressure_(config.backpressure) {}
 
 void PeerTables::apply(const wire::PeerId& peer, LifecycleTransition transition,
-                       std::string_view cause) {
+                       std::string_view cause, std::uint64_t silent_ns) {
   switch (transition) {
-    case LifecycleTransition::went_down: events_.emit(PeerDown{peer, cause}); break;
+    case LifecycleTransition::went_down: events_.emit(PeerDown{peer, cause, silent_ns}); break;
     case LifecycleTransition::came_up: events_.emit(PeerUp{peer}); break;
     case LifecycleTransition::none: break;
   }
@@ -94,8 +94,10 @@ void PeerTables::tick() {
   const auto now = now_ns();
   for (const auto& t : phi_.scan(now)) {
     switch (t.state) {
-      case PhiState::suspect: events_.emit(PeerSuspect{t.peer, t.phi}); break;
-      case PhiState::down: apply(t.peer, governor_.mark_down(t.peer, now), "phi"); break;
+      case PhiState::suspect: events_.emit(PeerSuspect{t.peer, t.phi, t.silent_ns}); break;
+      case PhiState::down:
+        apply(t.peer, governor_.mark_down(t.peer, now), "phi", t.silent_ns);
+        break;
       case PhiState::live: apply(t.peer, governor_.record_success(t.peer, now), {}); break;
     }
   }

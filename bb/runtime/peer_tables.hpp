@@ -84,7 +84,8 @@ class PeerTables {
   void tick();
 
  private:
-  void apply(const wire::PeerId& peer, LifecycleTransition transition, std::string_view cause);
+  void apply(const wire::PeerId& peer, LifecycleTransition transition, std::string_view cause,
+             std::uint64_t silent_ns = 0);
 
   async::Clock& clock_;
   EventQueue& events_;

@@ -165,7 +165,7 @@ std::vector<PhiTransition> PhiAccrualDetector::scan(std::uint64_t now_ns) {
     const PhiState s = classify(p);
     if (s != e.last_reported) {
       e.last_reported = s;
-      out.push_back(PhiTransition{peer, s, p});
+      out.push_back(PhiTransition{peer, s, p, now_ns - e.last_heartbeat_ns});
     }
   }
   return out;

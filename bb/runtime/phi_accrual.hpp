@@ -85,6 +85,7 @@ struct PhiTransition {
   wire::PeerId peer;
   PhiState state;
   double phi;
+  std::uint64_t silent_ns;  // since the peer's last heartbeat, at the scan
 };
 
 // Single-threaded: owned and touched by one Node executor only.

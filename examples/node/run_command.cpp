@@ -191,15 +191,18 @@ nlohmann::json to_json(const runtime::Event& event) {
         if constexpr (std::is_same_v<E, runtime::PeerUp>) {
           return {{"event", "health"}, {"peer", e.peer.to_base58()}, {"state", "up"}};
         } else if constexpr (std::is_same_v<E, runtime::PeerDown>) {
-          return {{"event", "health"},
-                  {"peer", e.peer.to_base58()},
-                  {"state", "down"},
-                  {"cause", std::string(e.cause)}};
+          nlohmann::json j = {{"event", "health"},
+                              {"peer", e.peer.to_base58()},
+                              {"state", "down"},
+                              {"cause", std::string(e.cause)}};
+          if (e.cause == "phi") j["silent_ms"] = static_cast<double>(e.silent_ns) / 1e6;
+          return j;
         } else if constexpr (std::is_same_v<E, runtime::PeerSuspect>) {
           return {{"event", "health"},
                   {"peer", e.peer.to_base58()},
                   {"state", "suspect"},
-                  {"phi", e.phi}};
+                  {"phi", e.phi},
+                  {"silent_ms", static_cast<double>(e.silent_ns) / 1e6}};
         } else if constexpr (std::is_same_v<E, runtime::PeerBlocked>) {
           return {{"event", "health"}, {"peer", e.peer.to_base58()}, {"state", "blocked"}};
         } else if constexpr (std::is_same_v<E, runtime::SendFailed>) {

@@ -68,14 +68,29 @@ TEST(PeerTables, SilenceTurnsIntoSuspectThenDownThenUpOnANewHeartbeat) {
   tables.tick();
   EXPECT_TRUE(drain(events).empty());
   // Step through silence until the detector has reported suspect and then down.
+  // Each verdict says how long the peer had been silent: the time since its last heartbeat, at
+  // 10 s - 1 s (the loop's last advance came after the last heartbeat).
+  const std::uint64_t last_heartbeat = clock.now_ns() - 1 * kSec;
   std::map<std::string_view, int> seen;
+  std::uint64_t suspect_silent = 0, down_silent = 0, down_at = 0;
   for (int step = 0; step < 200 && seen["peer_down"] == 0; ++step) {
     clock.advance(100 * kMs);
     tables.tick();
-    for (auto [name, n] : drain(events)) seen[name] += n;
+    while (auto e = events.try_next()) {
+      ++seen[event_name(*e)];
+      if (const auto* s = std::get_if<PeerSuspect>(&*e)) suspect_silent = s->silent_ns;
+      if (const auto* d = std::get_if<PeerDown>(&*e)) {
+        EXPECT_EQ(d->cause, "phi");
+        down_silent = d->silent_ns;
+        down_at = clock.now_ns();
+      }
+    }
   }
   EXPECT_EQ(seen["peer_suspect"], 1);
   EXPECT_EQ(seen["peer_down"], 1);
+  EXPECT_EQ(down_silent, down_at - last_heartbeat);
+  EXPECT_GT(suspect_silent, 1 * kSec);
+  EXPECT_LE(suspect_silent, down_silent);
   EXPECT_TRUE(tables.governor().is_down(peer));
   tables.on_heartbeat(peer);
   tables.tick();
