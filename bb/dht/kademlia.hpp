@@ -94,6 +94,7 @@ struct KademliaStats {
   std::uint64_t streams_closed = 0;    // for bad input
   std::uint64_t requests_out = 0;
   std::uint64_t requests_failed = 0;
+  std::uint64_t requests_retried = 0;  // once, after their connection closed under them
   std::uint64_t providers_refused = 0;
   std::uint64_t records_refused = 0;
 };

@@ -8,6 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <exception>
+#include <optional>
+
 namespace bb::dht {
 
 namespace asio = boost::asio;
@@ -128,7 +131,26 @@ asio::awaitable<void> Kademlia::Impl::serve(wire::Connection conn, wire::Stream 
   }
 }
 
-asio::awaitable<Message> Kademlia::Impl::ask_once(wire::PeerId peer, Message request) {
+asio::awaitable<Message> Kademlia::Impl::ask_retrying(wire::PeerId peer, Message request) {
+  for (int attempt = 0;; ++attempt) {
+    std::optional<wire::Connection> on;
+    std::exception_ptr failed;
+    try {
+      co_return co_await ask_once(peer, request, on);
+    } catch (const boost::system::system_error&) {
+      failed = std::current_exception();
+    }
+    // Only a lost connection: a refusal, a bad answer or a reset stream on a live connection
+    // is the peer's answer, and a peer that closes every connection costs one retry.
+    if (attempt > 0 || stopped || !on || on->is_open()) std::rethrow_exception(failed);
+    ++counters.requests_retried;
+    spdlog::debug("dht: {} to {}: its connection closed; once more", to_string(request.type),
+                  peer.to_base58());
+  }
+}
+
+asio::awaitable<Message> Kademlia::Impl::ask_once(wire::PeerId peer, Message request,
+                                                  std::optional<wire::Connection>& on) {
   auto& host = node.host();
   if (!host.connection(peer)) {
     auto addrs = known_addrs(peer);
@@ -147,6 +169,7 @@ asio::awaitable<Message> Kademlia::Impl::ask_once(wire::PeerId peer, Message req
     if (!connected) throw boost::system::system_error(last, "dialling " + peer.to_base58());
   }
   std::vector<std::string> protocols{options.protocol};
+  on = host.connection(peer);
   wire::Stream stream = co_await host.open_stream(peer, std::move(protocols));
   co_await write_message(stream, request);
   if (request.type == MessageType::add_provider) {
@@ -169,8 +192,8 @@ asio::awaitable<Result<Message>> Kademlia::Impl::ask(const wire::PeerId& peer,
   try {
     const auto timeout_ns =
         static_cast<std::uint64_t>(std::chrono::nanoseconds(options.request_timeout).count());
-    auto answer = co_await async::with_timeout(node.clock(), ask_once(peer, request), timeout_ns,
-                                               make_error_code(errc::timeout),
+    auto answer = co_await async::with_timeout(node.clock(), ask_retrying(peer, request),
+                                               timeout_ns, make_error_code(errc::timeout),
                                                "kad request to " + peer.to_base58());
     co_return answer;
   } catch (const boost::system::system_error& e) {

@@ -3,6 +3,7 @@
 // floods, too many streams at once) whose cost stays within their budget while an honest peer
 // still gets through.
 #include "bb/dht/kademlia.hpp"
+#include "bb/async/event.hpp"
 #include "bb/dht/error.hpp"
 #include "bb/wire/frame.hpp"
 #include "tests/node/node_fixture.hpp"
@@ -11,7 +12,12 @@
 
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 namespace bb::dht::test {
 namespace {
@@ -298,6 +304,86 @@ asio::awaitable<void> peer_routing(Cluster& cluster) {
 
 TEST(Kademlia, ANodeReachesAPeerItKnowsOnlyByPeerIdThroughTheDht) {
   node::node_test::run_scenario(&peer_routing, std::chrono::seconds(60));
+}
+
+// A server of the protocol that holds the first request it gets (no answer, its stream left
+// open) and answers each later one with a FIND_NODE naming nobody.
+struct Holding {
+  explicit Holding(const asio::any_io_executor& ex) : first(ex) {}
+  int streams = 0;
+  std::optional<wire::Connection> held_on;
+  async::Event first;
+};
+
+void serve_holding_the_first(Node& node, std::shared_ptr<Holding> h) {
+  node.host().set_handler(std::string(kProtocolId),
+                          [h](wire::Connection conn, wire::Stream stream) -> asio::awaitable<void> {
+                            const bool hold = h->streams++ == 0;
+                            std::uint8_t buf[4096];
+                            try {
+                              if (co_await stream.read_some(buf) == 0) co_return;
+                              if (hold) {
+                                h->held_on = conn;
+                                h->first.set();
+                                while (co_await stream.read_some(buf) > 0) {
+                                }
+                                co_return;
+                              }
+                            } catch (const boost::system::system_error&) {
+                              co_return;  // the held stream, when its connection closes
+                            }
+                            Message m;
+                            m.type = MessageType::find_node;
+                            wire::Bytes out;
+                            wire::append_frame(out, encode_message(m));
+                            co_await stream.write(out);
+                            stream.close_write();
+                            try {
+                              while (co_await stream.read_some(buf) > 0) {
+                              }
+                            } catch (const boost::system::system_error&) {
+                            }
+                          });
+}
+
+asio::awaitable<void> closest_into(Kademlia& dht, wire::Bytes key,
+                                   std::optional<Result<std::vector<PeerAddrs>>>& out) {
+  out = co_await dht.closest_peers(std::move(key));
+}
+
+// The connection a request went out on closes before the answer (the peer trimmed it, or kept
+// the other of two simultaneous dials): the request goes once more and is answered.
+asio::awaitable<void> request_outlives_its_connection(Cluster& cluster) {
+  Node* asker = co_await cluster.start();
+  Node* server = co_await cluster.start();
+  auto holding = std::make_shared<Holding>(server->executor());
+  serve_holding_the_first(*server, holding);
+  Kademlia dht(*asker);
+  dht.start();
+  (void)co_await asker->connect(dial_addr(*server));
+  EXPECT_TRUE(co_await eventually([&] { return dht.routing_table().contains(server->peer_id()); }));
+  std::optional<Result<std::vector<PeerAddrs>>> closest;
+  asio::co_spawn(asker->executor(), closest_into(dht, wire::Bytes(4, 5), closest), asio::detached);
+  co_await holding->first.wait();
+  EXPECT_EQ(dht.stats().requests_retried, 0u);
+  holding->held_on->close();
+  EXPECT_TRUE(co_await eventually([&] { return closest.has_value(); }));
+  const auto s = dht.stats();
+  EXPECT_EQ(s.requests_retried, 1u);
+  EXPECT_EQ(s.requests_failed, 0u) << "the request failed with its connection";
+  EXPECT_GE(holding->streams, 2);
+  if (closest) {
+    EXPECT_TRUE(closest->has_value() && closest->value().size() == 1u &&
+                closest->value().front().peer == server->peer_id())
+        << "the server, which answered the second time, is not the closest peer: "
+        << (closest->has_value() ? std::to_string(closest->value().size()) + " peers"
+                                 : closest->error().message());
+  }
+  co_await dht.stop();
+}
+
+TEST(Kademlia, ARequestWhoseConnectionClosesUnderItGoesOnceMore) {
+  node::node_test::run_scenario(&request_outlives_its_connection, std::chrono::seconds(60));
 }
 
 // A restarted node finds the network again from its peer store's file, with no bootstrap list.

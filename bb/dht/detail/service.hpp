@@ -49,7 +49,13 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
   // One request to `peer` (dialled from what we know of it if not connected) and its answer
   // (none for ADD_PROVIDER), within request_timeout.
   boost::asio::awaitable<Result<Message>> ask(const wire::PeerId& peer, const Message& request);
-  boost::asio::awaitable<Message> ask_once(wire::PeerId peer, Message request);
+  // ask's work: a request whose connection closed under it (the peer trimmed it, or kept the
+  // other of two simultaneous dials) goes once more, on whatever connection the Host then has
+  // or a new dial. Every kad request is idempotent, so the peer may see it twice.
+  boost::asio::awaitable<Message> ask_retrying(wire::PeerId peer, Message request);
+  // `on`: the connection the request's stream went out on, once there is one.
+  boost::asio::awaitable<Message> ask_once(wire::PeerId peer, Message request,
+                                           std::optional<wire::Connection>& on);
   // One request to each of `requests` at once (each bounded by request_timeout); how many
   // answers `ok` accepted. Returns once every request has ended (or stop() cancelled it).
   using Accept = std::function<bool(const Result<Message>&)>;
