@@ -118,7 +118,10 @@ struct PeerIdentified {
 };
 // Serves the inbound streams of one protocol: called once the protocol is negotiated on a stream
 // the peer opened, and owns the stream from then on. What it throws (other than a cancellation)
-// is reported as StreamFailed; the connection lives on.
+// is reported as StreamFailed; the connection lives on. A Stream destroyed before both sides
+// closed and everything was read is reset, and a reset stream's reader gets the reset, not what
+// it had not read yet: a handler that answers closes its write half, then reads on until the
+// peer closes its side (read_some returns 0), and only then returns.
 using StreamHandler =
     std::function<boost::asio::awaitable<void>(Connection connection, Stream stream)>;
 
