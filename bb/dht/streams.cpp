@@ -7,6 +7,7 @@
 #include "bb/wire/varint.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/error.hpp>
 
 #include <exception>
 #include <optional>
@@ -135,14 +136,20 @@ asio::awaitable<Message> Kademlia::Impl::ask_retrying(wire::PeerId peer, Message
   for (int attempt = 0;; ++attempt) {
     std::optional<wire::Connection> on;
     std::exception_ptr failed;
+    bool cancelled = false;
     try {
       co_return co_await ask_once(peer, request, on);
-    } catch (const boost::system::system_error&) {
+    } catch (const boost::system::system_error& e) {
       failed = std::current_exception();
+      cancelled = e.code() == asio::error::operation_aborted;
     }
     // Only a lost connection: a refusal, a bad answer or a reset stream on a live connection
-    // is the peer's answer, and a peer that closes every connection costs one retry.
-    if (attempt > 0 || stopped || !on || on->is_open()) std::rethrow_exception(failed);
+    // is the peer's answer, and a peer that closes every connection costs one retry. Never
+    // after a cancellation (the request timeout's): a retry then would run unbounded, since
+    // the timeout waits for this to end.
+    if (attempt > 0 || cancelled || stopped || !on || on->is_open()) {
+      std::rethrow_exception(failed);
+    }
     ++counters.requests_retried;
     spdlog::debug("dht: {} to {}: its connection closed; once more", to_string(request.type),
                   peer.to_base58());
