@@ -84,9 +84,12 @@ void Gossipsub::Impl::add_router_peer(const wire::PeerId& peer, PeerKind kind,
 }
 
 void Gossipsub::Impl::ensure_link(const wire::PeerId& peer) {
-  if (stopped || links.contains(peer)) return;
+  if (stopped) return;
+  // A link that ended without forgetting the peer (our stream was refused while the peer's
+  // stream to us lives) is tried again when the peer opens another stream to us.
+  if (const auto it = links.find(peer); it != links.end() && !it->second->gone) return;
   auto link = std::make_shared<Link>(ex);
-  links.emplace(peer, link);
+  links.insert_or_assign(peer, link);
   tasks.spawn(run_link(peer, link), "pubsub link " + peer.to_base58());
 }
 

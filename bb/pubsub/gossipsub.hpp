@@ -77,6 +77,7 @@ struct GossipsubStats {
   std::uint64_t rpcs_held_out = 0;       // times a batch waited for a peer down or cooling off
   std::uint64_t rpcs_dropped_out = 0;    // RPCs over a peer's max_queued_bytes
   std::uint64_t streams_closed = 0;      // inbound streams closed for bad input or limits
+  std::uint64_t links_moved = 0;         // our streams reopened on a peer's new connection
   std::uint64_t deliveries_dropped = 0;  // topic queues full
   std::size_t peers = 0;
 };

@@ -5,6 +5,7 @@
 #include "bb/runtime/message.hpp"
 #include "bb/wire/varint.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -42,6 +43,10 @@ void Gossipsub::Impl::enqueue(const wire::PeerId& peer, std::string frames) {
 // closed, with no event), the stream breaks while the peer is still connected: the link moves
 // to the new connection, with the router's state of the peer and what was queued for it kept.
 asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_ptr<Link> link) {
+  struct Done {
+    Link& link;
+    ~Done() { link.done.set(); }
+  } done{*link};
   for (bool first = true;; first = false) {
     try {
       auto conn = node.host().connection(peer);
@@ -61,6 +66,8 @@ asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_p
       }
       link->out.emplace(std::move(stream));
       link->memory.emplace(*link->out);
+      tasks.spawn(watch_connection(*conn, link), "pubsub link watch " + peer.to_base58());
+      if (!first) ++counters.links_moved;
       if (link->memory->resize(link->queued)) {
         link->queue.clear();
         link->queued = 0;
@@ -72,7 +79,8 @@ asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_p
     } catch (const boost::system::system_error&) {
       if (!link->gone && !stopped && link_moved(peer, *link)) continue;
       // The peer speaks none of our protocols, or went away: it is no pubsub peer of ours,
-      // unless it opened a stream to us (then it stays and hears nothing until it reconnects).
+      // unless it opened a stream to us (then it stays, and hears nothing until its next stream
+      // to us or its next connection brings a new link: ensure_link).
       if (!link->gone && !router.has_peer(peer)) drop_peer(peer);
       link->gone = true;
       written.notify();
@@ -85,12 +93,20 @@ asio::awaitable<void> Gossipsub::Impl::run_link(wire::PeerId peer, std::shared_p
   }
   if (link->out) link->out->close_write();
   if (!stopped && links.contains(peer) && links[peer] == link) {
-    // Our stream to it broke while the connection lives: the peer cannot hear us any more.
+    // Our stream to it broke (or its connection closed) and the Host holds no other connection
+    // to it: the peer cannot hear us any more. A new connection brings a new link.
     router.remove_peer(peer);
     links.erase(peer);
     pump();
   }
   written.notify();
+}
+
+asio::awaitable<void> Gossipsub::Impl::watch_connection(wire::Connection conn,
+                                                        std::shared_ptr<Link> link) {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (conn.wait_closed() || link->done.wait());
+  link->wake.notify();
 }
 
 bool Gossipsub::Impl::link_moved(const wire::PeerId& peer, const Link& link) const {
@@ -102,6 +118,10 @@ asio::awaitable<bool> Gossipsub::Impl::write_loop(wire::PeerId peer, std::shared
   std::string batch;
   while (!link->gone && !stopped) {
     if (link->queue.empty()) {
+      // Idle on a connection that closed: when simultaneous dials replaced it, what we last
+      // wrote there (our subscriptions) may never have been read, and nothing else would make
+      // us write again. The link moves now (run_link), not at its next write.
+      if (link->on && !link->on->is_open()) co_return true;
       co_await link->wake.wait();
       continue;
     }

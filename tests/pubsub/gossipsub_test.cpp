@@ -341,6 +341,55 @@ asio::awaitable<void> replaced_connection(Cluster& cluster) {
   co_await ps_large.stop();
 }
 
+// The same merge with both sides idle: neither has anything to send, so no write fails. Each
+// link must still move at once, with our subscriptions sent again on the kept connection.
+// Before, an idle link stayed on the closed connection until its next write, and when what
+// both sides last wrote there (their subscriptions) was lost with it, neither knew the other
+// was in the topic, so neither ever wrote again: two connected chats that never met.
+asio::awaitable<void> idle_links_move(Cluster& cluster) {
+  Node* x = co_await cluster.start();
+  Node* y = co_await cluster.start();
+  Node* small = x->peer_id() < y->peer_id() ? x : y;
+  Node* large = small == x ? y : x;
+  Gossipsub ps_small(*small, fast_options());
+  Gossipsub ps_large(*large, fast_options());
+  for (auto* ps : {&ps_small, &ps_large}) {
+    ps->start();
+    ps->subscribe(kTopic);
+  }
+  (void)co_await large->connect(dial_addr(*small));
+  co_await wait_mesh(ps_small, large->peer_id());
+  co_await wait_mesh(ps_large, small->peer_id());
+  const auto small_in = ps_small.stats().router.rpcs_in;
+  const auto large_in = ps_large.stats().router.rpcs_in;
+  (void)co_await small->host().connect(
+      dial_addr(*large).decapsulate(wire::Multiaddr::from_peer_id(large->peer_id())));
+  // Bounded wait for the moves and the subscriptions they send (nothing is published).
+  const auto settled = [&] {
+    return ps_small.stats().links_moved >= 1 && ps_large.stats().links_moved >= 1 &&
+           ps_small.stats().router.rpcs_in > small_in && ps_large.stats().router.rpcs_in > large_in;
+  };
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  for (int i = 0; i < 500 && !settled(); ++i) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(asio::use_awaitable);
+  }
+  EXPECT_EQ(ps_small.stats().links_moved, 1u)
+      << "the smaller PeerId's link stayed on the old connection";
+  EXPECT_EQ(ps_large.stats().links_moved, 1u)
+      << "the larger PeerId's link stayed on the old connection";
+  // Each heard the other's subscriptions again, though nobody published.
+  EXPECT_GT(ps_small.stats().router.rpcs_in, small_in);
+  EXPECT_GT(ps_large.stats().router.rpcs_in, large_in);
+  EXPECT_EQ(ps_small.stats().rpcs_dropped_out + ps_large.stats().rpcs_dropped_out, 0u);
+  co_await ps_small.stop();
+  co_await ps_large.stop();
+}
+
+TEST(GossipsubNode, IdleLinksOnAConnectionReplacedBySimultaneousDialsMoveAtOnce) {
+  for (int round = 0; round < 5; ++round) node::node_test::run_scenario(&idle_links_move);
+}
+
 TEST(GossipsubNode, AStreamOnAConnectionReplacedBySimultaneousDialsMovesToTheKeptOne) {
   // Which side learns of the replacement first varies from run to run: a few rounds see more
   // of the orders.

@@ -20,7 +20,7 @@ namespace bb::pubsub {
 struct Gossipsub::Impl {
   // Our side of one peer: the stream we write RPCs to, and what waits to be written.
   struct Link {
-    explicit Link(const boost::asio::any_io_executor& ex) : wake(ex) {}
+    explicit Link(const boost::asio::any_io_executor& ex) : wake(ex), done(ex) {}
     std::optional<wire::Connection> on;  // the connection `out` was opened on
     std::optional<wire::Stream> out;
     std::optional<wire::StreamMemory> memory;  // the queue's reservation in out's scope
@@ -28,7 +28,8 @@ struct Gossipsub::Impl {
     std::size_t queued = 0;
     bool writing = false;
     bool gone = false;
-    async::Event wake;
+    async::Event wake;  // something queued, the link gone, or its connection closed
+    async::Event done;  // run_link ended (its connection watcher ends with it)
   };
   struct TopicQueue {
     explicit TopicQueue(const boost::asio::any_io_executor& ex) : ready(ex) {}
@@ -77,6 +78,9 @@ struct Gossipsub::Impl {
   boost::asio::awaitable<bool> write_loop(wire::PeerId peer, std::shared_ptr<Link> link);
   // Whether the Host now holds another open connection to `peer` than the one link->on names.
   bool link_moved(const wire::PeerId& peer, const Link& link) const;
+  // Wakes the link's writer when `conn` closes, so an idle link notices at once (and moves to
+  // the peer's new connection) rather than at its next write.
+  boost::asio::awaitable<void> watch_connection(wire::Connection conn, std::shared_ptr<Link> link);
   boost::asio::awaitable<void> serve(wire::Connection conn, wire::Stream stream);
   static boost::asio::awaitable<void> serve_stream(std::shared_ptr<Impl> impl,
                                                    wire::Connection conn, wire::Stream stream);
