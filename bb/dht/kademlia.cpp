@@ -88,11 +88,28 @@ void Kademlia::Impl::on_host_event(const wire::HostEvent& e) {
     const auto& protos = id->info.protocols;
     const bool serves = std::find(protos.begin(), protos.end(), options.protocol) != protos.end();
     if (serves) {
-      core.table().add(id->peer, now());
+      if (!is_held(id->peer)) core.table().add(id->peer, now());
     } else {
       core.table().remove(id->peer);  // it stopped serving (a push), or never did
     }
   }
+}
+
+void Kademlia::Impl::hold(const wire::PeerId& peer) {
+  const std::uint64_t t = now();
+  if (held.size() >= kMaxHeldPeers && !held.contains(peer)) {
+    std::erase_if(held, [t](const auto& entry) { return entry.second <= t; });
+    if (held.size() >= kMaxHeldPeers) return;  // full of fresh holds: this one goes unheld
+  }
+  held[peer] = t + ns(options.failed_peer_hold);
+}
+
+bool Kademlia::Impl::is_held(const wire::PeerId& peer) {
+  const auto it = held.find(peer);
+  if (it == held.end()) return false;
+  if (it->second > now()) return true;
+  held.erase(it);
+  return false;
 }
 
 // --- lookups ---------------------------------------------------------------------------------
@@ -116,6 +133,7 @@ asio::awaitable<bool> Kademlia::Impl::run(Lookup& lookup, const Message& request
   hooks.on_answer = [this, user_answer](const wire::PeerId& from, const Message& answer) {
     // A peer that answered serves the DHT: it earns (or keeps) its table slot; the peers it
     // named are remembered with their addresses, not trusted with a slot before they answer.
+    held.erase(from);
     core.table().add(from, now());
     for (const auto& e : answer.closer_peers) learn(e);
     return user_answer ? user_answer(from, answer) : false;
@@ -123,6 +141,7 @@ asio::awaitable<bool> Kademlia::Impl::run(Lookup& lookup, const Message& request
   auto user_failure = std::move(hooks.on_failure);
   hooks.on_failure = [this, user_failure](const wire::PeerId& peer) {
     core.table().remove(peer);
+    hold(peer);
     if (user_failure) user_failure(peer);
   };
   core.table().mark_refreshed(lookup.target(), now());

@@ -61,6 +61,9 @@ struct KademliaOptions {
   std::chrono::milliseconds refresh_interval{300'000};  // buckets not looked up for this long
   std::chrono::milliseconds republish_interval{22 * 3600 * 1000LL};  // our provider records
   std::chrono::milliseconds sweep_interval{60'000};  // expired providers and records go
+  // A peer that failed a request leaves the table and its identify (a push it may send at
+  // will) does not bring it back for this long; an answer to a lookup does at once.
+  std::chrono::milliseconds failed_peer_hold{60'000};
   MessageLimits messages;
   ProviderLimits providers;
   RecordLimits records;

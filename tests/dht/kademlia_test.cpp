@@ -167,8 +167,19 @@ void serve_junk(Node& node, bool garbage) {
       });
 }
 
+// Identify pushes a node receives from one peer (set `from` before it pushes).
+struct PushWatch {
+  std::optional<wire::PeerId> from;
+  std::size_t pushes = 0;
+};
+
 asio::awaitable<void> junk_answers(Cluster& cluster) {
   auto members = co_await chain(cluster, 5);
+  auto watch = std::make_shared<PushWatch>();
+  members[4].node->observe_host([watch](const wire::HostEvent& e) {
+    const auto* id = std::get_if<wire::PeerIdentified>(&e);
+    if (id && id->pushed && watch->from == id->peer) ++watch->pushes;
+  });
   // Two hostile servers join through the first member.
   std::vector<Node*> hostile;
   for (int i = 0; i < 2; ++i) {
@@ -192,6 +203,15 @@ asio::awaitable<void> junk_answers(Cluster& cluster) {
   auto all = co_await members[4].dht->closest_peers(std::move(key));
   EXPECT_TRUE(all.has_value());
   EXPECT_GE(members[4].dht->stats().requests_failed, 1u);  // at least the garbage server's
+  EXPECT_FALSE(members[4].dht->routing_table().contains(hostile[1]->peer_id()));
+  // Nor does its identify bring it back, pushed whenever it likes (here: a new protocol; the
+  // push its DHT handler caused may also arrive only now).
+  watch->from = hostile[1]->peer_id();
+  const std::size_t pushes = watch->pushes;
+  hostile[1]->host().set_handler(
+      "/bb/test/another/1.0.0",
+      [](wire::Connection, wire::Stream) -> asio::awaitable<void> { co_return; });
+  EXPECT_TRUE(co_await eventually([&] { return watch->pushes > pushes; }));
   EXPECT_FALSE(members[4].dht->routing_table().contains(hostile[1]->peer_id()));
   co_await stop_all(members);
 }

@@ -37,6 +37,12 @@ struct Kademlia::Impl : std::enable_shared_from_this<Kademlia::Impl> {
   std::uint64_t next_seq = 0;  // for our /bb/ records: one above the highest we have seen
   // The addresses bootstrap() was given: dialled again when the routing table runs empty.
   std::vector<wire::Multiaddr> bootstrap_addrs;
+  // Peers that failed a request, with when their hold ends (failed_peer_hold), at most
+  // kMaxHeldPeers: a peer's identify does not put it back in the table before then.
+  static constexpr std::size_t kMaxHeldPeers = 4096;
+  std::unordered_map<wire::PeerId, std::uint64_t> held;
+  void hold(const wire::PeerId& peer);
+  bool is_held(const wire::PeerId& peer);
   // Dials the addresses, all at once, adds those that answer to the table, then looks up our
   // own key.
   boost::asio::awaitable<void> join(std::vector<wire::Multiaddr> peers);
